@@ -1,0 +1,3 @@
+from finops_core.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,173 @@
+"""Usage rows of one (billing month, block) chunk: quantities, prices and commitment coverage.
+
+Grain of the returned fact frame: one row per (resource, day) plus, for block 0, one Unused row
+per (commitment, day). Strings are attached later by ``rows.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from finops_core.demo.commitments import Commitment, cover
+from finops_core.demo.events import ALL_EVENTS, multiplier
+
+WEEKEND = {"elastic": (0.72, 0.68), "batch": (0.5, 0.45)}
+GROWTH = {"elastic": 1.25, "batch": 1.2, "storage": 1.0, "steady": 1.0}
+
+
+@dataclass
+class ChunkTruth:
+    """What the generator knows that the billing rows do not say outright."""
+
+    event_delta: dict[str, float] = field(default_factory=dict)  # event id -> cost added (+) / removed (-)
+    event_days: dict[str, set[int]] = field(default_factory=dict)
+
+
+def quantities(
+    res: pl.DataFrame, days: np.ndarray, weekday0: int, month_last: np.ndarray, rng: np.random.Generator
+) -> pl.DataFrame:
+    """Daily quantity of every active resource on every day in ``days`` (before events)."""
+    start = res["start_day"].to_numpy()
+    end = res["end_day"].to_numpy()
+    active = (start[:, None] <= days[None, :]) & (days[None, :] < end[:, None])
+    ri, di = np.nonzero(active)
+    day = days[di]
+    shape = res["shape"].to_numpy()[ri]
+    base = res["base_qty"].to_numpy()[ri]
+    years = day / 365.0
+    weekday = (weekday0 + day) % 7
+    noise = rng.lognormal(0.0, 0.07, len(ri))
+    qty = base.astype(np.float64).copy()
+    for name, (sat, sun) in WEEKEND.items():
+        sel = shape == name
+        week = np.where(weekday[sel] == 5, sat, np.where(weekday[sel] == 6, sun, 1.0))
+        qty[sel] = base[sel] * GROWTH[name] ** years[sel] * week * noise[sel]
+    batch = shape == "batch"
+    qty[batch] *= np.where(month_last[di[batch]], 2.6, 1.0)  # month-end batch runs
+    storage = shape == "storage"
+    qty[storage] = base[storage] * (1.0 + 0.35 * years[storage]) * (1.0 + (noise[storage] - 1.0) * 0.1)
+    return pl.DataFrame({"res_idx": res["res_idx"].to_numpy()[ri], "day": day.astype(np.int32), "qty": qty})
+
+
+def apply_events(fact: pl.DataFrame, res: pl.DataFrame, n_days: int, truth: ChunkTruth) -> pl.DataFrame:
+    """Multiply quantities for planted anomalies and savings; record each event's exact cost delta."""
+    attrs = res.select("res_idx", "sub_account_name", "service", "contracted_price")
+    joined = fact.join(attrs, on="res_idx", how="left")
+    qty = joined["qty"].to_numpy().copy()
+    day = joined["day"].to_numpy()
+    price = joined["contracted_price"].to_numpy()
+    sub = joined["sub_account_name"].to_numpy()
+    svc = joined["service"].to_numpy()
+    for ev in ALL_EVENTS:
+        sel = np.nonzero((sub == ev.sub_account) & (svc == ev.service))[0]
+        if len(sel) == 0:
+            continue
+        mult = multiplier(ev, day[sel], n_days)
+        hit = mult != 1.0
+        if not hit.any():
+            continue
+        before = qty[sel]
+        after = before * mult
+        truth.event_delta[ev.id] = truth.event_delta.get(ev.id, 0.0) + float(((after - before) * price[sel]).sum())
+        truth.event_days.setdefault(ev.id, set()).update(int(d) for d in np.unique(day[sel][hit]))
+        qty[sel] = after
+    return fact.with_columns(pl.Series("qty", qty))
+
+
+def price(fact: pl.DataFrame, res: pl.DataFrame) -> pl.DataFrame:
+    """Costs at on-demand (negotiated) rates; commitment coverage comes after."""
+    prices = res.select("res_idx", "list_price", "contracted_price")
+    out = fact.join(prices, on="res_idx", how="left")
+    contracted = pl.col("qty") * pl.col("contracted_price")
+    return out.with_columns(
+        (pl.col("qty") * pl.col("list_price")).alias("list_cost"),
+        contracted.alias("contracted_cost"),
+        contracted.alias("billed"),
+        contracted.alias("effective"),
+        pl.lit("Standard").alias("pricing_category"),
+        pl.lit(-1, dtype=pl.Int32).alias("cd_idx"),
+        pl.lit(None, dtype=pl.Float64).alias("cd_qty"),
+        pl.lit(None, dtype=pl.String).alias("cd_status"),
+    )
+
+
+def apply_commitments(
+    fact: pl.DataFrame,
+    res: pl.DataFrame,
+    days: np.ndarray,
+    plan: tuple[Commitment, ...],
+    sizes: list[tuple[float, float]],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Cover eligible usage by each commitment; return (usage rows, one Unused row per commitment-day)."""
+    attrs = res.select("res_idx", "billing_account", "service", "sku", "commit_eligible")
+    work = fact.join(attrs, on="res_idx", how="left").with_row_index("_row")
+    billed = work["billed"].to_numpy().copy()
+    effective = work["effective"].to_numpy().copy()
+    cd_idx = work["cd_idx"].to_numpy().copy()
+    cd_qty = work["cd_qty"].to_numpy().copy()
+    unused: list[dict[str, object]] = []
+    for idx, c in enumerate(plan):
+        units_per_day, cost_per_day = sizes[idx]
+        unit_rate = cost_per_day / units_per_day if units_per_day else 0.0
+        cond = (
+            (pl.col("billing_account") == c.billing_account)
+            & pl.col("service").is_in(list(c.services))
+            & pl.col("commit_eligible")
+            & (pl.col("day") >= c.start)
+            & (pl.col("day") < c.end())
+        )
+        if c.sku is not None:
+            cond = cond & (pl.col("sku") == c.sku) & ((pl.col("qty") - 24.0).abs() < 1e-9)
+        cand = work.filter(cond).with_columns(
+            (pl.col("contracted_price") * (1 - c.discount) * pl.col("qty")).alias("cost")
+        )
+        free = cd_idx[cand["_row"].to_numpy()] < 0
+        cand = cand.filter(pl.Series(free))
+        mask = cover(cand.select("day", "res_idx", "qty", "cost"), units_per_day, c.category)
+        rows = cand["_row"].to_numpy()[mask]
+        cost = cand["cost"].to_numpy()[mask]
+        billed[rows] = 0.0
+        effective[rows] = cost
+        cd_idx[rows] = idx
+        cd_qty[rows] = cand["qty"].to_numpy()[mask] if c.category == "Usage" else cost
+        used_units = (
+            pl.DataFrame(
+                {
+                    "day": cand["day"].to_numpy()[mask],
+                    "units": cd_qty[rows],
+                }
+            )
+            .group_by("day")
+            .agg(pl.col("units").sum())
+        )
+        used_by_day = dict(zip(used_units["day"].to_list(), used_units["units"].to_list(), strict=True))
+        for d in days.tolist():
+            if not (c.start <= d < c.end()):
+                continue
+            left = units_per_day - used_by_day.get(d, 0.0)
+            if left > 1e-9:
+                unused.append(
+                    {"cd_idx": idx, "day": d, "units": left, "effective": left * unit_rate, "unit_rate": unit_rate}
+                )
+    out = work.drop("billing_account", "service", "sku", "commit_eligible", "_row").with_columns(
+        pl.Series("billed", billed),
+        pl.Series("effective", effective),
+        pl.Series("cd_idx", cd_idx, dtype=pl.Int32),
+        pl.Series("cd_qty", cd_qty, dtype=pl.Float64),
+        pl.when(pl.Series(cd_idx) >= 0).then(pl.lit("Used")).otherwise(None).alias("cd_status"),
+        pl.when(pl.Series(cd_idx) >= 0)
+        .then(pl.lit("Committed"))
+        .otherwise(pl.col("pricing_category"))
+        .alias("pricing_category"),
+    )
+    schema = {
+        "cd_idx": pl.Int32,
+        "day": pl.Int32,
+        "units": pl.Float64,
+        "effective": pl.Float64,
+        "unit_rate": pl.Float64,
+    }
+    return out, pl.DataFrame(unused, schema=schema)

@@ -1,0 +1,168 @@
+"""Spend drilldown answers: totals, time series, breakdowns, movers and line items.
+
+Every function takes a DuckDB connection from ``store.connect`` and a ``CostQuery`` and returns a
+Polars frame. Results always carry ``BillingCurrency``: amounts in different billing currencies
+are never summed together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import duckdb
+import polars as pl
+
+from finops_core import db
+from finops_core.query import NOT_SET, OTHER, CostQuery, compile_where, dimension_sql, grain_sql
+from finops_core.schema import FOCUS_NAMES, C
+
+PERIOD = "period"
+LINE_ITEM_COLUMNS: tuple[str, ...] = (
+    C.ChargePeriodStart,
+    C.ProviderName,
+    C.SubAccountName,
+    C.ServiceName,
+    C.ResourceId,
+    C.ResourceName,
+    C.RegionId,
+    C.SkuId,
+    C.ChargeCategory,
+    C.PricingCategory,
+    C.CommitmentDiscountStatus,
+    C.x_Team,
+    C.x_Environment,
+    C.ConsumedQuantity,
+    C.ConsumedUnit,
+    C.ListCost,
+    C.ContractedCost,
+    C.BilledCost,
+    C.EffectiveCost,
+    C.BillingCurrency,
+    C.Tags,
+)
+
+
+def _group_select(dims: tuple[str, ...], params: list[object]) -> list[str]:
+    """Group columns (nulls shown as NOT_SET); BillingCurrency is always added separately."""
+    return [
+        f"coalesce(CAST({dimension_sql(d, params)} AS VARCHAR), '{NOT_SET}') AS \"{d}\""
+        for d in dims
+        if d != C.BillingCurrency
+    ]
+
+
+def cost_by_dimension(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:
+    """Metric per group. One row per (group-by values, BillingCurrency), largest first."""
+    params: list[object] = []
+    cols = _group_select(q.group_by, params)
+    view, where, wparams = compile_where(q)
+    select = ", ".join(cols + [C.BillingCurrency, f"sum({q.metric}) AS {q.metric}"])
+    sql = f"SELECT {select} FROM {view} WHERE {where} GROUP BY ALL ORDER BY {q.metric} DESC"
+    return db.frame(con, sql, params + wparams)
+
+
+def total(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:
+    """Metric for the whole request. One row per BillingCurrency that has rows."""
+    view, where, params = compile_where(q)
+    sql = f"SELECT {C.BillingCurrency}, sum({q.metric}) AS {q.metric} FROM {view} WHERE {where} GROUP BY ALL ORDER BY 2 DESC"
+    return db.frame(con, sql, params)
+
+
+def _top_n(frame: pl.DataFrame, dim: str, metric: str, top_n: int | None) -> pl.DataFrame:
+    """Keep the ``top_n`` largest groups of ``dim`` per currency; fold the rest into ``Other``."""
+    if top_n is None or frame.is_empty():
+        return frame
+    ranks = (
+        frame.group_by(C.BillingCurrency, dim)
+        .agg(pl.col(metric).sum().abs().alias("_size"))
+        .with_columns(pl.col("_size").rank("ordinal", descending=True).over(C.BillingCurrency).alias("_rank"))
+    )
+    keys = [c for c in frame.columns if c != metric]
+    return (
+        frame.join(ranks.select(C.BillingCurrency, dim, "_rank"), on=[C.BillingCurrency, dim], how="left")
+        .with_columns(pl.when(pl.col("_rank") <= top_n).then(pl.col(dim)).otherwise(pl.lit(OTHER)).alias(dim))
+        .group_by(keys)
+        .agg(pl.col(metric).sum())
+    )
+
+
+def timeseries(
+    con: duckdb.DuckDBPyConnection, q: CostQuery, dimension: str | None = None, top_n: int | None = None
+) -> pl.DataFrame:
+    """Metric per time bucket of ``q.grain``, optionally split by ``dimension`` (top N + Other).
+
+    One row per (period, [dimension], BillingCurrency), ordered by period.
+    """
+    params: list[object] = []
+    cols = [f"{grain_sql(q.grain)} AS {PERIOD}"] + _group_select((dimension,) if dimension else (), params)
+    view, where, wparams = compile_where(q, (dimension,) if dimension else ())
+    select = ", ".join(cols + [C.BillingCurrency, f"sum({q.metric}) AS {q.metric}"])
+    out = db.frame(con, f"SELECT {select} FROM {view} WHERE {where} GROUP BY ALL", params + wparams)
+    if dimension:
+        out = _top_n(out, dimension, q.metric, top_n)
+    order = [PERIOD] + ([dimension] if dimension else []) + [C.BillingCurrency]
+    return out.sort(order)
+
+
+def breakdown(con: duckdb.DuckDBPyConnection, q: CostQuery, dimension: str, top_n: int | None = 10) -> pl.DataFrame:
+    """Metric per value of ``dimension`` (top N + Other) with its share of the currency total.
+
+    One row per (dimension value, BillingCurrency), largest first; ``Other`` last.
+    """
+    grouped = cost_by_dimension(con, _grouped(q, dimension))
+    out = _top_n(grouped, dimension, q.metric, top_n)
+    totals = pl.col(q.metric).sum().over(C.BillingCurrency)
+    return out.with_columns((pl.col(q.metric) / totals).alias("share")).sort(
+        [C.BillingCurrency, pl.col(dimension) == OTHER, q.metric], descending=[False, False, True]
+    )
+
+
+def _grouped(q: CostQuery, dimension: str) -> CostQuery:
+    return replace(q, group_by=(dimension,))
+
+
+def movers(con: duckdb.DuckDBPyConnection, q: CostQuery, dimension: str, limit: int | None = None) -> pl.DataFrame:
+    """Current vs previous equal-length period per value of ``dimension``, by absolute change.
+
+    One row per (dimension value, BillingCurrency): current, previous, delta, delta_pct
+    (null when there was nothing before).
+    """
+    cur = cost_by_dimension(con, _grouped(q, dimension)).rename({q.metric: "current"})
+    prev = cost_by_dimension(con, _grouped(q.previous(), dimension)).rename({q.metric: "previous"})
+    keys = [dimension, C.BillingCurrency]
+    out = (
+        cur.join(prev, on=keys, how="full", coalesce=True)
+        .with_columns(pl.col("current").fill_null(0.0), pl.col("previous").fill_null(0.0))
+        .with_columns((pl.col("current") - pl.col("previous")).alias("delta"))
+        .with_columns(
+            pl.when(pl.col("previous").abs() > 1e-9)
+            .then(pl.col("delta") / pl.col("previous").abs())
+            .otherwise(None)
+            .alias("delta_pct")
+        )
+        .sort(pl.col("delta").abs(), descending=True)
+    )
+    return out.head(limit) if limit else out
+
+
+def line_items(
+    con: duckdb.DuckDBPyConnection, q: CostQuery, page: int = 0, page_size: int = 100
+) -> tuple[pl.DataFrame, int]:
+    """One page of the FOCUS rows matching ``q`` (largest cost first) and the number of rows in all."""
+    _, where, params = compile_where(q, (C.Tags,))
+    count = db.rows(con, f"SELECT count(*) FROM costs WHERE {where}", params)[0][0]
+    cols = ", ".join(LINE_ITEM_COLUMNS)
+    page_rows = db.frame(
+        con,
+        f"SELECT {cols} FROM costs WHERE {where} ORDER BY abs({q.metric}) DESC, {C.ChargePeriodStart}, {C.ResourceId} "
+        "LIMIT ? OFFSET ?",
+        params + [page_size, page * page_size],
+    )
+    return page_rows, int(count)
+
+
+def export_rows(con: duckdb.DuckDBPyConnection, q: CostQuery) -> duckdb.DuckDBPyRelation:
+    """Every FOCUS column (plus x_ allocation columns) of the rows matching ``q``, as a relation."""
+    _, where, params = compile_where(q, (C.Tags,))
+    cols = ", ".join(FOCUS_NAMES + (C.x_Team, C.x_Product, C.x_Environment, C.x_CostCenter, C.x_Owner))
+    return con.sql(f"SELECT {cols} FROM costs WHERE {where}", params=params)

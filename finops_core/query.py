@@ -1,0 +1,167 @@
+"""Typed cost requests and their translation to parameterized SQL over the store's views.
+
+A ``CostQuery`` names a period, filters, up to two group-by dimensions, a grain, a metric and a
+``Scope`` (the rows the caller may see). ``compile_where`` picks the smallest view that can answer
+it (``daily`` rollup, ``resource_daily`` rollup, else the raw ``costs`` view) and returns the
+WHERE clause with its bound parameters; dimension names are checked against the schema, values
+are always parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+
+from finops_core.schema import (
+    DEFAULT_METRIC,
+    METRICS,
+    QUERY_DIMENSIONS,
+    RESOURCE_DIMENSIONS,
+    ROLLUP_DIMENSIONS,
+    TAG_PREFIX,
+    C,
+)
+
+GRAINS = ("day", "week", "month")
+NOT_SET = "(not set)"  # how a null dimension value is shown and filtered
+OTHER = "Other"
+
+
+class QueryError(ValueError):
+    """A request that cannot be answered as asked; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Rows a caller may see: those of the listed teams or sub accounts; ``None`` for both = all."""
+
+    teams: tuple[str, ...] | None = None
+    sub_accounts: tuple[str, ...] | None = None
+
+    @property
+    def is_all(self) -> bool:
+        return self.teams is None and self.sub_accounts is None
+
+    def key(self) -> str:
+        """A stable string for cache keys."""
+        return f"teams={sorted(self.teams) if self.teams is not None else '*'};subs=" + (
+            str(sorted(self.sub_accounts)) if self.sub_accounts is not None else "*"
+        )
+
+
+ALL = Scope()
+
+
+@dataclass(frozen=True)
+class CostQuery:
+    """One cost question. ``end`` is inclusive; filters are (dimension, allowed values)."""
+
+    start: date
+    end: date
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    group_by: tuple[str, ...] = ()
+    grain: str = "day"
+    metric: str = DEFAULT_METRIC
+    scope: Scope = field(default=ALL)
+
+    def __post_init__(self) -> None:
+        if self.start > self.end:
+            raise QueryError(f"start {self.start} is after end {self.end}")
+        if self.metric not in METRICS:
+            raise QueryError(f"metric {self.metric!r} is not one of {', '.join(METRICS)}")
+        if self.grain not in GRAINS:
+            raise QueryError(f"grain {self.grain!r} is not one of {', '.join(GRAINS)}")
+        if len(self.group_by) > 2:
+            raise QueryError(f"group_by takes at most two dimensions, got {len(self.group_by)}")
+        for dim in self.group_by + tuple(d for d, _ in self.filters):
+            check_dimension(dim)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> CostQuery:
+        """The same question over the equally long period just before this one."""
+        return replace(self, start=self.start - timedelta(days=self.days), end=self.start - timedelta(days=1))
+
+    def with_filter(self, dimension: str, values: tuple[str, ...]) -> CostQuery:
+        kept = tuple((d, v) for d, v in self.filters if d != dimension)
+        return replace(self, filters=kept + ((dimension, values),))
+
+    def filter_values(self, dimension: str) -> tuple[str, ...] | None:
+        return next((v for d, v in self.filters if d == dimension), None)
+
+
+def check_dimension(dim: str) -> str:
+    if dim.startswith(TAG_PREFIX):
+        if not dim[len(TAG_PREFIX) :].strip():
+            raise QueryError(f"tag dimension {dim!r} names no tag key")
+        return dim
+    if dim not in QUERY_DIMENSIONS:
+        raise QueryError(f"unknown dimension {dim!r}; use a FOCUS or x_ column, or tag:<key>")
+    return dim
+
+
+def view_for(dims: set[str]) -> str:
+    """The smallest view holding every dimension in ``dims``."""
+    if dims <= set(ROLLUP_DIMENSIONS):
+        return "daily"
+    if dims <= set(RESOURCE_DIMENSIONS):
+        return "resource_daily"
+    return "costs"
+
+
+def dimension_sql(dim: str, params: list[object]) -> str:
+    """SQL expression for a dimension (tags become a parameterized JSON lookup)."""
+    if dim.startswith(TAG_PREFIX):
+        key = dim[len(TAG_PREFIX) :]
+        params.append('$."' + key.replace('"', '\\"') + '"')
+        return f"json_extract_string({C.Tags}, ?)"
+    return check_dimension(dim)
+
+
+def grain_sql(grain: str) -> str:
+    if grain == "day":
+        return C.x_ChargeDate
+    return f"CAST(date_trunc('{grain}', {C.x_ChargeDate}) AS DATE)"
+
+
+def _in(expr: str, values: tuple[str, ...], params: list[object]) -> str:
+    """``expr`` is one of ``values``; NOT_SET among them matches null."""
+    if not values:
+        return "FALSE"
+    params.extend(values)
+    return f"coalesce({expr}, '{NOT_SET}') IN ({', '.join('?' for _ in values)})"
+
+
+def scope_sql(scope: Scope, params: list[object]) -> str:
+    """Row-level scope: rows of an allowed team or an allowed sub account."""
+    if scope.is_all:
+        return "TRUE"
+    parts: list[str] = []
+    if scope.teams is not None:
+        parts.append(_in(C.x_Team, scope.teams, params))
+    if scope.sub_accounts is not None:
+        parts.append(_in(C.SubAccountId, scope.sub_accounts, params))
+    return "(" + " OR ".join(parts) + ")"
+
+
+def scope_dims(scope: Scope) -> set[str]:
+    dims = set()
+    if scope.teams is not None:
+        dims.add(C.x_Team)
+    if scope.sub_accounts is not None:
+        dims.add(C.SubAccountId)
+    return dims
+
+
+def compile_where(q: CostQuery, extra_dims: tuple[str, ...] = ()) -> tuple[str, str, list[object]]:
+    """(view, WHERE clause, params) for ``q``; the view also holds ``extra_dims``."""
+    dims = set(q.group_by) | {d for d, _ in q.filters} | scope_dims(q.scope) | set(extra_dims)
+    view = view_for(dims)
+    params: list[object] = [q.start, q.end]
+    clauses = [f"{C.x_ChargeDate} BETWEEN ? AND ?", scope_sql(q.scope, params)]
+    for dim, values in q.filters:
+        expr = dimension_sql(dim, params)
+        clauses.append(_in(expr, values, params))
+    return view, " AND ".join(clauses), params

@@ -1,0 +1,235 @@
+"""Snapshots of FOCUS rows on disk: versions, manifest, atomic publish, a writer lock, connect().
+
+Layout under the store directory::
+
+    CURRENT                         the published version id (replaced atomically)
+    .lock                           held by the one writer
+    versions/<id>/manifest.json     sources, partitions, totals, schema version
+    versions/<id>/billing_period=YYYY-MM/*.parquet
+    versions/<id>/rollups.duckdb    tag map and daily rollups built at publish
+
+A publish writes a whole new version aside (unchanged partitions are hard-linked from the
+current one), builds its rollups, then renames it into place and swaps CURRENT. A crash at any
+point leaves CURRENT on the previous, intact version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from finops_core import db, rollups
+from finops_core.schema import SCHEMA_VERSION, C
+
+DEFAULT_STORE = Path("data/store")
+KEEP_VERSIONS = 3
+
+
+class StoreError(Exception):
+    """A store operation that cannot go ahead; the message says why and where."""
+
+
+def store_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """``explicit`` if given, else ``$FINOPS_STORE``, else ``data/store``."""
+    return Path(explicit or os.environ.get("FINOPS_STORE") or DEFAULT_STORE)
+
+
+def current_version(root: Path) -> str | None:
+    """The published data version, or None for an empty store. Changes on every publish."""
+    try:
+        return (root / "CURRENT").read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def version_dir(root: Path, version: str | None = None) -> Path:
+    v = version or current_version(root)
+    if v is None:
+        raise StoreError(f"{root}: the store is empty (run `python -m finops_core demo --store {root}`)")
+    return root / "versions" / v
+
+
+def manifest(root: Path, version: str | None = None) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((version_dir(root, version) / "manifest.json").read_text())
+    return doc
+
+
+def partition_files(root: Path, version: str | None = None) -> list[str]:
+    vdir = version_dir(root, version)
+    files: list[str] = []
+    for period, info in sorted(manifest(root, version)["partitions"].items()):
+        files.extend(str(vdir / f"billing_period={period}" / f) for f in info["files"])
+    return files
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def writer_lock(root: Path) -> Iterator[None]:
+    """Exclusive writer lock; a second writer is refused at once instead of interleaving."""
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / ".lock").open("a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise StoreError(f"{root}: another writer is publishing (lock {root / '.lock'})") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@dataclass
+class Publication:
+    """A new version being written aside. Use via ``publish()``."""
+
+    root: Path
+    staging: Path
+    parent: str | None
+    replace: set[str] = field(default_factory=set)  # periods written anew in this publication
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    note: str = ""
+
+    def write(self, period: str, part: str, frame: pl.DataFrame) -> Path:
+        """Write one chunk of FOCUS rows into billing period ``period`` ('YYYY-MM')."""
+        folder = self.staging / f"billing_period={period}"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{part}.parquet"
+        frame.write_parquet(path, compression="zstd", statistics=True)
+        self.replace.add(period)
+        return path
+
+    def add_source(self, record: dict[str, Any]) -> None:
+        self.sources.append(record | {"ingested_at": _now()})
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@contextlib.contextmanager
+def publish(root: Path, note: str = "", carry_over: bool = True) -> Iterator[Publication]:
+    """Write a new version; it becomes current only if the block completes without error.
+
+    With ``carry_over``, periods not written in this publication keep the current version's files.
+    """
+    root = Path(root)
+    with writer_lock(root):
+        versions = root / "versions"
+        versions.mkdir(parents=True, exist_ok=True)
+        for stale in versions.glob(".staging-*"):
+            shutil.rmtree(stale, ignore_errors=True)  # left by a crashed writer
+        vid = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:6]
+        staging = versions / f".staging-{vid}"
+        staging.mkdir()
+        pub = Publication(root, staging, current_version(root), note=note)
+        try:
+            yield pub
+            _finish(pub, vid, carry_over)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        (root / "CURRENT.tmp").write_text(vid)
+        os.replace(root / "CURRENT.tmp", root / "CURRENT")
+        _fsync_dir(root)
+        _collect_garbage(root)
+
+
+def _finish(pub: Publication, vid: str, carry_over: bool) -> None:
+    parent_manifest = manifest(pub.root, pub.parent) if (pub.parent and carry_over) else None
+    if parent_manifest:
+        parent_dir = version_dir(pub.root, pub.parent)
+        for period, info in parent_manifest["partitions"].items():
+            if period in pub.replace:
+                continue
+            folder = pub.staging / f"billing_period={period}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for f in info["files"]:
+                os.link(parent_dir / f"billing_period={period}" / f, folder / f)
+    partitions = _partition_stats(pub.staging)
+    doc = {
+        "data_version": vid,
+        "schema_version": SCHEMA_VERSION,
+        "created_at": _now(),
+        "parent": pub.parent,
+        "note": pub.note,
+        "sources": (parent_manifest["sources"] if parent_manifest else []) + pub.sources,
+        "partitions": partitions,
+    }
+    files = [str(pub.staging / f"billing_period={p}" / f) for p in sorted(partitions) for f in partitions[p]["files"]]
+    rollups.build(pub.staging / "rollups.duckdb", files)
+    (pub.staging / "manifest.json").write_text(json.dumps(doc, indent=1, sort_keys=True))
+    _fsync_dir(pub.staging)
+    os.rename(pub.staging, pub.root / "versions" / vid)
+
+
+def _partition_stats(staging: Path) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    con = duckdb.connect()
+    for folder in sorted(staging.glob("billing_period=*")):
+        files = sorted(p.name for p in folder.glob("*.parquet"))
+        if not files:
+            continue
+        rows = db.rows(
+            con,
+            f"SELECT {C.BillingCurrency}, count(*), sum({C.BilledCost}), sum({C.EffectiveCost}) "
+            "FROM read_parquet(?) GROUP BY ALL ORDER BY 1",
+            [[str(folder / f) for f in files]],
+        )
+        out[folder.name.split("=", 1)[1]] = {
+            "files": files,
+            "rows": sum(r[1] for r in rows),
+            "totals": {r[0]: {C.BilledCost: r[2], C.EffectiveCost: r[3]} for r in rows},
+        }
+    con.close()
+    return out
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _collect_garbage(root: Path) -> None:
+    versions = sorted((p for p in (root / "versions").iterdir() if not p.name.startswith(".")), key=lambda p: p.name)
+    current = current_version(root)
+    for old in versions[:-KEEP_VERSIONS]:
+        if old.name != current:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def connect(root: Path | str | None = None, version: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the ``costs`` view (FOCUS rows + x_ columns) and the rollups.
+
+    Views: ``costs`` (one row per charge), ``daily`` (one row per day x rollup dimensions x
+    currency), ``resource_daily`` (one row per day x resource dimensions x currency).
+    """
+    path = store_path(root)
+    vdir = version_dir(path, version)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"ATTACH {rollups.quote_path(vdir / 'rollups.duckdb')} AS r (READ_ONLY)")
+    rollups.create_views(con, partition_files(path, vdir.name), "r")
+    return con

@@ -1,0 +1,173 @@
+"""Query results against an independent pure-Polars computation on the exported rows."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from finops_core import drilldown
+from finops_core.dimensions import allocation_for_tags
+from finops_core.query import NOT_SET, OTHER, CostQuery, QueryError, Scope, view_for
+from finops_core.schema import ALLOCATION_NAMES, QUERY_DIMENSIONS, ROLLUP_DIMENSIONS, C
+
+START, END = date(2026, 7, 1), date(2026, 9, 30)
+
+
+@pytest.fixture(scope="module")
+def rows(demo_rows: pl.DataFrame) -> pl.DataFrame:
+    """Raw rows with x_ columns derived here, independently of the store's tag map."""
+    alloc = {t: allocation_for_tags(t) for t in demo_rows[C.Tags].unique().to_list()}
+    cols = {
+        name: demo_rows[C.Tags].replace_strict({k: v[i] for k, v in alloc.items()}, return_dtype=pl.String)
+        for i, name in enumerate(ALLOCATION_NAMES)
+    }
+    return demo_rows.with_columns(pl.col(C.ChargePeriodStart).dt.date().alias(C.x_ChargeDate), **cols)
+
+
+def _expected(rows: pl.DataFrame, q: CostQuery, dims: tuple[str, ...]) -> dict[tuple[str, ...], float]:
+    sel = rows.filter(pl.col(C.x_ChargeDate).is_between(q.start, q.end))
+    for dim, values in q.filters:
+        sel = sel.filter(pl.col(dim).fill_null(NOT_SET).is_in(list(values)))
+    keys = [d for d in dims if d != C.BillingCurrency]
+    out = sel.group_by([pl.col(d).fill_null(NOT_SET) for d in keys] + [C.BillingCurrency]).agg(pl.col(q.metric).sum())
+    return {tuple(r[:-1]): r[-1] for r in out.iter_rows()}
+
+
+def _got(frame: pl.DataFrame, dims: tuple[str, ...], metric: str) -> dict[tuple[str, ...], float]:
+    keys = [d for d in dims if d != C.BillingCurrency]
+    return {tuple(r[:-1]): r[-1] for r in frame.select(*keys, C.BillingCurrency, metric).iter_rows()}
+
+
+@pytest.mark.parametrize("dim", QUERY_DIMENSIONS)
+def test_parts_sum_to_total_and_match_polars(con, rows: pl.DataFrame, dim: str) -> None:  # type: ignore[no-untyped-def]
+    q = CostQuery(START, END, group_by=(dim,))
+    got = _got(drilldown.cost_by_dimension(con, q), (dim,), q.metric)
+    want = _expected(rows, q, (dim,))
+    assert got.keys() == want.keys()
+    for k in want:
+        assert got[k] == pytest.approx(want[k], rel=1e-9, abs=1e-6)
+    totals = dict(drilldown.total(con, q).iter_rows())
+    for cur, value in totals.items():
+        assert sum(v for k, v in got.items() if k[-1] == cur) == pytest.approx(value, rel=1e-9)
+
+
+def test_tag_dimension_and_filters(con, rows: pl.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    q = CostQuery(START, END, group_by=("tag:application",), filters=((C.ProviderName, ("AWS",)),))
+    got = _got(drilldown.cost_by_dimension(con, q), ("tag:application",), q.metric)
+    sel = rows.filter(pl.col(C.x_ChargeDate).is_between(START, END) & (pl.col(C.ProviderName) == "AWS"))
+    app = sel[C.Tags].map_elements(lambda t: json.loads(t).get("application") if t else None, return_dtype=pl.String)
+    want = (
+        sel.with_columns(app.fill_null(NOT_SET).alias("a")).group_by("a", C.BillingCurrency).agg(pl.col(q.metric).sum())
+    )
+    assert got == pytest.approx({(a, c): v for a, c, v in want.iter_rows()}, rel=1e-9)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    metric=st.sampled_from([C.EffectiveCost, C.BilledCost, C.ListCost, C.ContractedCost]),
+    dims=st.lists(
+        st.sampled_from(ROLLUP_DIMENSIONS[:12] + (C.x_Team, C.ResourceType, C.SkuId)),
+        min_size=1,
+        max_size=2,
+        unique=True,
+    ),
+    offset=st.integers(0, 600),
+    length=st.integers(0, 120),
+)
+def test_random_two_way_groupings_match_polars(con, rows, metric, dims, offset, length) -> None:  # type: ignore[no-untyped-def]
+    start = date(2024, 10, 1).fromordinal(date(2024, 10, 1).toordinal() + offset)
+    q = CostQuery(start, start.fromordinal(start.toordinal() + length), group_by=tuple(dims), metric=metric)
+    got = _got(drilldown.cost_by_dimension(con, q), tuple(dims), metric)
+    want = _expected(rows, q, tuple(dims))
+    assert got.keys() == want.keys()
+    for k in want:
+        assert got[k] == pytest.approx(want[k], rel=1e-9, abs=1e-6)
+
+
+def test_scope_keeps_only_allowed_rows(con, rows: pl.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    scope = Scope(teams=("payments",), sub_accounts=("acme-gke-shared",))
+    q = CostQuery(START, END, group_by=(C.SubAccountId,), scope=scope)
+    got = drilldown.cost_by_dimension(con, q)
+    sel = rows.filter(
+        pl.col(C.x_ChargeDate).is_between(START, END)
+        & ((pl.col(C.x_Team) == "payments") | (pl.col(C.SubAccountId) == "acme-gke-shared"))
+    )
+    assert dict(drilldown.total(con, q).iter_rows())["USD"] == pytest.approx(
+        sel.filter(pl.col(C.BillingCurrency) == "USD")[C.EffectiveCost].sum(), rel=1e-9
+    )
+    assert set(got[C.SubAccountId]) == set(sel[C.SubAccountId])
+
+
+def test_timeseries_top_n_keeps_totals(con) -> None:  # type: ignore[no-untyped-def]
+    q = CostQuery(START, END, grain="week")
+    series = drilldown.timeseries(con, q, C.ServiceName, top_n=5)
+    assert series.filter(pl.col(C.BillingCurrency) == "USD")[C.ServiceName].n_unique() == 6
+    assert OTHER in series[C.ServiceName].to_list()
+    for cur, value in drilldown.total(con, q).iter_rows():
+        assert series.filter(pl.col(C.BillingCurrency) == cur)[q.metric].sum() == pytest.approx(value, rel=1e-9)
+    monthly = drilldown.timeseries(con, CostQuery(START, END, grain="month"))
+    assert monthly["period"].to_list()[:3] == [date(2026, 7, 1), date(2026, 7, 1), date(2026, 8, 1)]
+
+
+def test_breakdown_shares_and_other(con) -> None:  # type: ignore[no-untyped-def]
+    out = drilldown.breakdown(con, CostQuery(START, END), C.ServiceName, top_n=8)
+    usd = out.filter(pl.col(C.BillingCurrency) == "USD")
+    assert usd.height == 9 and usd[C.ServiceName][-1] == OTHER
+    assert usd["share"].sum() == pytest.approx(1.0)
+
+
+def test_movers_compare_with_the_previous_period(con, rows: pl.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    q = CostQuery(date(2026, 9, 1), date(2026, 9, 30))
+    out = drilldown.movers(con, q, C.x_Team)
+    prev = q.previous()
+    assert (prev.start, prev.end) == (date(2026, 8, 2), date(2026, 8, 31))
+    row = out.filter((pl.col(C.x_Team) == "payments") & (pl.col(C.BillingCurrency) == "USD")).row(0, named=True)
+    want_prev = _expected(rows, CostQuery(prev.start, prev.end, group_by=(C.x_Team,)), (C.x_Team,))
+    assert row["previous"] == pytest.approx(want_prev[("payments", "USD")], rel=1e-9)
+    assert row["delta"] == pytest.approx(row["current"] - row["previous"])
+    deltas = out["delta"].abs().to_list()
+    assert deltas == sorted(deltas, reverse=True)
+
+
+def test_line_items_page_through_every_row(con, rows: pl.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    q = CostQuery(
+        date(2026, 9, 1),
+        date(2026, 9, 30),
+        filters=((C.SubAccountName, ("payments-prod",)), (C.ServiceName, ("Amazon Simple Queue Service",))),
+    )
+    first, count = drilldown.line_items(con, q, page=0, page_size=50)
+    want = rows.filter(
+        pl.col(C.x_ChargeDate).is_between(q.start, q.end)
+        & (pl.col(C.SubAccountName) == "payments-prod")
+        & (pl.col(C.ServiceName) == "Amazon Simple Queue Service")
+    )
+    assert count == want.height and first.height == min(50, count)
+    pages = [drilldown.line_items(con, q, page=p, page_size=50)[0] for p in range((count + 49) // 50)]
+    assert pl.concat(pages)[C.EffectiveCost].sum() == pytest.approx(want[C.EffectiveCost].sum(), rel=1e-9)
+
+
+def test_requests_are_validated() -> None:
+    with pytest.raises(QueryError, match="unknown dimension"):
+        CostQuery(START, END, group_by=("Bogus; DROP TABLE x",))
+    with pytest.raises(QueryError, match="at most two"):
+        CostQuery(START, END, group_by=(C.ServiceName, C.RegionId, C.SubAccountId))
+    with pytest.raises(QueryError, match="after"):
+        CostQuery(END, START)
+    with pytest.raises(QueryError, match="metric"):
+        CostQuery(START, END, metric="Cost")
+
+
+def test_queries_use_the_smallest_view() -> None:
+    assert view_for({C.ServiceName, C.x_Team}) == "daily"
+    assert view_for({C.ResourceId, C.x_Team}) == "resource_daily"
+    assert view_for({"tag:team"}) == "costs"
+
+
+def test_filter_values_are_bound_not_formatted(con) -> None:  # type: ignore[no-untyped-def]
+    q = CostQuery(START, END, filters=((C.ServiceName, ("x' OR '1'='1",)),))
+    assert drilldown.total(con, q).height == 0
