@@ -8,6 +8,7 @@ are never summed together.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 import duckdb
 import polars as pl
@@ -166,3 +167,34 @@ def export_rows(con: duckdb.DuckDBPyConnection, q: CostQuery) -> duckdb.DuckDBPy
     _, where, params = compile_where(q, (C.Tags,))
     cols = ", ".join(FOCUS_NAMES + (C.x_Team, C.x_Product, C.x_Environment, C.x_CostCenter, C.x_Owner))
     return con.sql(f"SELECT {cols} FROM costs WHERE {where}", params=params)
+
+
+def month_run_rate(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:
+    """Month-to-date cost up to ``q.end`` and its projection to month end.
+
+    Usage-based charges are extrapolated by days elapsed; recurring and one-time charges (monthly
+    fees, purchases) are counted once, not multiplied. One row per BillingCurrency: mtd,
+    projected, days_elapsed, days_in_month.
+    """
+    month_start = q.end.replace(day=1)
+    next_month = (month_start + timedelta(days=32)).replace(day=1)
+    days_in_month = (next_month - month_start).days
+    mtd_q = replace(q, start=month_start, group_by=(C.ChargeFrequency,))
+    frame = cost_by_dimension(con, mtd_q)
+    usage = pl.col(C.ChargeFrequency) == "Usage-Based"
+    elapsed = q.end.day
+    return (
+        frame.group_by(C.BillingCurrency)
+        .agg(
+            pl.col(q.metric).sum().alias("mtd"),
+            pl.col(q.metric).filter(usage).sum().alias("_usage"),
+            pl.col(q.metric).filter(~usage).sum().alias("_fixed"),
+        )
+        .with_columns(
+            (pl.col("_fixed") + pl.col("_usage") / elapsed * days_in_month).alias("projected"),
+            pl.lit(elapsed).alias("days_elapsed"),
+            pl.lit(days_in_month).alias("days_in_month"),
+        )
+        .drop("_usage", "_fixed")
+        .sort(C.BillingCurrency)
+    )

@@ -1,0 +1,1 @@
+"""Streamlit-only helpers: caching, sidebar filters, charts and table downloads."""

@@ -1,0 +1,89 @@
+"""The only place that caches: every cached call is keyed by the store's data version.
+
+A new publish changes the data version, so the next rerun reads fresh results at once.
+Query results are also keyed by the full request (its repr includes the caller's scope).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import streamlit as st
+
+from finops_core import db, drilldown, store
+from finops_core.query import CostQuery
+from finops_core.schema import C
+
+MAX_ENTRIES = 512
+
+
+def store_root() -> Path:
+    return store.store_path()
+
+
+def data_version() -> str | None:
+    return store.current_version(store_root())
+
+
+@st.cache_resource(max_entries=4)
+def _connection(root: str, version: str) -> duckdb.DuckDBPyConnection:
+    return store.connect(root, version)
+
+
+def connection() -> duckdb.DuckDBPyConnection:
+    """A cursor on the current version's shared connection (cursors are safe per thread)."""
+    version = data_version()
+    if version is None:
+        raise store.StoreError(f"{store_root()}: the store is empty")
+    return _connection(str(store_root()), version).cursor()
+
+
+@st.cache_data(max_entries=MAX_ENTRIES, show_spinner=False)
+def data_range(version: str) -> tuple[date, date]:
+    row = db.rows(connection(), f"SELECT min({C.x_ChargeDate}), max({C.x_ChargeDate}) FROM daily")[0]
+    return row[0], row[1]
+
+
+@st.cache_data(max_entries=MAX_ENTRIES, show_spinner=False)
+def dimension_values(version: str, dimension: str, key: str, _q: CostQuery) -> list[str]:
+    """Distinct values of a dimension among the caller's in-scope rows, largest spend first."""
+    frame = drilldown.cost_by_dimension(connection(), _q)
+    return [v for v in frame[dimension].unique(maintain_order=True).to_list() if v is not None]
+
+
+@st.cache_data(max_entries=MAX_ENTRIES, show_spinner=False)
+def grouped(version: str, key: str, _q: CostQuery) -> pl.DataFrame:
+    return drilldown.cost_by_dimension(connection(), _q)
+
+
+@st.cache_data(max_entries=MAX_ENTRIES, show_spinner=False)
+def total(version: str, key: str, _q: CostQuery) -> pl.DataFrame:
+    return drilldown.total(connection(), _q)
+
+
+@st.cache_data(max_entries=MAX_ENTRIES, show_spinner=False)
+def timeseries(version: str, key: str, _q: CostQuery, dimension: str | None, top_n: int | None) -> pl.DataFrame:
+    return drilldown.timeseries(connection(), _q, dimension, top_n)
+
+
+@st.cache_data(max_entries=MAX_ENTRIES, show_spinner=False)
+def breakdown(version: str, key: str, _q: CostQuery, dimension: str, top_n: int) -> pl.DataFrame:
+    return drilldown.breakdown(connection(), _q, dimension, top_n)
+
+
+@st.cache_data(max_entries=MAX_ENTRIES, show_spinner=False)
+def movers(version: str, key: str, _q: CostQuery, dimension: str) -> pl.DataFrame:
+    return drilldown.movers(connection(), _q, dimension)
+
+
+@st.cache_data(max_entries=MAX_ENTRIES, show_spinner=False)
+def run_rate(version: str, key: str, _q: CostQuery) -> pl.DataFrame:
+    return drilldown.month_run_rate(connection(), _q)
+
+
+@st.cache_data(max_entries=MAX_ENTRIES, show_spinner=False)
+def line_items(version: str, key: str, _q: CostQuery, page: int, page_size: int) -> tuple[pl.DataFrame, int]:
+    return drilldown.line_items(connection(), _q, page, page_size)

@@ -1,0 +1,179 @@
+"""The shared sidebar: period, dimension filters, metric and currency, mirrored in the URL.
+
+Every choice lives in ``st.query_params`` so a view is a shareable link that reopens exactly.
+``sidebar()`` returns a ``Selection``: the base ``CostQuery`` every page starts from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+
+import streamlit as st
+
+from finops_core.query import ALL, CostQuery, Scope
+from finops_core.schema import METRIC_LABELS, C
+from ui import cache
+
+PRESETS: dict[str, str] = {
+    "last7": "Last 7 days",
+    "last30": "Last 30 days",
+    "last90": "Last 90 days",
+    "mtd": "Month to date",
+    "last_month": "Last month",
+    "qtd": "Quarter to date",
+    "ytd": "Year to date",
+    "custom": "Custom",
+}
+DEFAULT_PRESET = "last30"
+METRIC_CHOICES = (C.EffectiveCost, C.BilledCost, C.ListCost)
+# (URL key, dimension, label); the sub/billing account filters show names but filter on ids
+DIMENSION_FILTERS: tuple[tuple[str, str, str], ...] = (
+    ("provider", C.ProviderName, "Provider"),
+    ("billing", C.BillingAccountId, "Billing account"),
+    ("sub", C.SubAccountId, "Sub account"),
+    ("category", C.ServiceCategory, "Service category"),
+    ("service", C.ServiceName, "Service"),
+    ("region", C.RegionId, "Region"),
+    ("charge", C.ChargeCategory, "Charge category"),
+    ("team", C.x_Team, "Team"),
+    ("product", C.x_Product, "Product"),
+    ("env", C.x_Environment, "Environment"),
+    ("costcenter", C.x_CostCenter, "Cost center"),
+)
+NAMES = {C.BillingAccountId: C.BillingAccountName, C.SubAccountId: C.SubAccountName}
+
+
+@dataclass(frozen=True)
+class Selection:
+    query: CostQuery  # period, filters (incl. currency), metric, scope
+    currency: str
+    preset: str
+    data_start: date
+    data_end: date
+
+
+def period_for(preset: str, anchor: date, custom: tuple[date, date] | None = None) -> tuple[date, date]:
+    """(start, end) of a preset, counted back from ``anchor`` (the last day with data)."""
+    if preset == "last7":
+        return anchor - timedelta(days=6), anchor
+    if preset == "last90":
+        return anchor - timedelta(days=89), anchor
+    if preset == "mtd":
+        return anchor.replace(day=1), anchor
+    if preset == "last_month":
+        end = anchor.replace(day=1) - timedelta(days=1)
+        return end.replace(day=1), end
+    if preset == "qtd":
+        return date(anchor.year, 3 * ((anchor.month - 1) // 3) + 1, 1), anchor
+    if preset == "ytd":
+        return date(anchor.year, 1, 1), anchor
+    if preset == "custom" and custom:
+        return custom
+    return anchor - timedelta(days=29), anchor
+
+
+def _param_date(key: str) -> date | None:
+    try:
+        return date.fromisoformat(st.query_params.get(key, ""))
+    except ValueError:
+        return None
+
+
+def _init_state(first: date, last: date) -> None:
+    """Seed widget state from the URL once per session (the URL wins on a fresh open)."""
+    if st.session_state.get("_filters_seeded"):
+        return
+    params = st.query_params
+    preset = params.get("period", DEFAULT_PRESET)
+    st.session_state["f_period"] = preset if preset in PRESETS else DEFAULT_PRESET
+    lo, hi = _param_date("from") or last - timedelta(days=29), _param_date("to") or last
+    st.session_state["f_custom"] = (max(first, min(lo, last)), max(first, min(hi, last)))
+    metric = params.get("metric", C.EffectiveCost)
+    st.session_state["f_metric"] = metric if metric in METRIC_CHOICES else C.EffectiveCost
+    st.session_state["f_currency"] = params.get("cur")
+    for key, _, _ in DIMENSION_FILTERS:
+        st.session_state[f"f_{key}"] = params.get_all(key)
+    st.session_state["_filters_seeded"] = True
+
+
+def _options(version: str, dimension: str, first: date, last: date, scope: Scope) -> list[str]:
+    q = CostQuery(first, last, group_by=(dimension,), scope=scope)
+    return cache.dimension_values(version, dimension, repr(q), q)
+
+
+def _labels(version: str, dimension: str, first: date, last: date, scope: Scope) -> dict[str, str]:
+    name = NAMES.get(dimension)
+    if name is None:
+        return {}
+    q = CostQuery(first, last, group_by=(dimension, name), scope=scope)
+    frame = cache.grouped(version, repr(q), q)
+    return {i: f"{n} ({i})" if n != i else i for i, n in frame.select(dimension, name).iter_rows()}
+
+
+def sidebar(scope: Scope = ALL) -> Selection:
+    """Draw the shared sidebar and return the user's selection."""
+    version = cache.data_version() or ""
+    first, last = cache.data_range(version)
+    _init_state(first, last)
+    sb = st.sidebar
+    preset = sb.selectbox("Period", list(PRESETS), format_func=PRESETS.__getitem__, key="f_period")
+    custom = None
+    if preset == "custom":
+        picked = sb.date_input("From / to", min_value=first, max_value=last, key="f_custom")
+        if isinstance(picked, tuple) and len(picked) == 2:
+            custom = (picked[0], picked[1])
+    start, end = period_for(preset, last, custom)
+    start, end = max(start, first), min(end, last)
+    currencies = _options(version, C.BillingCurrency, first, last, scope) or ["USD"]
+    if st.session_state.get("f_currency") not in currencies:
+        st.session_state["f_currency"] = currencies[0]
+    currency = sb.selectbox(
+        "Billing currency",
+        currencies,
+        key="f_currency",
+        help="Amounts in different billing currencies are never added together.",
+    )
+    metric = sb.radio(
+        "Cost metric",
+        METRIC_CHOICES,
+        format_func=METRIC_LABELS.__getitem__,
+        key="f_metric",
+        help="Effective cost spreads commitment purchases over the usage they cover (amortized). "
+        "Billed cost is what the invoice shows. List cost is at public on-demand prices.",
+    )
+    filters: list[tuple[str, tuple[str, ...]]] = [(C.BillingCurrency, (currency,))]
+    with sb.expander("Filters", expanded=any(st.session_state.get(f"f_{k}") for k, _, _ in DIMENSION_FILTERS)):
+        for key, dim, label in DIMENSION_FILTERS:
+            options = _options(version, dim, first, last, scope)
+            chosen = [v for v in st.session_state.get(f"f_{key}", []) if v in options]
+            st.session_state[f"f_{key}"] = chosen
+            names = _labels(version, dim, first, last, scope)
+            values = st.multiselect(
+                label, options, key=f"f_{key}", format_func=lambda v, n=names: n.get(v, v), placeholder="All"
+            )
+            if values:
+                filters.append((dim, tuple(values)))
+    _write_params(preset, start, end, metric, currency)
+    query = CostQuery(start, end, filters=tuple(filters), metric=metric, scope=scope)
+    return Selection(query, currency, preset, first, last)
+
+
+def _write_params(preset: str, start: date, end: date, metric: str, currency: str) -> None:
+    state: dict[str, str | list[str]] = {"period": preset, "metric": metric, "cur": currency}
+    if preset == "custom":
+        state |= {"from": start.isoformat(), "to": end.isoformat()}
+    for key, _, _ in DIMENSION_FILTERS:
+        if st.session_state.get(f"f_{key}"):
+            state[key] = list(st.session_state[f"f_{key}"])
+    page_keys = {k: st.query_params.get_all(k) for k in st.query_params if k.startswith("p_")}
+    for k, v in page_keys.items():
+        state[k] = v if len(v) > 1 else v[0]
+    if {k: st.query_params.get_all(k) for k in st.query_params} != {
+        k: v if isinstance(v, list) else [v] for k, v in state.items()
+    }:
+        st.query_params.from_dict(state)
+
+
+def without(q: CostQuery, dimension: str) -> CostQuery:
+    return replace(q, filters=tuple((d, v) for d, v in q.filters if d != dimension))
