@@ -38,5 +38,5 @@ with st.sidebar:
         st.badge("Demo data: a fictional company", icon=":material/science:", color="orange")
 selection = filters.sidebar()
 st.session_state["selection"] = selection
-pages = [st.Page("pages/spend.py", title="Spend", icon=":material/bar_chart:", url_path="spend", default=True)]
+pages = [st.Page("views/spend.py", title="Spend", icon=":material/bar_chart:", url_path="spend", default=True)]
 st.navigation(pages).run()

@@ -18,6 +18,7 @@ from finops_core.query import NOT_SET, OTHER, CostQuery, compile_where, dimensio
 from finops_core.schema import FOCUS_NAMES, C
 
 PERIOD = "period"
+HALF_CENT = 0.005  # below this a change is float noise, not a mover
 LINE_ITEM_COLUMNS: tuple[str, ...] = (
     C.ChargePeriodStart,
     C.ProviderName,
@@ -52,14 +53,21 @@ def _group_select(dims: tuple[str, ...], params: list[object]) -> list[str]:
     ]
 
 
-def cost_by_dimension(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:
-    """Metric per group. One row per (group-by values, BillingCurrency), largest first."""
+def cost_by_dimension(con: duckdb.DuckDBPyConnection, q: CostQuery, limit: int | None = None) -> pl.DataFrame:
+    """Metric per group. One row per (group-by values, BillingCurrency), largest first.
+
+    ``limit`` keeps only the largest groups (e.g. top 20 resources).
+    """
     params: list[object] = []
     cols = _group_select(q.group_by, params)
     view, where, wparams = compile_where(q)
     select = ", ".join(cols + [C.BillingCurrency, f"sum({q.metric}) AS {q.metric}"])
     sql = f"SELECT {select} FROM {view} WHERE {where} GROUP BY ALL ORDER BY {q.metric} DESC"
-    return db.frame(con, sql, params + wparams)
+    extra: list[object] = []
+    if limit is not None:
+        sql += " LIMIT ?"
+        extra = [limit]
+    return db.frame(con, sql, params + wparams + extra)
 
 
 def total(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:
@@ -135,6 +143,7 @@ def movers(con: duckdb.DuckDBPyConnection, q: CostQuery, dimension: str, limit: 
         cur.join(prev, on=keys, how="full", coalesce=True)
         .with_columns(pl.col("current").fill_null(0.0), pl.col("previous").fill_null(0.0))
         .with_columns((pl.col("current") - pl.col("previous")).alias("delta"))
+        .with_columns(pl.when(pl.col("delta").abs() < HALF_CENT).then(0.0).otherwise(pl.col("delta")).alias("delta"))
         .with_columns(
             pl.when(pl.col("previous").abs() > 1e-9)
             .then(pl.col("delta") / pl.col("previous").abs())

@@ -10,7 +10,7 @@ are always parameters.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from finops_core.schema import (
     DEFAULT_METRIC,
@@ -155,12 +155,22 @@ def scope_dims(scope: Scope) -> set[str]:
     return dims
 
 
+def _utc(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=UTC)
+
+
 def compile_where(q: CostQuery, extra_dims: tuple[str, ...] = ()) -> tuple[str, str, list[object]]:
     """(view, WHERE clause, params) for ``q``; the view also holds ``extra_dims``."""
     dims = set(q.group_by) | {d for d, _ in q.filters} | scope_dims(q.scope) | set(extra_dims)
     view = view_for(dims)
     params: list[object] = [q.start, q.end]
-    clauses = [f"{C.x_ChargeDate} BETWEEN ? AND ?", scope_sql(q.scope, params)]
+    clauses = [f"{C.x_ChargeDate} BETWEEN ? AND ?"]
+    if view == "costs":
+        # Let the Parquet scan skip files and row groups: no billing period that ended before the
+        # start can hold a charge starting on or after it (later periods may hold corrections).
+        clauses.append(f"billing_period >= ? AND {C.ChargePeriodStart} >= ? AND {C.ChargePeriodStart} < ?")
+        params += [f"{q.start:%Y-%m}", _utc(q.start), _utc(q.end + timedelta(days=1))]
+    clauses.append(scope_sql(q.scope, params))
     for dim, values in q.filters:
         expr = dimension_sql(dim, params)
         clauses.append(_in(expr, values, params))

@@ -16,6 +16,7 @@ from finops_core import db
 from finops_core.dimensions import tag_map
 from finops_core.schema import ALLOCATION_NAMES, METRICS, RESOURCE_DIMENSIONS, ROLLUP_DIMENSIONS, C
 
+BUILD_MEMORY = "1GB"
 ROLLUPS: dict[str, tuple[str, ...]] = {"daily": ROLLUP_DIMENSIONS, "resource_daily": RESOURCE_DIMENSIONS}
 
 
@@ -40,6 +41,9 @@ def build(db_path: Path, files: list[str]) -> None:
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET preserve_insertion_order = false")
+        # bounded memory at any size: large aggregations spill next to the version being built
+        con.execute(f"SET memory_limit = '{BUILD_MEMORY}'")
+        con.execute(f"SET temp_directory = {quote_path(db_path.parent / '.spill')}")
         if not files:
             con.execute(
                 "CREATE TABLE tag_map (tag_key VARCHAR, " + ", ".join(f"{n} VARCHAR" for n in ALLOCATION_NAMES) + ")"
@@ -68,5 +72,5 @@ def create_views(con: duckdb.DuckDBPyConnection, files: list[str], schema: str) 
     for name in ROLLUPS:
         con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {schema}.{name}")
     if files:
-        source = f"read_parquet([{', '.join(quote_path(f) for f in files)}])"
+        source = f"read_parquet([{', '.join(quote_path(f) for f in files)}], hive_partitioning = true)"
         con.execute(f"CREATE OR REPLACE VIEW costs AS {_enriched_sql(source, f'{schema}.tag_map')}")

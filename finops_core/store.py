@@ -177,6 +177,7 @@ def _finish(pub: Publication, vid: str, carry_over: bool) -> None:
     }
     files = [str(pub.staging / f"billing_period={p}" / f) for p in sorted(partitions) for f in partitions[p]["files"]]
     rollups.build(pub.staging / "rollups.duckdb", files)
+    shutil.rmtree(pub.staging / ".spill", ignore_errors=True)
     (pub.staging / "manifest.json").write_text(json.dumps(doc, indent=1, sort_keys=True))
     _fsync_dir(pub.staging)
     os.rename(pub.staging, pub.root / "versions" / vid)

@@ -45,7 +45,7 @@ def stacked_time(frame: pl.DataFrame, dim: str | None, metric: str, currency: st
             f"{dim}:N",
             title=label(dim),
             sort=order,
-            legend=alt.Legend(orient="bottom", columns=4, labelFontSize=13, titleFontSize=13, labelLimit=260),
+            legend=alt.Legend(orient="bottom", columns=3, labelFontSize=13, titleFontSize=13, labelLimit=230),
         )
         tooltip.insert(1, alt.Tooltip(f"{dim}:N", title=label(dim)))
         chart = chart.encode(x=x, y=y, color=color, order=alt.Order("_rank:Q", sort="ascending"), tooltip=tooltip)

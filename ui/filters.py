@@ -80,21 +80,9 @@ def _param_date(key: str) -> date | None:
         return None
 
 
-def _init_state(first: date, last: date) -> None:
-    """Seed widget state from the URL once per session (the URL wins on a fresh open)."""
-    if st.session_state.get("_filters_seeded"):
-        return
-    params = st.query_params
-    preset = params.get("period", DEFAULT_PRESET)
-    st.session_state["f_period"] = preset if preset in PRESETS else DEFAULT_PRESET
-    lo, hi = _param_date("from") or last - timedelta(days=29), _param_date("to") or last
-    st.session_state["f_custom"] = (max(first, min(lo, last)), max(first, min(hi, last)))
-    metric = params.get("metric", C.EffectiveCost)
-    st.session_state["f_metric"] = metric if metric in METRIC_CHOICES else C.EffectiveCost
-    st.session_state["f_currency"] = params.get("cur")
-    for key, _, _ in DIMENSION_FILTERS:
-        st.session_state[f"f_{key}"] = params.get_all(key)
-    st.session_state["_filters_seeded"] = True
+def _from_url(key: str, allowed: list[str] | tuple[str, ...], default: str) -> str:
+    value = st.query_params.get(key, default)
+    return value if value in allowed else default
 
 
 def _options(version: str, dimension: str, first: date, last: date, scope: Scope) -> list[str]:
@@ -115,57 +103,70 @@ def sidebar(scope: Scope = ALL) -> Selection:
     """Draw the shared sidebar and return the user's selection."""
     version = cache.data_version() or ""
     first, last = cache.data_range(version)
-    _init_state(first, last)
     sb = st.sidebar
-    preset = sb.selectbox("Period", list(PRESETS), format_func=PRESETS.__getitem__, key="f_period")
+    # Widgets take their first value from the URL and keep their own state after that.
+    presets = list(PRESETS)
+    url_preset = _from_url("period", presets, DEFAULT_PRESET)
+    preset = sb.selectbox(
+        "Period", presets, index=presets.index(url_preset), format_func=PRESETS.__getitem__, key="f_period"
+    )
     custom = None
     if preset == "custom":
-        picked = sb.date_input("From / to", min_value=first, max_value=last, key="f_custom")
+        lo, hi = _param_date("from") or last - timedelta(days=29), _param_date("to") or last
+        span = (max(first, min(lo, last)), max(first, min(hi, last)))
+        picked = sb.date_input("From / to", value=span, min_value=first, max_value=last, key="f_custom")
         if isinstance(picked, tuple) and len(picked) == 2:
             custom = (picked[0], picked[1])
     start, end = period_for(preset, last, custom)
     start, end = max(start, first), min(end, last)
     currencies = _options(version, C.BillingCurrency, first, last, scope) or ["USD"]
-    if st.session_state.get("f_currency") not in currencies:
-        st.session_state["f_currency"] = currencies[0]
+    url_currency = _from_url("cur", currencies, currencies[0])
     currency = sb.selectbox(
         "Billing currency",
         currencies,
+        index=currencies.index(url_currency),
         key="f_currency",
         help="Amounts in different billing currencies are never added together.",
     )
     metric = sb.radio(
         "Cost metric",
         METRIC_CHOICES,
+        index=METRIC_CHOICES.index(_from_url("metric", METRIC_CHOICES, C.EffectiveCost)),
         format_func=METRIC_LABELS.__getitem__,
         key="f_metric",
         help="Effective cost spreads commitment purchases over the usage they cover (amortized). "
         "Billed cost is what the invoice shows. List cost is at public on-demand prices.",
     )
     filters: list[tuple[str, tuple[str, ...]]] = [(C.BillingCurrency, (currency,))]
-    with sb.expander("Filters", expanded=any(st.session_state.get(f"f_{k}") for k, _, _ in DIMENSION_FILTERS)):
+    chosen: dict[str, list[str]] = {}
+    with sb.expander("Filters", expanded=any(k in st.query_params for k, _, _ in DIMENSION_FILTERS)):
         for key, dim, label in DIMENSION_FILTERS:
             options = _options(version, dim, first, last, scope)
-            chosen = [v for v in st.session_state.get(f"f_{key}", []) if v in options]
-            st.session_state[f"f_{key}"] = chosen
             names = _labels(version, dim, first, last, scope)
+            default = [v for v in st.query_params.get_all(key) if v in options]
             values = st.multiselect(
-                label, options, key=f"f_{key}", format_func=lambda v, n=names: n.get(v, v), placeholder="All"
+                label,
+                options,
+                default=default,
+                key=f"f_{key}",
+                format_func=lambda v, n=names: n.get(v, v),
+                placeholder="All",
             )
             if values:
+                chosen[key] = list(values)
                 filters.append((dim, tuple(values)))
-    _write_params(preset, start, end, metric, currency)
+    _write_params(preset, start, end, metric, currency, chosen)
     query = CostQuery(start, end, filters=tuple(filters), metric=metric, scope=scope)
     return Selection(query, currency, preset, first, last)
 
 
-def _write_params(preset: str, start: date, end: date, metric: str, currency: str) -> None:
+def _write_params(
+    preset: str, start: date, end: date, metric: str, currency: str, chosen: dict[str, list[str]]
+) -> None:
     state: dict[str, str | list[str]] = {"period": preset, "metric": metric, "cur": currency}
     if preset == "custom":
         state |= {"from": start.isoformat(), "to": end.isoformat()}
-    for key, _, _ in DIMENSION_FILTERS:
-        if st.session_state.get(f"f_{key}"):
-            state[key] = list(st.session_state[f"f_{key}"])
+    state |= chosen
     page_keys = {k: st.query_params.get_all(k) for k in st.query_params if k.startswith("p_")}
     for k, v in page_keys.items():
         state[k] = v if len(v) > 1 else v[0]

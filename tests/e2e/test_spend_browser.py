@@ -1,0 +1,97 @@
+"""The Spend page in Debian's Chromium: numbers equal finops_core's, a filter, a drilldown, a shared URL."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from finops_core import db, drilldown, store
+from finops_core.query import CostQuery
+from finops_core.schema import C
+from tests.e2e.conftest import ARTIFACTS
+
+pytestmark = pytest.mark.e2e
+
+
+def _settle(page: Any) -> None:
+    page.wait_for_selector('[data-testid="stMetricValue"]', timeout=60_000)
+    page.wait_for_timeout(800)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=60_000)
+    page.wait_for_timeout(500)
+
+
+def _wait_change(page: Any, before: float) -> None:
+    """Wait until the Total tile shows a new value, then until the rerun is over."""
+    for _ in range(120):
+        page.wait_for_timeout(250)
+        try:
+            if abs(_total_tile(page) - before) > 0.5:
+                break
+        except Exception:
+            continue
+    _settle(page)
+
+
+def _total_tile(page: Any) -> float:
+    tile = page.locator('[data-testid="stMetric"]', has_text="Total").first
+    return float(re.sub(r"[^0-9.\-]", "", tile.locator('[data-testid="stMetricValue"]').inner_text()))
+
+
+def _core(demo_store: Path, metric: str = C.EffectiveCost, **filters: str) -> tuple[CostQuery, float]:
+    con = store.connect(demo_store)
+    try:
+        last = db.rows(con, f"SELECT max({C.x_ChargeDate}) FROM daily")[0][0]
+        q = CostQuery(last - timedelta(days=29), last, filters=((C.BillingCurrency, ("USD",)),), metric=metric)
+        for dim, value in filters.items():
+            q = q.with_filter(dim, (value,))
+        return q, float(drilldown.total(con, q)[metric].sum())
+    finally:
+        con.close()
+
+
+def _top_mover(demo_store: Path, q: CostQuery, dim: str) -> str:
+    con = store.connect(demo_store)
+    try:
+        return str(drilldown.movers(con, q, dim)[dim][0])
+    finally:
+        con.close()
+
+
+def test_filter_drill_and_shared_url(app_url: str, browser: Any, demo_store: Path) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.goto(app_url)
+    _settle(page)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    _, effective = _core(demo_store)
+    assert _total_tile(page) == pytest.approx(effective, abs=0.5)
+
+    page.locator('[data-testid="stRadio"] label', has_text="Billed cost (invoice)").click()  # change a filter
+    _wait_change(page, effective)
+    q, billed = _core(demo_store, C.BilledCost)
+    assert _total_tile(page) == pytest.approx(billed, abs=0.5)
+    assert "metric=BilledCost" in page.url
+
+    top = _top_mover(demo_store, q, C.ServiceCategory)  # drill into the first mover
+    grid = page.locator('[data-testid="stDataFrame"]:visible').first
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 18)
+    page.get_by_role("button", name=f"› {top}").wait_for(timeout=30_000)
+    _wait_change(page, billed)
+    _, drilled = _core(demo_store, C.BilledCost, ServiceCategory=top)
+    assert _total_tile(page) == pytest.approx(drilled, abs=0.5)
+    page.screenshot(path=str(ARTIFACTS / "e2e-spend-drilled.png"), full_page=True)
+
+    shared = page.url  # a shared link reopens the same view in a fresh browser session
+    other = browser.new_context().new_page()
+    other.set_viewport_size({"width": 1500, "height": 1100})
+    other.goto(shared)
+    _settle(other)
+    assert other.get_by_role("button", name=f"› {top}").count() == 1
+    assert _total_tile(other) == pytest.approx(drilled, abs=0.5)
+    assert other.get_by_label("Billed cost (invoice)").is_checked()
