@@ -1,42 +1,76 @@
-"""The map of the app: first-run demo, the shared sidebar, and every page in st.navigation."""
+"""The map of the app: first-run demo, the login gate, the shared sidebar and every page per role."""
 
 from __future__ import annotations
 
+import os
+import sys
+
 import streamlit as st
 
-from finops_core import store
+from finops_core import access, store
 from finops_core.demo import DemoConfig, build_demo, is_demo
-from ui import cache, filters
+from ui import auth, cache, filters
 
 st.set_page_config(page_title="FinOps analytics", page_icon=":material/payments:", layout="wide")
+
+PAGES = {  # key in access.PAGE_ROLES -> (file, title, icon)
+    "spend": ("views/spend.py", "Spend", ":material/bar_chart:"),
+    "audit": ("views/audit.py", "Audit log", ":material/policy:"),
+    "users": ("views/users.py", "Users", ":material/group:"),
+}
+
+
+def ensure_demo_users() -> None:
+    """A demo store needs demo users: create them once and print their passwords once."""
+    path = auth.users_file()
+    if path.exists():
+        return
+    plain = access.create_demo_users(path, os.environ.get("FINOPS_DEMO_PASSWORD"))
+    lines = [f"  {u:8s} {p}" for u, p in plain.items()]
+    print(f"Demo users written to {path}. Passwords (shown once):", *lines, sep="\n", file=sys.stdout, flush=True)
 
 
 def ensure_data() -> None:
     """On first run with an empty store, build the demo company's data with visible progress."""
     root = cache.store_root()
-    if store.current_version(root) is not None:
-        return
-    st.title("Setting up")
-    st.write(
-        f"The store at `{root}` is empty, so the app is building the demo company's billing data "
-        "(about 1.5 million FOCUS rows; this takes a few seconds once)."
-    )
-    bar = st.progress(0.0, text="Starting")
-    try:
-        build_demo(root, DemoConfig(), lambda f, msg: bar.progress(min(f, 1.0), text=f"Generating {msg}"))
-    except store.StoreError as exc:
-        st.error(f"Could not build the demo store: {exc}")
-        st.stop()
-    st.rerun()
+    if store.current_version(root) is None:
+        st.title("Setting up")
+        st.write(
+            f"The store at `{root}` is empty, so the app is building the demo company's billing data "
+            "(about 1.5 million FOCUS rows; this takes a few seconds once)."
+        )
+        bar = st.progress(0.0, text="Starting")
+        try:
+            build_demo(root, DemoConfig(), lambda f, msg: bar.progress(min(f, 1.0), text=f"Generating {msg}"))
+        except store.StoreError as exc:
+            st.error(f"Could not build the demo store: {exc}")
+            st.stop()
+        ensure_demo_users()
+        st.rerun()
+    if is_demo(root):
+        ensure_demo_users()
 
 
 ensure_data()
-root = cache.store_root()
+demo = is_demo(cache.store_root())
+try:
+    user = auth.gate(demo)
+except access.AccessError as exc:
+    st.error(str(exc))
+    st.stop()
 with st.sidebar:
     st.markdown("### FinOps analytics")
-    if is_demo(root):
+    if demo:
         st.badge("Demo data: a fictional company", icon=":material/science:", color="orange")
-selection = filters.sidebar()
-st.session_state["selection"] = selection
-pages = [st.Page("views/spend.py", title="Spend", icon=":material/bar_chart:", url_path="spend", default=True)]
+    scope_note = (
+        "all data"
+        if user.sees_all
+        else "scope: " + ", ".join((user.scope.teams or ()) + (user.scope.sub_accounts or ()))
+    )
+    st.caption(f"Signed in as **{user.name}** ({user.role}; {scope_note})")
+    auth.logout_button(user, demo)
+st.session_state["user"] = user
+st.session_state["selection"] = filters.sidebar(user.scope)
+allowed = [key for key, roles in access.PAGE_ROLES.items() if user.role in roles]
+pages = [st.Page(PAGES[k][0], title=PAGES[k][1], icon=PAGES[k][2], url_path=k, default=k == "spend") for k in allowed]
 st.navigation(pages).run()

@@ -83,7 +83,7 @@ def core_questions(end: date) -> dict[str, tuple[Callable[[Any], pl.DataFrame], 
             compile_where(replace(q, group_by=(C.x_Team,)))[0],
         ),
         "team_tag_raw": (lambda con: drilldown.cost_by_dimension(con, tag), compile_where(tag)[0]),
-        "top20_resources": (lambda con: drilldown.cost_by_dimension(con, res).head(20), compile_where(res)[0]),
+        "top20_resources": (lambda con: drilldown.cost_by_dimension(con, res, limit=20), compile_where(res)[0]),
     }
 
 

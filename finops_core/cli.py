@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import date
 from pathlib import Path
 
 import duckdb
 
-from finops_core import db, drilldown, store
+from finops_core import access, db, drilldown, store
 from finops_core.query import CostQuery, QueryError
 from finops_core.schema import DEFAULT_METRIC, METRICS, C
 
@@ -81,6 +82,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise UsageError(f"--rows {args.rows}: use at least 1000")
     cfg = DemoConfig(seed=args.seed, rows=args.rows, **({"end": args.end} if args.end else {}))
     summary = build_demo(Path(args.store), cfg, lambda f, msg: print(f"[{f:4.0%}] {msg}", file=sys.stderr))
+    users = access.users_path()
+    if not users.exists():
+        plain = access.create_demo_users(users, os.environ.get("FINOPS_DEMO_PASSWORD"))
+        print(f"Demo users written to {users}. Passwords (shown once):", file=sys.stderr)
+        for username, password in plain.items():
+            print(f"  {username:8s} {password}", file=sys.stderr)
     print(json.dumps(summary, indent=1))
     return 0
 

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from datetime import date
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from finops_core import store
+from finops_core import access, store
 from finops_core.demo import DemoConfig, build_demo
 
 DEMO_END = date(2026, 10, 15)
 DEMO_ROWS = 120_000
+DEMO_PASSWORD = "test-password-123"
+
+# Tests never touch the developer's data/state: users file, cookie key and audit log go to a temp folder.
+os.environ["FINOPS_STATE"] = tempfile.mkdtemp(prefix="finops-state-")
+os.environ["FINOPS_DEMO_PASSWORD"] = DEMO_PASSWORD
+os.environ.pop("FINOPS_AUTH_FILE", None)
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +32,9 @@ def demo_config() -> DemoConfig:
 def demo_store(tmp_path_factory: pytest.TempPathFactory, demo_config: DemoConfig) -> Path:
     root = tmp_path_factory.mktemp("store")
     build_demo(root, demo_config)
+    users = access.users_path()
+    if not users.exists():
+        access.create_demo_users(users, DEMO_PASSWORD)
     return root
 
 

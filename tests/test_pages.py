@@ -10,18 +10,28 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from finops_core import drilldown, store
+from finops_core import access, drilldown, store
 from finops_core.query import CostQuery
 from finops_core.schema import C
+from tests.conftest import DEMO_PASSWORD
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _app(demo_store: Path, monkeypatch: pytest.MonkeyPatch, **params: str | list[str]) -> AppTest:
+def _app(
+    demo_store: Path, monkeypatch: pytest.MonkeyPatch, user: str | None = "finance", **params: str | list[str]
+) -> AppTest:
+    """The app as ``user`` (session seeded as after a successful login), or signed out."""
     monkeypatch.setenv("FINOPS_STORE", str(demo_store))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
     for key, value in params.items():
         at.query_params[key] = value
+    if user is not None:
+        at.session_state["authentication_status"] = True
+        at.session_state["username"] = user
+        at.session_state["name"] = user
+        at.session_state["roles"] = [access.DEMO_USERS[user][1]]
+        at.session_state["logout"] = False
     return at.run()
 
 
@@ -91,3 +101,77 @@ def test_empty_result_says_so(demo_store: Path, monkeypatch: pytest.MonkeyPatch)
     at = _app(demo_store, monkeypatch, p_path=["ServiceCategory=Compute", "ServiceName=BigQuery"])
     assert not at.exception
     assert any("No USD costs match" in i.value for i in at.info)
+
+
+def test_signed_out_sees_only_the_login_form(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for params in ({}, {"p_path": ["ServiceCategory=Compute"], "team": ["payments"]}):
+        at = _app(demo_store, monkeypatch, user=None, **params)
+        assert not at.exception
+        assert [t.value for t in at.text_input] == ["", ""]  # username, password
+        assert not at.metric and not at.dataframe and not at.get("vega_lite_chart")
+        for page in ("spend", "audit", "users"):  # a deep link to any page still meets the login form
+            at.switch_page(f"views/{page}.py").run()
+            assert not at.metric and not at.dataframe and len(at.text_input) == 2
+
+
+def test_login_form_signs_in_and_audits(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from finops_core import state
+
+    at = _app(demo_store, monkeypatch, user=None)
+    at.text_input[0].input("viewer")
+    at.text_input[1].input("wrong password")
+    at.button[0].click().run()
+    assert any("Wrong username or password" in e.value for e in at.error)
+    at.text_input[0].input("viewer")
+    at.text_input[1].input(DEMO_PASSWORD)
+    at.button[0].click().run()
+    at.run()
+    assert not at.exception and at.metric
+    log = state.audit_log(username="viewer")
+    assert {"login", "login_failed"} <= set(log["action"])
+
+
+@pytest.mark.parametrize(
+    ("user", "pages"),
+    [("admin", {"spend", "audit", "users"}), ("finops", {"spend"}), ("finance", {"spend"}), ("viewer", {"spend"})],
+)
+def test_each_role_gets_only_its_pages(
+    demo_store: Path, monkeypatch: pytest.MonkeyPatch, user: str, pages: set[str]
+) -> None:
+    at = _app(demo_store, monkeypatch, user=user)
+    assert not at.exception
+    for page in ("spend", "audit", "users"):
+        if page in pages:
+            at.switch_page(f"views/{page}.py").run()
+            assert not at.exception
+        else:
+            with pytest.raises(ValueError):
+                at.switch_page(f"views/{page}.py")
+
+
+def test_admin_pages_render(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _app(demo_store, monkeypatch, user="admin")
+    at.switch_page("views/audit.py").run()
+    assert not at.exception and at.title[0].value == "Audit log"
+    at.switch_page("views/users.py").run()
+    assert not at.exception and at.title[0].value == "Users"
+    assert set(at.dataframe[0].value["username"]) == set(access.DEMO_USERS)
+
+
+def test_viewer_sees_exactly_their_scope(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scope = access.DEMO_USERS["viewer"][2]
+    assert scope is not None
+    # a URL asking for another team's rows changes nothing: the filter is not even offered
+    at = _app(demo_store, monkeypatch, user="viewer", team=["search"], p_by="x_Team")
+    assert not at.exception
+    q = replace(_base_query(demo_store), scope=scope)
+    assert _tile(at, "Total") == pytest.approx(_expected(demo_store, q), abs=0.5)
+    assert at.multiselect(key="f_team").options == ["payments"]
+    movers = at.dataframe[-2].value if len(at.dataframe) > 1 else at.dataframe[0].value
+    assert set(movers["x_Team"]) == {"payments"}
+    con = store.connect(demo_store)
+    try:
+        rows, count = drilldown.line_items(con, q, page_size=10_000)
+    finally:
+        con.close()
+    assert count > 0 and set(rows[C.x_Team]) == {"payments"}

@@ -90,6 +90,11 @@ def _options(version: str, dimension: str, first: date, last: date, scope: Scope
     return cache.dimension_values(version, dimension, repr(q), q)
 
 
+def options_for(version: str, dimension: str, first: date, last: date, scope: Scope = ALL) -> list[str]:
+    """Values of a dimension in the data (largest spend first), within ``scope``."""
+    return _options(version, dimension, first, last, scope)
+
+
 def _labels(version: str, dimension: str, first: date, last: date, scope: Scope) -> dict[str, str]:
     name = NAMES.get(dimension)
     if name is None:

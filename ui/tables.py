@@ -8,6 +8,7 @@ import polars as pl
 import polars.selectors as cs
 import streamlit as st
 
+from ui.auth import audit_download
 from ui.format import column_format
 
 MONEY_COLUMNS = (
@@ -35,7 +36,13 @@ def downloads(frame: pl.DataFrame, name: str, key: str) -> None:
     """CSV and XLSX download buttons for ``frame``."""
     left, right, _ = st.columns([1, 1, 4])
     left.download_button(
-        "⬇ CSV", frame.write_csv().encode(), f"{name}.csv", "text/csv", key=f"{key}_csv", on_click="ignore"
+        "⬇ CSV",
+        frame.write_csv().encode(),
+        f"{name}.csv",
+        "text/csv",
+        key=f"{key}_csv",
+        on_click=audit_download,
+        args=(f"{name}.csv", frame.height),
     )
     right.download_button(
         "⬇ XLSX",
@@ -43,7 +50,8 @@ def downloads(frame: pl.DataFrame, name: str, key: str) -> None:
         f"{name}.xlsx",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         key=f"{key}_xlsx",
-        on_click="ignore",
+        on_click=audit_download,
+        args=(f"{name}.xlsx", frame.height),
     )
 
 

@@ -11,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +79,14 @@ def browser() -> Iterator[object]:
         b = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         yield b
         b.close()
+
+
+def login(page: object, base_url: str, username: str, password: str) -> None:
+    """Sign in through the login form and wait for the first page to render."""
+    p: Any = page
+    p.goto(base_url)
+    p.get_by_role("textbox", name="Username").wait_for(timeout=60_000)
+    p.get_by_role("textbox", name="Username").fill(username)
+    p.get_by_role("textbox", name="Password").fill(password)
+    p.get_by_role("button", name="Log in").click()
+    p.wait_for_selector('[data-testid="stMetricValue"]', timeout=60_000)

@@ -12,7 +12,8 @@ import pytest
 from finops_core import db, drilldown, store
 from finops_core.query import CostQuery
 from finops_core.schema import C
-from tests.e2e.conftest import ARTIFACTS
+from tests.conftest import DEMO_PASSWORD
+from tests.e2e.conftest import ARTIFACTS, login
 
 pytestmark = pytest.mark.e2e
 
@@ -64,7 +65,7 @@ def _top_mover(demo_store: Path, q: CostQuery, dim: str) -> str:
 def test_filter_drill_and_shared_url(app_url: str, browser: Any, demo_store: Path) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
-    page.goto(app_url)
+    login(page, app_url, "finance", DEMO_PASSWORD)
     _settle(page)
     assert page.locator('[data-testid="stException"]').count() == 0
     _, effective = _core(demo_store)
@@ -87,10 +88,13 @@ def test_filter_drill_and_shared_url(app_url: str, browser: Any, demo_store: Pat
     assert _total_tile(page) == pytest.approx(drilled, abs=0.5)
     page.screenshot(path=str(ARTIFACTS / "e2e-spend-drilled.png"), full_page=True)
 
-    shared = page.url  # a shared link reopens the same view in a fresh browser session
+    shared = page.url  # a shared link reopens the same view for a colleague once signed in
     other = browser.new_context().new_page()
     other.set_viewport_size({"width": 1500, "height": 1100})
     other.goto(shared)
+    other.get_by_role("textbox", name="Username").fill("finops")
+    other.get_by_role("textbox", name="Password").fill(DEMO_PASSWORD)
+    other.get_by_role("button", name="Log in").click()
     _settle(other)
     assert other.get_by_role("button", name=f"› {top}").count() == 1
     assert _total_tile(other) == pytest.approx(drilled, abs=0.5)

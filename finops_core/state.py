@@ -1,0 +1,94 @@
+"""The app's state database: SQLite in WAL mode, safe for several processes at once.
+
+Holds what people create in the app (audit log now; backlog, triage, budgets and rule edits
+later). Tables are created on first connect.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from finops_core.access import state_dir
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,              -- UTC, ISO 8601
+    username TEXT NOT NULL,        -- who (or the name typed at a failed login)
+    action TEXT NOT NULL,          -- login, login_failed, logout, download, ingest, user_change, ...
+    detail TEXT NOT NULL DEFAULT '{}'  -- JSON object
+);
+CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);
+"""
+
+
+def db_path() -> Path:
+    return state_dir() / "state.sqlite"
+
+
+def connect(path: Path | None = None) -> sqlite3.Connection:
+    target = path or db_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(target, timeout=10, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA busy_timeout=10000")
+    con.executescript(SCHEMA)
+    return con
+
+
+def record(action: str, username: str, detail: dict[str, Any] | None = None, path: Path | None = None) -> None:
+    """Append one audit event (one transaction)."""
+    con = connect(path)
+    try:
+        con.execute(
+            "INSERT INTO audit_log (at, username, action, detail) VALUES (?, ?, ?, ?)",
+            (
+                datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                username,
+                action,
+                json.dumps(detail or {}, sort_keys=True, default=str),
+            ),
+        )
+    finally:
+        con.close()
+
+
+def audit_log(
+    path: Path | None = None, action: str | None = None, username: str | None = None, limit: int = 10_000
+) -> pl.DataFrame:
+    """Audit events, newest first. One row per event: id, at, username, action, detail."""
+    con = connect(path)
+    try:
+        sql = "SELECT id, at, username, action, detail FROM audit_log WHERE 1=1"
+        params: list[Any] = []
+        if action:
+            sql += " AND action = ?"
+            params.append(action)
+        if username:
+            sql += " AND username = ?"
+            params.append(username)
+        rows = con.execute(sql + " ORDER BY id DESC LIMIT ?", [*params, limit]).fetchall()
+    finally:
+        con.close()
+    schema = {"id": pl.Int64, "at": pl.String, "username": pl.String, "action": pl.String, "detail": pl.String}
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def last_logout(username: str, path: Path | None = None) -> datetime | None:
+    """When ``username`` last logged out (UTC), or None. Sessions issued before it are revoked."""
+    con = connect(path)
+    try:
+        row = con.execute(
+            "SELECT max(at) FROM audit_log WHERE action = 'logout' AND username = ?", (username,)
+        ).fetchone()
+    finally:
+        con.close()
+    if not row or row[0] is None:
+        return None
+    return datetime.strptime(row[0], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)

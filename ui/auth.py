@@ -1,0 +1,145 @@
+"""The login gate (streamlit-authenticator 0.4), the signed-in user, logout and audit hooks.
+
+Nothing renders for a visitor who is not signed in except the login form: ``gate()`` stops the
+script otherwise. Roles and scopes come from the users file on every run, so a change by an
+admin applies at the next rerun.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jwt
+import streamlit as st
+import streamlit_authenticator as stauth
+
+from finops_core import access, state
+from finops_core.access import User
+
+
+def cookie_key() -> str:
+    """From ``.streamlit/secrets.toml`` ([auth] cookie_key) or ``$FINOPS_COOKIE_KEY``; else a random
+    key generated once into the state folder. Never a constant in code."""
+    try:
+        key = st.secrets["auth"]["cookie_key"]
+    except (KeyError, FileNotFoundError, st.errors.StreamlitSecretNotFoundError):
+        key = None
+    return str(key or os.environ.get("FINOPS_COOKIE_KEY") or access.ensure_cookie_key(access.state_dir()))
+
+
+def users_file() -> Path:
+    try:
+        configured = st.secrets["auth"]["users_file"]
+    except (KeyError, FileNotFoundError, st.errors.StreamlitSecretNotFoundError):
+        configured = None
+    return access.users_path(configured)
+
+
+@st.cache_data(show_spinner=False)
+def _load(path: str, mtime: float) -> tuple[dict[str, Any], dict[str, User]]:
+    return access.load_users(Path(path))
+
+
+def load() -> tuple[dict[str, Any], dict[str, User]]:
+    path = users_file()
+    try:
+        return _load(str(path), path.stat().st_mtime)
+    except FileNotFoundError as exc:
+        raise access.AccessError(f"{path}: no users file; see README (Access)") from exc
+
+
+def _authenticator(doc: dict[str, Any]) -> stauth.Authenticate:
+    cookie = doc.get("cookie") or {}
+    return stauth.Authenticate(
+        access.credentials(doc),
+        cookie.get("name", access.COOKIE_NAME),
+        cookie_key(),
+        float(cookie.get("expiry_days", access.COOKIE_EXPIRY_DAYS)),
+        auto_hash=False,
+        login_sleep_time=0,
+    )
+
+
+def _login_form(authenticator: stauth.Authenticate, demo: bool) -> None:
+    st.title("FinOps analytics")
+    with st.form("login"):
+        st.subheader("Sign in")
+        username = st.text_input("Username", autocomplete="username")
+        password = st.text_input("Password", type="password", autocomplete="current-password")
+        submitted = st.form_submit_button("Log in", type="primary")
+    if demo:
+        st.info(
+            "This instance runs on demo data. Demo users: `admin`, `finops`, `finance`, `viewer` "
+            "(scoped to the payments team). Their passwords were printed once in the terminal that "
+            "first started the app, or set with FINOPS_DEMO_PASSWORD."
+        )
+    if submitted:
+        typed = username.strip().lower()
+        if typed and password and authenticator.authentication_controller.login(typed, password):
+            state.record("login", typed)
+            st.session_state["_cookie_pending"] = True  # set in the next, complete run (see gate)
+            st.rerun()
+        state.record("login_failed", typed or "(blank)")
+        st.error("Wrong username or password.")
+
+
+def gate(demo: bool) -> User:
+    """The signed-in user; shows the login form and stops the script for anyone else."""
+    doc, users = load()
+    authenticator = _authenticator(doc)
+    was_signed_in = bool(st.session_state.get("authentication_status"))
+    authenticator.login(location="unrendered")  # restores a session from the signed cookie
+    username = st.session_state.get("username")
+    if not was_signed_in and st.session_state.get("authentication_status") and _revoked(doc, username):
+        authenticator.logout(location="unrendered")
+        username = None
+    if st.session_state.get("authentication_status") and username in users:
+        st.session_state["_authenticator"] = authenticator
+        if st.session_state.pop("_cookie_pending", False):
+            # The cookie is written by a browser component, which only reaches the page in a run
+            # that is not cut short by st.rerun(): so it is set here, not in the login handler.
+            authenticator.cookie_controller.set_cookie()
+        return users[username]
+    _login_form(authenticator, demo)
+    st.stop()
+    raise AssertionError("unreachable")
+
+
+def _revoked(doc: dict[str, Any], username: str | None) -> bool:
+    """A cookie issued before the user's last logout no longer signs them in (server-side revocation;
+    the browser's copy of the cookie is deleted asynchronously and may outlive the logout briefly)."""
+    cookie = doc.get("cookie") or {}
+    raw = st.context.cookies.get(cookie.get("name", access.COOKIE_NAME))
+    if not raw or not username:
+        return False
+    try:
+        token = jwt.decode(raw, cookie_key(), algorithms=["HS256"])
+    except jwt.PyJWTError:
+        return True
+    days = float(cookie.get("expiry_days", access.COOKIE_EXPIRY_DAYS))
+    issued = datetime.fromtimestamp(float(token["exp_date"]) - days * 86400, UTC)
+    logged_out = state.last_logout(username)
+    return logged_out is not None and issued <= logged_out
+
+
+def logout_button(user: User, demo: bool) -> None:
+    """Log out: clears the session, deletes the cookie, audits, and shows the login form.
+
+    No ``st.rerun()`` here: the cookie is deleted by a browser component that has to reach the
+    page in this run. The button's key must not be ``logout`` (streamlit-authenticator's flag).
+    """
+    authenticator: stauth.Authenticate | None = st.session_state.get("_authenticator")
+    if authenticator is not None and st.sidebar.button("Log out", key="sign_out"):
+        authenticator.logout(location="unrendered")
+        state.record("logout", user.username)
+        st.session_state.pop("_authenticator", None)
+        _login_form(authenticator, demo)
+        st.stop()
+
+
+def audit_download(name: str, rows: int) -> None:
+    """on_click hook of every download button: who exported what."""
+    state.record("download", st.session_state.get("username") or "(unknown)", {"file": name, "rows": rows})

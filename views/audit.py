@@ -1,0 +1,20 @@
+"""Audit log (admins): sign-ins, failed sign-ins, downloads, ingests and changes, newest first."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from finops_core import state
+from ui import tables
+
+st.title("Audit log")
+left, right, _ = st.columns([2, 2, 3])
+action = left.selectbox("Action", ["(all)", "login", "login_failed", "logout", "download", "user_change", "demo_build"])
+who = right.text_input("User", placeholder="any")
+log = state.audit_log(action=None if action == "(all)" else action, username=who.strip().lower() or None)
+if log.is_empty():
+    st.info("No audit events match.")
+else:
+    st.caption(f"{log.height:,} events (newest first; at most 10,000 shown).")
+    st.dataframe(log, hide_index=True, width="stretch")
+    tables.downloads(log, "audit-log", "audit")
