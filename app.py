@@ -7,7 +7,7 @@ import sys
 
 import streamlit as st
 
-from finops_core import access, store
+from finops_core import access, state, store
 from finops_core.demo import DemoConfig, build_demo, is_demo
 from ui import auth, cache, filters
 
@@ -46,6 +46,7 @@ def ensure_data() -> None:
             st.error(f"Could not build the demo store: {exc}")
             st.stop()
         ensure_demo_users()
+        state.record("demo_build", "system", {"store": str(root), "data_version": store.current_version(root)})
         st.rerun()
     if is_demo(root):
         ensure_demo_users()

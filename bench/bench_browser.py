@@ -186,7 +186,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/finops-bench"))
     ap.add_argument("--end", default="2026-10-31")
-    ap.add_argument("--timeout", type=float, default=120.0, help="seconds per page load")
+    ap.add_argument("--timeout", type=float, default=60.0, help="seconds per page load")
     args = ap.parse_args()
     state_dir, log = args.workdir / "browser-state", args.workdir / "bench_browser.server.log"
     shutil.rmtree(state_dir, ignore_errors=True)
@@ -208,7 +208,10 @@ def main() -> None:
                         for kind in ("cold", "warm"):
                             marks, errs = load(browser, url, auth, args.timeout)
                             res[app][kind].append(marks)
-                            errors.update(f"{app} {kind}: {' '.join(e.split())}" for e in errs)
+                            errs = [f"{app} {kind}: {' '.join(e.split())}" for e in errs]
+                            errors.update(errs)
+                            if errs:
+                                print(*errs, sep="\n", file=sys.stderr, flush=True)
             report(rows, Path(env["FINOPS_STORE"]), res, errors)
         browser.close()
 

@@ -34,8 +34,8 @@ def to_xlsx(frame: pl.DataFrame) -> bytes:
 
 def downloads(frame: pl.DataFrame, name: str, key: str) -> None:
     """CSV and XLSX download buttons for ``frame``."""
-    left, right, _ = st.columns([1, 1, 4])
-    left.download_button(
+    row = st.container(horizontal=True, gap="small")
+    row.download_button(
         "⬇ CSV",
         frame.write_csv().encode(),
         f"{name}.csv",
@@ -44,7 +44,7 @@ def downloads(frame: pl.DataFrame, name: str, key: str) -> None:
         on_click=audit_download,
         args=(f"{name}.csv", frame.height),
     )
-    right.download_button(
+    row.download_button(
         "⬇ XLSX",
         to_xlsx(frame),
         f"{name}.xlsx",
@@ -62,6 +62,9 @@ def money_config(frame: pl.DataFrame, currency: str) -> dict[str, object]:
     }
     if "delta_pct" in frame.columns:
         config["delta_pct"] = st.column_config.NumberColumn("delta %", format="percent")
+    for name, dtype in frame.schema.items():
+        if isinstance(dtype, pl.Datetime):
+            config[name] = st.column_config.DatetimeColumn(name, format="YYYY-MM-DD HH:mm")
     if "share" in frame.columns:
         config["share"] = st.column_config.NumberColumn("share", format="percent")
     return config

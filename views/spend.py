@@ -56,15 +56,15 @@ def _key(q: CostQuery) -> str:
     return repr(q)
 
 
-def _breadcrumb(path: list[tuple[str, str]], group_by: str) -> None:
-    cols = st.columns(len(path) + 2, gap="small")
-    if cols[0].button("All spend", key="crumb_all", disabled=not path):
-        _set_path([], DRILL_ORDER[0])
-        st.rerun()
-    for i, (dim, value) in enumerate(path):
-        if cols[i + 1].button(f"› {value}", key=f"crumb_{i}", help=label(dim), disabled=i == len(path) - 1):
-            _set_path(path[: i + 1], _next_dimension(path[: i + 1], dim))
+def _breadcrumb(path: list[tuple[str, str]]) -> None:
+    with st.container(horizontal=True, gap="small"):
+        if st.button("All spend", key="crumb_all", disabled=not path):
+            _set_path([], DRILL_ORDER[0])
             st.rerun()
+        for i, (dim, value) in enumerate(path):
+            if st.button(f"› {value}", key=f"crumb_{i}", help=label(dim), disabled=i == len(path) - 1):
+                _set_path(path[: i + 1], _next_dimension(path[: i + 1], dim))
+                st.rerun()
 
 
 def _tiles(version: str, q: CostQuery, currency: str) -> float:
@@ -153,7 +153,7 @@ def render(sel: Selection) -> None:
     for dim, value in path:
         q = q.with_filter(dim, (value,))
     st.title("Spend")
-    _breadcrumb(path, group_by)
+    _breadcrumb(path)
     now = _tiles(version, q, sel.currency)
     if abs(now) < 1e-9 and cache.total(version, _key(q), q).is_empty():
         st.info(
