@@ -15,6 +15,7 @@ st.set_page_config(page_title="FinOps analytics", page_icon=":material/payments:
 
 PAGES = {  # key in access.PAGE_ROLES -> (file, title, icon)
     "spend": ("views/spend.py", "Spend", ":material/bar_chart:"),
+    "commitments": ("views/commitments.py", "Commitments", ":material/handshake:"),
     "audit": ("views/audit.py", "Audit log", ":material/policy:"),
     "users": ("views/users.py", "Users", ":material/group:"),
 }

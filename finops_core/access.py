@@ -31,6 +31,7 @@ DEMO_USERS: dict[str, tuple[str, str, Scope | None]] = {
 # outside a role cannot be reached even by URL.
 PAGE_ROLES: dict[str, tuple[str, ...]] = {
     "spend": ROLES,
+    "commitments": ("admin", "finops", "finance"),
     "audit": ("admin",),
     "users": ("admin",),
 }

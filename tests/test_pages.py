@@ -133,14 +133,19 @@ def test_login_form_signs_in_and_audits(demo_store: Path, monkeypatch: pytest.Mo
 
 @pytest.mark.parametrize(
     ("user", "pages"),
-    [("admin", {"spend", "audit", "users"}), ("finops", {"spend"}), ("finance", {"spend"}), ("viewer", {"spend"})],
+    [
+        ("admin", {"spend", "commitments", "audit", "users"}),
+        ("finops", {"spend", "commitments"}),
+        ("finance", {"spend", "commitments"}),
+        ("viewer", {"spend"}),
+    ],
 )
 def test_each_role_gets_only_its_pages(
     demo_store: Path, monkeypatch: pytest.MonkeyPatch, user: str, pages: set[str]
 ) -> None:
     at = _app(demo_store, monkeypatch, user=user)
     assert not at.exception
-    for page in ("spend", "audit", "users"):
+    for page in ("spend", "commitments", "audit", "users"):
         if page in pages:
             at.switch_page(f"views/{page}.py").run()
             assert not at.exception
@@ -175,3 +180,25 @@ def test_viewer_sees_exactly_their_scope(demo_store: Path, monkeypatch: pytest.M
     finally:
         con.close()
     assert count > 0 and set(rows[C.x_Team]) == {"payments"}
+
+
+def test_commitments_page_matches_core(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from finops_core import commitments as cm
+
+    at = _app(demo_store, monkeypatch, user="finops")
+    at.switch_page("views/commitments.py").run()
+    assert not at.exception and at.title[0].value == "Commitments"
+    q = _base_query(demo_store)
+    con = store.connect(demo_store)
+    try:
+        util = cm.commitment_utilization(con, q)
+        cov = cm.commitment_coverage(con, q)
+    finally:
+        con.close()
+    used, unused = util["used"].sum(), util["unused"].sum()
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Utilization"] == f"{used / (used + unused):.1%}"
+    assert shown["Coverage"] == f"{cov['coverage'][0]:.1%}"
+    table = next(d.value for d in at.dataframe if C.CommitmentDiscountName in d.value.columns)
+    names = set(table[C.CommitmentDiscountName])
+    assert "RDS RI db.r5.large 3yr no-upfront" in names

@@ -6,8 +6,10 @@ Query results are also keyed by the full request (its repr includes the caller's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -87,3 +89,15 @@ def run_rate(version: str, key: str, _q: CostQuery) -> pl.DataFrame:
 @st.cache_data(max_entries=MAX_ENTRIES, show_spinner=False)
 def line_items(version: str, key: str, _q: CostQuery, page: int, page_size: int) -> tuple[pl.DataFrame, int]:
     return drilldown.line_items(connection(), _q, page, page_size)
+
+
+@st.cache_data(max_entries=MAX_ENTRIES, show_spinner=False)
+def _call(version: str, key: str, _fn: Callable[..., Any], _q: CostQuery, _args: tuple[Any, ...]) -> Any:
+    return _fn(connection(), _q, *_args)
+
+
+def call(version: str, fn: Callable[..., Any], q: CostQuery, *args: Any) -> Any:
+    """``fn(connection, q, *args)`` cached by data version, function, request (scope included) and args.
+
+    ``args`` must have a faithful repr (strings, numbers, None)."""
+    return _call(version, f"{fn.__module__}.{fn.__qualname__}|{q!r}|{args!r}", fn, q, args)

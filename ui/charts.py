@@ -70,3 +70,64 @@ def breakdown_bars(frame: pl.DataFrame, dim: str, metric: str, currency: str) ->
     bars = base.mark_bar(color="#1f5fae")
     text = base.mark_text(align="left", dx=4, fontSize=13).encode(text=alt.Text("share:Q", format=".1%"))
     return (bars + text).properties(height=max(160, 34 * len(order)))
+
+
+def trend_lines(frame: pl.DataFrame, y: str, color: str | None, title: str, percent: bool = True) -> alt.Chart:
+    """Monthly lines of ``y`` (a ratio when ``percent``), one per ``color`` value."""
+    enc: dict[str, object] = {
+        "x": alt.X("yearmonth(period):T", title=None, axis=alt.Axis(labelFontSize=13)),
+        "y": alt.Y(
+            f"{y}:Q",
+            title=title,
+            axis=alt.Axis(format=".1%" if percent else ",.2~s", labelFontSize=13),
+            scale=alt.Scale(zero=False),
+        ),
+        "tooltip": [
+            alt.Tooltip("yearmonth(period):T", title="Month"),
+            alt.Tooltip(f"{y}:Q", format=".1%" if percent else ",.2f", title=title),
+        ],
+    }
+    if color:
+        enc["color"] = alt.Color(
+            f"{color}:N", title=None, legend=alt.Legend(orient="bottom", labelFontSize=13, labelLimit=300, columns=2)
+        )
+        enc["tooltip"] = [*enc["tooltip"], alt.Tooltip(f"{color}:N")]  # type: ignore[list-item]
+    return alt.Chart(frame).mark_line(point=True, strokeWidth=2.5).encode(**enc).properties(height=HEIGHT - 40)
+
+
+def timeline(frame: pl.DataFrame, as_of: object) -> alt.Chart:
+    """Commitment terms as bars from start to end, with a rule at ``as_of``; red when flagged."""
+    bars = (
+        alt.Chart(frame)
+        .mark_bar(height=18, cornerRadius=3)
+        .encode(
+            x=alt.X("term_start:T", title=None, axis=alt.Axis(labelFontSize=13)),
+            x2="term_end:T",
+            y=alt.Y(
+                "CommitmentDiscountName:N",
+                title=None,
+                sort=alt.EncodingSortField("term_end"),
+                axis=alt.Axis(labelFontSize=13, labelLimit=320),
+            ),
+            color=alt.condition("datum.flags != ''", alt.value("#c23b5a"), alt.value("#1f5fae")),
+            tooltip=["CommitmentDiscountName:N", "term_start:T", "term_end:T", "days_to_expiry:Q", "flags:N"],
+        )
+    )
+    rule = alt.Chart(pl.DataFrame({"today": [as_of]})).mark_rule(color="#1b2430", strokeDash=[4, 3]).encode(x="today:T")
+    return (bars + rule).properties(height=max(160, 34 * frame.height))
+
+
+def curve(frame: pl.DataFrame, x: str, y: str, best: float, currency: str) -> alt.Chart:
+    """Net savings against the size of a commitment, with the best size marked."""
+    line = (
+        alt.Chart(frame)
+        .mark_line(strokeWidth=2.5)
+        .encode(
+            x=alt.X(
+                f"{x}:Q", title=f"Commitment per day ({currency}, at commitment rates)", axis=alt.Axis(format=",.0f")
+            ),
+            y=alt.Y(f"{y}:Q", title=f"Net savings per month ({currency})", axis=alt.Axis(format=",.0f")),
+        )
+    )
+    rule = alt.Chart(pl.DataFrame({x: [best]})).mark_rule(color="#c23b5a").encode(x=f"{x}:Q")
+    return (line + rule).properties(height=HEIGHT - 60)

@@ -85,6 +85,8 @@ def _size_commitments(res0: pl.DataFrame, commitments: tuple[Commitment, ...]) -
         )
         if c.sku is not None:
             elig = elig.filter((pl.col("sku") == c.sku) & (pl.col("shape") == "steady"))
+            if c.size > 1:  # an oversized reservation stays under-used: size it on the peak fleet of its term
+                elig = _peak_fleet(res0, c)
         growth = np.where(elig["shape"].to_numpy() == "elastic", 1.25 ** (at / 365), 1.0)
         elig = elig.with_columns(
             (pl.col("base_qty") * pl.Series(growth)).alias("qty"),
@@ -92,6 +94,22 @@ def _size_commitments(res0: pl.DataFrame, commitments: tuple[Commitment, ...]) -
         )
         sizes.append(daily_amount(c, elig))
     return sizes
+
+
+def _peak_fleet(res0: pl.DataFrame, c: Commitment) -> pl.DataFrame:
+    """The eligible steady resources active on the busiest day of the commitment's term."""
+    pool = res0.filter(
+        (pl.col("billing_account") == c.billing_account)
+        & pl.col("service").is_in(list(c.services))
+        & pl.col("commit_eligible")
+        & (pl.col("sku") == c.sku)
+        & (pl.col("shape") == "steady")
+    )
+    start, end = pool["start_day"].to_numpy(), pool["end_day"].to_numpy()
+    days = np.arange(max(c.start, 0), c.end())
+    active = (start[:, None] <= days[None, :]) & (days[None, :] < end[:, None])
+    busiest = int(days[int(active.sum(axis=0).argmax())]) if days.size else 0
+    return pool.filter((pl.col("start_day") <= busiest) & (pl.col("end_day") > busiest))
 
 
 def _resources(cfg: DemoConfig) -> list[pl.DataFrame]:
