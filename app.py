@@ -16,6 +16,7 @@ st.set_page_config(page_title="FinOps analytics", page_icon=":material/payments:
 PAGES = {  # key in access.PAGE_ROLES -> (file, title, icon)
     "spend": ("views/spend.py", "Spend", ":material/bar_chart:"),
     "commitments": ("views/commitments.py", "Commitments", ":material/handshake:"),
+    "anomalies": ("views/anomalies.py", "Anomalies", ":material/crisis_alert:"),
     "audit": ("views/audit.py", "Audit log", ":material/policy:"),
     "users": ("views/users.py", "Users", ":material/group:"),
 }
@@ -70,7 +71,7 @@ with st.sidebar:
         else "scope: " + ", ".join((user.scope.teams or ()) + (user.scope.sub_accounts or ()))
     )
     st.caption(f"Signed in as **{user.name}** ({user.role}; {scope_note})")
-    auth.logout_button(user, demo)
+    auth.logout_button()
 st.session_state["user"] = user
 st.session_state["selection"] = filters.sidebar(user.scope)
 allowed = [key for key, roles in access.PAGE_ROLES.items() if user.role in roles]

@@ -32,6 +32,7 @@ DEMO_USERS: dict[str, tuple[str, str, Scope | None]] = {
 PAGE_ROLES: dict[str, tuple[str, ...]] = {
     "spend": ROLES,
     "commitments": ("admin", "finops", "finance"),
+    "anomalies": ("admin", "finops", "finance"),
     "audit": ("admin",),
     "users": ("admin",),
 }

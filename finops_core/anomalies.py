@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 
 import duckdb
 import polars as pl
@@ -116,7 +117,8 @@ def _young_lags(con: duckdb.DuckDBPyConnection, q: CostQuery, dims: tuple[str, .
     )
     keys = [C.BillingCurrency, *dims, "day"]
     if long.is_empty():
-        return pl.DataFrame(schema={**dict.fromkeys(keys), **{f"y{j}": pl.Float64 for j in range(YOUNG_DAYS)}})
+        key_types = {k: pl.Date if k == "day" else pl.String for k in keys}
+        return pl.DataFrame(schema={**key_types, **{f"y{j}": pl.Float64 for j in range(YOUNG_DAYS)}})
     wide = long.pivot(on="j", index=keys, values="young")
     wide = wide.rename({str(j): f"y{j}" for j in range(YOUNG_DAYS) if str(j) in wide.columns})
     return wide.with_columns([pl.lit(0.0).alias(f"y{j}") for j in range(YOUNG_DAYS) if f"y{j}" not in wide.columns])
@@ -260,3 +262,76 @@ def series_with_band(
         "spike",
         "leak",
     )
+
+
+def scope_filters(row: dict[str, object]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The query filters that select an anomaly's series."""
+    dims = SCOPES[str(row["scope"])]
+    return tuple((d, (str(row[d]),)) for d in dims) + ((C.BillingCurrency, (str(row[C.BillingCurrency]),)),)
+
+
+def contributors(
+    con: duckdb.DuckDBPyConnection,
+    q: CostQuery,
+    row: dict[str, object],
+    dims: tuple[str, ...] = (C.ResourceId, C.RegionId, C.SkuId),
+    top: int = 5,
+) -> pl.DataFrame:
+    """What drove an anomaly: per dimension, the values whose cost rose most from the equally long
+    window before it to the anomaly's window. One row per (dimension, value): before, during, delta."""
+    from finops_core.drilldown import movers
+
+    window = replace(q, start=row["start"], end=row["end"], filters=scope_filters(row))  # type: ignore[arg-type]
+    out = []
+    for dim in dims:
+        moved = movers(con, window, dim).filter(pl.col("delta") > 0).head(top)
+        out.append(
+            moved.select(
+                pl.lit(dim).alias("dimension"),
+                pl.col(dim).alias("value"),
+                pl.col("previous").alias("before"),
+                pl.col("current").alias("during"),
+                "delta",
+            )
+        )
+    return pl.concat(out) if out else pl.DataFrame()
+
+
+def attribute_teams(con: duckdb.DuckDBPyConnection, q: CostQuery, found: pl.DataFrame) -> pl.DataFrame:
+    """Add x_Team to service-scope anomalies: the team with most cost in that series over ``q``."""
+    if found.is_empty() or C.ServiceName not in found.columns:
+        return found
+    view, where, params = compile_where(replace(q, group_by=()), (C.ServiceName, C.SubAccountId, C.x_Team))
+    teams = db.frame(
+        con,
+        f"SELECT {C.ServiceName}, {C.SubAccountId}, arg_max({C.x_Team}, cost) AS _team FROM ("
+        f"SELECT {C.ServiceName}, {C.SubAccountId}, {C.x_Team}, sum({q.metric}) AS cost FROM {view} "
+        f"WHERE {where} GROUP BY ALL) GROUP BY ALL",
+        params,
+    )
+    merged = found.join(teams, on=[C.ServiceName, C.SubAccountId], how="left")
+    team = pl.col(C.x_Team) if C.x_Team in merged.columns else pl.lit(None, dtype=pl.String)
+    return merged.with_columns(pl.coalesce(team, pl.col("_team")).alias(C.x_Team)).drop("_team")
+
+
+def drill_link(row: dict[str, object]) -> str:
+    """A Spend page URL pre-filtered on the anomaly's scope and window (plus a week before)."""
+    from urllib.parse import urlencode
+
+    start = row["start"]
+    params: list[tuple[str, str]] = [
+        ("period", "custom"),
+        ("from", str(start - timedelta(days=7))),  # type: ignore[operator]
+        ("to", str(row["end"])),
+        ("cur", str(row[C.BillingCurrency])),
+        ("p_by", C.ResourceId),
+    ]
+    url_keys = {C.ServiceName: "service", C.SubAccountId: "sub", C.x_Team: "team"}
+    for dim in SCOPES[str(row["scope"])]:
+        params.append((url_keys[dim], str(row[dim])))
+    return "spend?" + urlencode(params)
+
+
+def detect_with_teams(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:
+    """``detect`` with default settings, each anomaly attributed to a team (see attribute_teams)."""
+    return attribute_teams(con, q, detect(con, q))

@@ -103,7 +103,8 @@ def check_dimension(dim: str) -> str:
 
 
 def view_for(dims: set[str]) -> str:
-    """The smallest view holding every dimension in ``dims``."""
+    """The smallest view holding every dimension in ``dims`` (every view keys on the currency)."""
+    dims = dims - {C.BillingCurrency}
     if dims <= set(ROLLUP_DIMENSIONS):
         return "daily"
     if dims <= set(RESOURCE_DIMENSIONS):

@@ -134,9 +134,9 @@ def test_login_form_signs_in_and_audits(demo_store: Path, monkeypatch: pytest.Mo
 @pytest.mark.parametrize(
     ("user", "pages"),
     [
-        ("admin", {"spend", "commitments", "audit", "users"}),
-        ("finops", {"spend", "commitments"}),
-        ("finance", {"spend", "commitments"}),
+        ("admin", {"spend", "commitments", "anomalies", "audit", "users"}),
+        ("finops", {"spend", "commitments", "anomalies"}),
+        ("finance", {"spend", "commitments", "anomalies"}),
         ("viewer", {"spend"}),
     ],
 )
@@ -145,7 +145,7 @@ def test_each_role_gets_only_its_pages(
 ) -> None:
     at = _app(demo_store, monkeypatch, user=user)
     assert not at.exception
-    for page in ("spend", "commitments", "audit", "users"):
+    for page in ("spend", "commitments", "anomalies", "audit", "users"):
         if page in pages:
             at.switch_page(f"views/{page}.py").run()
             assert not at.exception
@@ -202,3 +202,15 @@ def test_commitments_page_matches_core(demo_store: Path, monkeypatch: pytest.Mon
     table = next(d.value for d in at.dataframe if C.CommitmentDiscountName in d.value.columns)
     names = set(table[C.CommitmentDiscountName])
     assert "RDS RI db.r5.large 3yr no-upfront" in names
+
+
+def test_anomalies_page_lists_cases_and_opens_one(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from finops_core import triage
+
+    at = _app(demo_store, monkeypatch, user="finops")
+    at.switch_page("views/anomalies.py").run()
+    assert not at.exception and at.title[0].value == "Anomalies"
+    cases = triage.cases()
+    assert cases.height > 0 and set(cases["status"]) <= set(triage.STATUSES)
+    shown = at.dataframe[0].value
+    assert set(shown["id"]) <= set(cases["id"])

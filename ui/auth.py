@@ -87,57 +87,75 @@ def _login_form(authenticator: stauth.Authenticate, demo: bool) -> None:
 
 
 def gate(demo: bool) -> User:
-    """The signed-in user; shows the login form and stops the script for anyone else."""
+    """The signed-in user; shows the login form and stops the script for anyone else.
+
+    A returning browser is signed in from its cookie on the server side (the same signed token
+    streamlit-authenticator writes), so the authenticator and its cookie component, which costs a
+    browser round trip and a rerun, are only built to log in, set or delete the cookie.
+    """
     doc, users = load()
-    authenticator = _authenticator(doc)
-    was_signed_in = bool(st.session_state.get("authentication_status"))
-    authenticator.login(location="unrendered")  # restores a session from the signed cookie
     username = st.session_state.get("username")
-    if not was_signed_in and st.session_state.get("authentication_status") and _revoked(doc, username):
+    if st.session_state.get("sign_out") and st.session_state.get("authentication_status"):
+        # the sidebar's Log out button was pressed: sign out before anything else renders
+        authenticator = _authenticator(doc)
         authenticator.logout(location="unrendered")
-        username = None
+        state.record("logout", str(username))
+        _login_form(authenticator, demo)
+        st.stop()
+    if not st.session_state.get("authentication_status"):
+        username = _from_cookie(doc)
+        if username in users:
+            st.session_state.update(
+                authentication_status=True,
+                username=username,
+                name=users[username].name,
+                roles=[users[username].role],
+                logout=False,
+            )
     if st.session_state.get("authentication_status") and username in users:
-        st.session_state["_authenticator"] = authenticator
         if st.session_state.pop("_cookie_pending", False):
             # The cookie is written by a browser component, which only reaches the page in a run
             # that is not cut short by st.rerun(): so it is set here, not in the login handler.
-            authenticator.cookie_controller.set_cookie()
+            _authenticator(doc).cookie_controller.set_cookie()
         return users[username]
-    _login_form(authenticator, demo)
+    _login_form(_authenticator(doc), demo)
     st.stop()
     raise AssertionError("unreachable")
 
 
-def _revoked(doc: dict[str, Any], username: str | None) -> bool:
-    """A cookie issued before the user's last logout no longer signs them in (server-side revocation;
-    the browser's copy of the cookie is deleted asynchronously and may outlive the logout briefly)."""
+def _from_cookie(doc: dict[str, Any]) -> str | None:
+    """The username in a valid, unexpired, unrevoked login cookie, else None."""
+    if st.session_state.get("logout"):
+        return None
     cookie = doc.get("cookie") or {}
     raw = st.context.cookies.get(cookie.get("name", access.COOKIE_NAME))
-    if not raw or not username:
-        return False
+    if not raw:
+        return None
     try:
         token = jwt.decode(raw, cookie_key(), algorithms=["HS256"])
     except jwt.PyJWTError:
-        return True
-    days = float(cookie.get("expiry_days", access.COOKIE_EXPIRY_DAYS))
+        return None
+    username = str(token.get("username", ""))
+    if float(token.get("exp_date", 0)) <= datetime.now(UTC).timestamp() or _revoked(doc, username, token):
+        return None
+    return username
+
+
+def _revoked(doc: dict[str, Any], username: str, token: dict[str, Any]) -> bool:
+    """A cookie issued before the user's last logout no longer signs them in (server-side revocation;
+    the browser's copy of the cookie is deleted asynchronously and may outlive the logout briefly)."""
+    days = float((doc.get("cookie") or {}).get("expiry_days", access.COOKIE_EXPIRY_DAYS))
     issued = datetime.fromtimestamp(float(token["exp_date"]) - days * 86400, UTC)
     logged_out = state.last_logout(username)
     return logged_out is not None and issued <= logged_out
 
 
-def logout_button(user: User, demo: bool) -> None:
-    """Log out: clears the session, deletes the cookie, audits, and shows the login form.
-
-    No ``st.rerun()`` here: the cookie is deleted by a browser component that has to reach the
-    page in this run. The button's key must not be ``logout`` (streamlit-authenticator's flag).
-    """
-    authenticator: stauth.Authenticate | None = st.session_state.get("_authenticator")
-    if authenticator is not None and st.sidebar.button("Log out", key="sign_out"):
-        authenticator.logout(location="unrendered")
-        state.record("logout", user.username)
-        st.session_state.pop("_authenticator", None)
-        _login_form(authenticator, demo)
-        st.stop()
+def logout_button() -> None:
+    """The Log out button. Pressing it reruns the script, and ``gate()`` signs out at the top of that
+    run: clears the session, deletes the cookie through the authenticator's browser component (which
+    must render in a run not cut short by ``st.rerun()``), audits, and shows the login form. Its key
+    must not be ``logout``, which is streamlit-authenticator's own session flag."""
+    st.sidebar.button("Log out", key="sign_out")  # handled at the top of the next run, in gate()
 
 
 def audit_download(name: str, rows: int) -> None:

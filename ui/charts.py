@@ -131,3 +131,34 @@ def curve(frame: pl.DataFrame, x: str, y: str, best: float, currency: str) -> al
     )
     rule = alt.Chart(pl.DataFrame({x: [best]})).mark_rule(color="#c23b5a").encode(x=f"{x}:Q")
     return (line + rule).properties(height=HEIGHT - 60)
+
+
+def anomaly_band(frame: pl.DataFrame, currency: str, start: object, end: object) -> alt.Chart:
+    """Actual daily cost against the expected value and its band; the anomaly's days shaded."""
+    x = alt.X("day:T", title=None, axis=alt.Axis(labelFontSize=13))
+    money = alt.Axis(format=",.0f", labelFontSize=13, title=f"Cost per day ({currency})")
+    band = (
+        alt.Chart(frame)
+        .mark_area(opacity=0.18, color="#1f5fae")
+        .encode(x=x, y=alt.Y("lower:Q", axis=money), y2="upper:Q")
+    )
+    expected = alt.Chart(frame).mark_line(strokeDash=[5, 4], color="#1f5fae").encode(x=x, y="expected:Q")
+    actual = (
+        alt.Chart(frame)
+        .mark_line(color="#c23b5a", strokeWidth=2.5, point=True)
+        .encode(
+            x=x,
+            y="cost:Q",
+            tooltip=[
+                alt.Tooltip("day:T"),
+                alt.Tooltip("cost:Q", format=",.2f", title="actual"),
+                alt.Tooltip("expected:Q", format=",.2f"),
+            ],
+        )
+    )
+    window = (
+        alt.Chart(pl.DataFrame({"start": [start], "end": [end]}))
+        .mark_rect(opacity=0.08, color="#c23b5a")
+        .encode(x="start:T", x2="end:T")
+    )
+    return (window + band + expected + actual).properties(height=HEIGHT)

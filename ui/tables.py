@@ -33,11 +33,11 @@ def to_xlsx(frame: pl.DataFrame) -> bytes:
 
 
 def downloads(frame: pl.DataFrame, name: str, key: str) -> None:
-    """CSV and XLSX download buttons for ``frame``."""
+    """CSV and XLSX download buttons for ``frame``; the files are built on click, not on every rerun."""
     row = st.container(horizontal=True, gap="small")
     row.download_button(
         "⬇ CSV",
-        frame.write_csv().encode(),
+        lambda: frame.write_csv().encode(),
         f"{name}.csv",
         "text/csv",
         key=f"{key}_csv",
@@ -46,7 +46,7 @@ def downloads(frame: pl.DataFrame, name: str, key: str) -> None:
     )
     row.download_button(
         "⬇ XLSX",
-        to_xlsx(frame),
+        lambda: to_xlsx(frame),
         f"{name}.xlsx",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         key=f"{key}_xlsx",
