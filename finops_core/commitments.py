@@ -98,41 +98,34 @@ def _eligible_sql(services: list[str], params: list[object]) -> str:
     )
 
 
-def commitment_coverage(con: duckdb.DuckDBPyConnection, q: CostQuery, by: str | None = None) -> pl.DataFrame:
-    """Coverage of eligible usage, optionally per dimension ``by`` (service, region, sub account, team...).
-
-    One row per ([by], BillingCurrency): covered, eligible (both on-demand-equivalent cost), coverage.
-    """
-    grouped = replace(q, group_by=(by,) if by else ())
-    view, where, params = compile_where(grouped)
-    eparams: list[object] = []
-    eligible = _eligible_sql(eligible_services(con, q), eparams)
-    group = ([f'"{by}"'] if by else []) + [C.BillingCurrency]
-    sql = (
-        f"SELECT {', '.join(group)}, "
-        f"sum({C.ContractedCost}) FILTER (WHERE {C.CommitmentDiscountStatus} = '{USED}') AS covered, "
-        f"sum({C.ContractedCost}) FILTER (WHERE coalesce({C.CommitmentDiscountStatus}, '') <> '{UNUSED}') AS eligible "
-        f"FROM {view} WHERE {where} AND {eligible} GROUP BY ALL HAVING eligible <> 0 ORDER BY eligible DESC"
-    )
-    out = db.frame(con, sql, params + eparams).with_columns(pl.col("covered").fill_null(0.0))
-    return out.with_columns(
-        pl.when(pl.col("eligible").abs() > 1e-12).then(pl.col("covered") / pl.col("eligible")).alias("coverage")
-    )
-
-
-def coverage_trend(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:
-    """Coverage per ``q.grain`` bucket. One row per (period, BillingCurrency)."""
+def _coverage(con: duckdb.DuckDBPyConnection, q: CostQuery, group: list[str]) -> pl.DataFrame:
+    """covered, eligible and coverage of eligible usage per ``group`` (SQL expressions) and currency."""
     view, where, params = compile_where(q)
     eparams: list[object] = []
     eligible = _eligible_sql(eligible_services(con, q), eparams)
     sql = (
-        f"SELECT {grain_sql(q.grain)} AS period, {C.BillingCurrency}, "
+        f"SELECT {', '.join([*group, C.BillingCurrency])}, "
         f"sum({C.ContractedCost}) FILTER (WHERE {C.CommitmentDiscountStatus} = '{USED}') AS covered, "
         f"sum({C.ContractedCost}) FILTER (WHERE coalesce({C.CommitmentDiscountStatus}, '') <> '{UNUSED}') AS eligible "
-        f"FROM {view} WHERE {where} AND {eligible} GROUP BY ALL ORDER BY 1"
+        f"FROM {view} WHERE {where} AND {eligible} GROUP BY ALL HAVING eligible <> 0 ORDER BY 1"
     )
     out = db.frame(con, sql, params + eparams).with_columns(pl.col("covered").fill_null(0.0))
     return out.with_columns((pl.col("covered") / pl.col("eligible")).alias("coverage"))
+
+
+def commitment_coverage(con: duckdb.DuckDBPyConnection, q: CostQuery, by: str | None = None) -> pl.DataFrame:
+    """Coverage of eligible usage, optionally per dimension ``by`` (service, region, sub account, team...).
+
+    One row per ([by], BillingCurrency): covered, eligible (both on-demand-equivalent cost), coverage;
+    largest eligible first.
+    """
+    out = _coverage(con, replace(q, group_by=(by,) if by else ()), [f'"{by}"'] if by else [])
+    return out.sort("eligible", descending=True)
+
+
+def coverage_trend(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:
+    """Coverage per ``q.grain`` bucket. One row per (period, BillingCurrency)."""
+    return _coverage(con, q, [f"{grain_sql(q.grain)} AS period"])
 
 
 def effective_savings_rate(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:

@@ -6,8 +6,10 @@ later). Tables are created on first connect.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,25 @@ def connect(path: Path | None = None) -> sqlite3.Connection:
     con.execute("PRAGMA busy_timeout=10000")
     con.executescript(SCHEMA)
     return con
+
+
+@contextlib.contextmanager
+def transaction(path: Path | None = None, schema: str = "") -> Iterator[sqlite3.Connection]:
+    """One write transaction (BEGIN IMMEDIATE, so concurrent writers queue instead of failing
+    late); commits on success, rolls back on any error."""
+    con = connect(path)
+    try:
+        if schema:
+            con.executescript(schema)
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+    finally:
+        con.close()
 
 
 def record(action: str, username: str, detail: dict[str, Any] | None = None, path: Path | None = None) -> None:

@@ -69,10 +69,8 @@ def sync(
     them); known ones keep their triage state but get the latest end date and impact.
     Returns the number of new cases."""
     owners = owners or {}
-    con = _connect(path)
     created = 0
-    try:
-        con.execute("BEGIN IMMEDIATE")
+    with state.transaction(path, SCHEMA) as con:
         labelled = con.execute(
             "SELECT scope, key, kind, max(impact) FROM anomaly_case WHERE status IN ('Expected', 'False positive') "
             "GROUP BY 1, 2, 3"
@@ -121,12 +119,6 @@ def sync(
                 ),
             )
             created += 1
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.close()
     return created
 
 
@@ -168,9 +160,7 @@ def update(
     now: str | None = None,
 ) -> int:
     """Change a case as ``username`` who read it at ``version``; returns the new version."""
-    con = _connect(path)
-    try:
-        con.execute("BEGIN IMMEDIATE")
+    with state.transaction(path, SCHEMA) as con:
         row = con.execute(
             "SELECT status, owner, note, backlog_item, version FROM anomaly_case WHERE id = ?", (case_id,)
         ).fetchone()
@@ -213,12 +203,6 @@ def update(
                 json.dumps({"case": case_id, "from": current, "to": new_status, "owner": values[1]}, sort_keys=True),
             ),
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.close()
     return version + 1
 
 
