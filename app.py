@@ -17,6 +17,7 @@ PAGES = {  # key in access.PAGE_ROLES -> (file, title, icon)
     "spend": ("views/spend.py", "Spend", ":material/bar_chart:"),
     "commitments": ("views/commitments.py", "Commitments", ":material/handshake:"),
     "anomalies": ("views/anomalies.py", "Anomalies", ":material/crisis_alert:"),
+    "savings": ("views/savings.py", "Savings", ":material/savings:"),
     "audit": ("views/audit.py", "Audit log", ":material/policy:"),
     "users": ("views/users.py", "Users", ":material/group:"),
 }

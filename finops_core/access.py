@@ -33,6 +33,7 @@ PAGE_ROLES: dict[str, tuple[str, ...]] = {
     "spend": ROLES,
     "commitments": ("admin", "finops", "finance"),
     "anomalies": ("admin", "finops", "finance"),
+    "savings": ROLES,
     "audit": ("admin",),
     "users": ("admin",),
 }

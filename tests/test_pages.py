@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -134,10 +135,10 @@ def test_login_form_signs_in_and_audits(demo_store: Path, monkeypatch: pytest.Mo
 @pytest.mark.parametrize(
     ("user", "pages"),
     [
-        ("admin", {"spend", "commitments", "anomalies", "audit", "users"}),
-        ("finops", {"spend", "commitments", "anomalies"}),
-        ("finance", {"spend", "commitments", "anomalies"}),
-        ("viewer", {"spend"}),
+        ("admin", {"spend", "commitments", "anomalies", "savings", "audit", "users"}),
+        ("finops", {"spend", "commitments", "anomalies", "savings"}),
+        ("finance", {"spend", "commitments", "anomalies", "savings"}),
+        ("viewer", {"spend", "savings"}),
     ],
 )
 def test_each_role_gets_only_its_pages(
@@ -145,7 +146,7 @@ def test_each_role_gets_only_its_pages(
 ) -> None:
     at = _app(demo_store, monkeypatch, user=user)
     assert not at.exception
-    for page in ("spend", "commitments", "anomalies", "audit", "users"):
+    for page in ("spend", "commitments", "anomalies", "savings", "audit", "users"):
         if page in pages:
             at.switch_page(f"views/{page}.py").run()
             assert not at.exception
@@ -214,3 +215,21 @@ def test_anomalies_page_lists_cases_and_opens_one(demo_store: Path, monkeypatch:
     assert cases.height > 0 and set(cases["status"]) <= set(triage.STATUSES)
     shown = at.dataframe[0].value
     assert set(shown["id"]) <= set(cases["id"])
+
+
+def test_savings_page_measures_the_demo_items(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _app(demo_store, monkeypatch, user="finops")
+    at.switch_page("views/savings.py").run()
+    assert not at.exception and at.title[0].value == "Savings"
+    table = at.dataframe[0].value
+    truth = pl.read_csv(demo_store / "demo" / "savings_truth.csv")
+    measured = dict(zip(table["item_id"], table["realized_monthly"], strict=True))
+    for item_id, true in truth.select("item_id", "true_monthly_saving").iter_rows():
+        assert measured[item_id] == pytest.approx(true, rel=0.10)
+
+
+def test_viewer_sees_only_their_teams_items(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _app(demo_store, monkeypatch, user="viewer")
+    at.switch_page("views/savings.py").run()
+    assert not at.exception
+    assert set(at.dataframe[0].value["team"]) == {"payments"}

@@ -24,6 +24,7 @@ class ChunkTruth:
 
     event_delta: dict[str, float] = field(default_factory=dict)  # event id -> cost added (+) / removed (-)
     event_days: dict[str, set[int]] = field(default_factory=dict)
+    event_daily: dict[str, dict[int, float]] = field(default_factory=dict)  # event id -> day -> cost delta
 
 
 def quantities(
@@ -73,6 +74,9 @@ def apply_events(fact: pl.DataFrame, res: pl.DataFrame, n_days: int, truth: Chun
         after = before * mult
         truth.event_delta[ev.id] = truth.event_delta.get(ev.id, 0.0) + float(((after - before) * price[sel]).sum())
         truth.event_days.setdefault(ev.id, set()).update(int(d) for d in np.unique(day[sel][hit]))
+        per_day = truth.event_daily.setdefault(ev.id, {})
+        for d, delta in zip(day[sel][hit].tolist(), ((after - before) * price[sel])[hit].tolist(), strict=True):
+            per_day[d] = per_day.get(d, 0.0) + delta
         qty[sel] = after
     return fact.with_columns(pl.Series("qty", qty))
 
