@@ -20,10 +20,12 @@ need 14 days of history before they are judged (warm-up). Only increases are rep
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from finops_core import db
@@ -110,9 +112,12 @@ def _young_lags(con: duckdb.DuckDBPyConnection, q: CostQuery, dims: tuple[str, .
     long = db.frame(
         con,
         f"SELECT CAST(day + CAST(j AS INTEGER) AS DATE) AS day, {cols}, j, sum(cost) AS young FROM ("
+        f"SELECT * FROM ("
         f"SELECT {C.x_ChargeDate} AS day, {cols}, {q.metric} AS cost, {C.x_ChargeDate} - {first_seen} AS age "
         f"FROM {view} WHERE {C.ResourceId} IS NOT NULL AND {C.ChargeCategory} = 'Usage' AND {where}"
-        f") young, range(0, {YOUNG_DAYS}) AS lags(j) WHERE age < {YOUNG_DAYS} - j GROUP BY ALL",
+        # only rows of young resources meet the 35 lags (not every row of history)
+        f") WHERE age < {YOUNG_DAYS}) young, range(0, {YOUNG_DAYS}) AS lags(j) WHERE age < {YOUNG_DAYS} - j "
+        "GROUP BY ALL",
         params,
     )
     keys = [C.BillingCurrency, *dims, "day"]
@@ -150,6 +155,18 @@ def _expected(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     )
 
 
+def _level_medians(frame: pl.DataFrame) -> pl.DataFrame:
+    """Median settled cost of the last 7 days (``_recent``) and of the 28 days before them
+    (``_before``, when at least 14 are known), from the lag columns s0..s34."""
+    recent = frame.select([f"s{j}" for j in range(7)]).to_numpy().astype(float)
+    window = frame.select([f"s{j}" for j in range(7, YOUNG_DAYS)]).to_numpy().astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows at the start of a series
+        rec = np.nanmedian(recent, axis=1)
+        bef = np.where((~np.isnan(window)).sum(axis=1) >= 14, np.nanmedian(window, axis=1), np.nan)
+    return frame.with_columns(pl.Series("_recent", rec).fill_nan(None), pl.Series("_before", bef).fill_nan(None))
+
+
 def _flag(frame: pl.DataFrame, keys: list[str], t: Thresholds) -> pl.DataFrame:
     resid = pl.col("settled") - pl.col("expected")
     mad = resid.abs().shift(1).rolling_median(28, min_samples=7).over(keys)
@@ -157,9 +174,8 @@ def _flag(frame: pl.DataFrame, keys: list[str], t: Thresholds) -> pl.DataFrame:
     # medians, so two month-end batch days in a week do not read as a level shift; resources in
     # their first weeks are ramping deployments, not leaks
     settled = pl.col("settled")
-    recent = pl.concat_list([f"s{j}" for j in range(7)]).list.median()
-    window = pl.concat_list([f"s{j}" for j in range(7, YOUNG_DAYS)])
-    before = pl.when(window.list.drop_nulls().list.len() >= 14).then(window.list.median())
+    frame = _level_medians(frame)
+    recent, before = pl.col("_recent"), pl.col("_before")
     age = pl.int_range(pl.len()).over(keys)
     # month-end batch days vary more (weekday, volume): they need twice the relative jump
     pct = pl.when(pl.col("_edge")).then(max(2 * t.min_pct, 0.4)).otherwise(t.min_pct)
