@@ -148,6 +148,8 @@ def _new_item(sel: Selection) -> None:
         sub = b.text_input("Sub account name")
         service = c.text_input("Service name")
         estimate = a.number_input("Estimated monthly saving", min_value=0.0)
+        method = b.text_input("How the estimate was made", placeholder="e.g. Compute Optimizer, 30 days")
+        effort = c.selectbox("Effort", ("S", "M", "L"))
         upload = st.file_uploader("…or import items from a CSV (same columns as the export)", type=["csv"])
         if st.form_submit_button("Add"):
             user = st.session_state["user"].username
@@ -166,6 +168,8 @@ def _new_item(sel: Selection) -> None:
                             "service_name": service,
                             "estimated_monthly_saving": estimate,
                             "status": "Proposed",
+                            "method_note": method,
+                            "effort": effort,
                         },
                         user,
                     )
@@ -192,8 +196,15 @@ def render(sel: Selection) -> None:
     realized = _realized(version, whole, items)
     table = items.join(realized, on="item_id", how="left")
     _tiles(table, sel.currency)
-    status = st.multiselect("Status", backlog.STATUSES, default=list(backlog.STATUSES))
+    a, b, c = st.columns([3, 2, 2])
+    status = a.multiselect("Status", backlog.STATUSES, default=list(backlog.STATUSES))
+    teams = b.multiselect("Team", sorted(t for t in table["team"].unique().to_list() if t), placeholder="All teams")
+    cats = c.multiselect("Category", backlog.CATEGORIES, placeholder="All categories")
     shown = table.filter(pl.col("status").is_in(status))
+    if teams:
+        shown = shown.filter(pl.col("team").is_in(teams))
+    if cats:
+        shown = shown.filter(pl.col("category").is_in(cats))
     cols = [
         "item_id",
         "title",
