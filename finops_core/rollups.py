@@ -41,6 +41,7 @@ def build(db_path: Path, files: list[str]) -> None:
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET preserve_insertion_order = false")
+        con.execute("SET enable_progress_bar = false")
         # bounded memory at any size: large aggregations spill next to the version being built
         con.execute(f"SET memory_limit = '{BUILD_MEMORY}'")
         con.execute(f"SET temp_directory = {quote_path(db_path.parent / '.spill')}")
