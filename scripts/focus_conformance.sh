@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 validator=${FOCUS_VALIDATE:-../shared/tools/focus-validate}
 work=$(mktemp -d)
+export FINOPS_STATE="$work/state"  # the demo command would otherwise create demo users in data/state
 trap 'rm -rf "$work"' EXIT
 .venv/bin/python -m finops_core demo --store "$work/store" --rows 60000 --end 2026-10-15 >/dev/null 2>&1
 .venv/bin/python -m finops_core export --store "$work/store" --out "$work/focus.parquet" 2>/dev/null
