@@ -207,3 +207,20 @@ def month_run_rate(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame
         .drop("_usage", "_fixed")
         .sort(C.BillingCurrency)
     )
+
+
+def dimension_values(con: duckdb.DuckDBPyConnection, q: CostQuery, dims: tuple[str, ...]) -> dict[str, list[str]]:
+    """The values of each dimension in ``dims`` (rollup dimensions) within ``q``, largest ``q.metric`` first,
+    in one scan (GROUPING SETS). Used to fill filter pickers."""
+    view, where, params = compile_where(q, dims)
+    sets = ", ".join(f'("{d}")' for d in dims)
+    cols = ", ".join(f'"{d}"' for d in dims)
+    frame = db.frame(
+        con,
+        f"SELECT {cols}, sum(abs({q.metric})) AS size FROM {view} WHERE {where} GROUP BY GROUPING SETS ({sets})",
+        params,
+    )
+    return {
+        d: frame.filter(pl.col(d).is_not_null()).sort("size", descending=True)[d].cast(pl.String).to_list()
+        for d in dims
+    }

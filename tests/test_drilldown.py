@@ -171,3 +171,18 @@ def test_queries_use_the_smallest_view() -> None:
 def test_filter_values_are_bound_not_formatted(con) -> None:  # type: ignore[no-untyped-def]
     q = CostQuery(START, END, filters=((C.ServiceName, ("x' OR '1'='1",)),))
     assert drilldown.total(con, q).height == 0
+
+
+def test_dimension_values_in_one_scan_match_grouping_each(con) -> None:  # type: ignore[no-untyped-def]
+    q = CostQuery(START, END, scope=Scope(teams=("payments",)))
+    dims = (C.BillingCurrency, C.ServiceName, C.x_Team, C.RegionId)
+    got = drilldown.dimension_values(con, q, dims)
+    for dim in dims:
+        want = drilldown.cost_by_dimension(con, CostQuery(START, END, group_by=(dim,), scope=q.scope))
+        values = (
+            [v for v in want[dim].unique().to_list() if v != NOT_SET]
+            if dim != C.BillingCurrency
+            else want[C.BillingCurrency].unique().to_list()
+        )
+        assert set(got[dim]) == set(values)
+    assert got[C.x_Team] == ["payments"]

@@ -10,14 +10,16 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 import streamlit as st
-import streamlit_authenticator as stauth
 
 from finops_core import access, state
 from finops_core.access import User
+
+if TYPE_CHECKING:
+    import streamlit_authenticator as stauth
 
 
 def cookie_key() -> str:
@@ -52,6 +54,8 @@ def load() -> tuple[dict[str, Any], dict[str, User]]:
 
 
 def _authenticator(doc: dict[str, Any]) -> stauth.Authenticate:
+    import streamlit_authenticator as stauth  # only for logging in and out: returning users skip the import
+
     cookie = doc.get("cookie") or {}
     return stauth.Authenticate(
         access.credentials(doc),
