@@ -91,7 +91,7 @@ def trend_lines(frame: pl.DataFrame, y: str, color: str | None, title: str, perc
         enc["color"] = alt.Color(
             f"{color}:N", title=None, legend=alt.Legend(orient="bottom", labelFontSize=13, labelLimit=300, columns=2)
         )
-        enc["tooltip"] = [*enc["tooltip"], alt.Tooltip(f"{color}:N")]  # type: ignore[list-item]
+        enc["tooltip"] = [*enc["tooltip"], alt.Tooltip(f"{color}:N")]
     return alt.Chart(frame).mark_line(point=True, strokeWidth=2.5).encode(**enc).properties(height=HEIGHT - 40)
 
 

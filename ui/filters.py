@@ -94,7 +94,7 @@ def _all_options(version: str, first: date, last: date, scope: Scope) -> dict[st
     """Every picker's values in one scan of the rollup (the first run of a session pays for it once)."""
     dims = (C.BillingCurrency, *(d for _, d, _ in DIMENSION_FILTERS))
     q = CostQuery(first, last, scope=scope)
-    return cache.call(version, drilldown.dimension_values, q, dims)  # type: ignore[no-any-return]
+    return cache.call(version, drilldown.dimension_values, q, dims)
 
 
 def options_for(version: str, dimension: str, first: date, last: date, scope: Scope = ALL) -> list[str]:

@@ -96,7 +96,7 @@ def _actions(case: dict[str, object]) -> None:
                 triage.update(
                     str(case["id"]),
                     int(case["version"]),
-                    st.session_state["user"].username,  # type: ignore[call-overload]
+                    st.session_state["user"].username,
                     status=status,
                     owner=owner,
                     note=note,

@@ -18,7 +18,7 @@ COVERAGE_BY = (C.ServiceName, C.RegionId, C.SubAccountName, C.x_Team, C.Provider
 
 
 def _pct(value: object) -> str:
-    return f"{float(value):.1%}" if isinstance(value, int | float) else "–"  # type: ignore[arg-type]
+    return f"{float(value):.1%}" if isinstance(value, int | float) else "–"
 
 
 def _tiles(version: str, sel: Selection) -> None:

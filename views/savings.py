@@ -80,15 +80,15 @@ def _detail(version: str, sel: Selection, item: dict[str, object], editable: boo
         tables.chart_data(daily, f"{item['item_id']}-scope-cost", "sv", sel.currency)
         if item.get("realized_monthly") is not None:
             st.markdown(
-                f"**Realized {money(float(item['realized_monthly']), sel.currency)}/month** "  # type: ignore[arg-type]
-                f"(± {money(float(item['uncertainty_monthly']), sel.currency)}, one standard error) against an estimate "  # type: ignore[arg-type]
-                f"of {money(float(item['estimated_monthly_saving']), sel.currency)}. Without the change the scope "  # type: ignore[arg-type]
-                f"would cost {money(float(item['expected_daily']), sel.currency, 2)} a day; it costs "  # type: ignore[arg-type]
-                f"{money(float(item['actual_daily']), sel.currency, 2)}. Rate effect "  # type: ignore[arg-type]
-                f"{money(float(item['rate_effect_monthly']), sel.currency)}/mo, usage effect "  # type: ignore[arg-type]
-                f"{money(float(item['usage_effect_monthly']), sel.currency)}/mo; usage growth not held against it: "  # type: ignore[arg-type]
+                f"**Realized {money(float(item['realized_monthly']), sel.currency)}/month** "
+                f"(± {money(float(item['uncertainty_monthly']), sel.currency)}, one standard error) against an estimate "
+                f"of {money(float(item['estimated_monthly_saving']), sel.currency)}. Without the change the scope "
+                f"would cost {money(float(item['expected_daily']), sel.currency, 2)} a day; it costs "
+                f"{money(float(item['actual_daily']), sel.currency, 2)}. Rate effect "
+                f"{money(float(item['rate_effect_monthly']), sel.currency)}/mo, usage effect "
+                f"{money(float(item['usage_effect_monthly']), sel.currency)}/mo; usage growth not held against it: "
                 f"{money(float(item['usage_growth_monthly']), sel.currency)}/mo. Method: {item['method']}."
-            )  # type: ignore[arg-type]
+            )
             st.caption(savings.__doc__.split("Method, ")[1] if savings.__doc__ else "")
         if item.get("flags"):
             st.warning(str(item["flags"]))
@@ -110,7 +110,7 @@ def _edit_form(item: dict[str, object]) -> None:
         impl = c.text_input("Implemented on (YYYY-MM-DD)", value=str(item["implemented_on"]))
         estimate = a.number_input(
             "Estimated monthly saving",
-            value=float(item["estimated_monthly_saving"]),  # type: ignore[arg-type]
+            value=float(item["estimated_monthly_saving"]),
             min_value=0.0,
         )
         ticket = b.text_input("Ticket URL", value=str(item["ticket_url"]))
@@ -121,7 +121,7 @@ def _edit_form(item: dict[str, object]) -> None:
                 backlog.update(
                     str(item["item_id"]),
                     int(item["version"]),
-                    user,  # type: ignore[call-overload]
+                    user,
                     {
                         "status": new_status,
                         "owner": owner,
