@@ -112,6 +112,8 @@ def _inventory(version: str, sel: Selection) -> None:
         column_config=tables.money_config(shown, sel.currency)
         | {
             "utilization": st.column_config.ProgressColumn("utilization", format="percent", min_value=0, max_value=1),
+            "term_end": st.column_config.DateColumn("term end", format="YYYY-MM-DD"),
+            "term_start": st.column_config.DateColumn("term start", format="YYYY-MM-DD"),
             "monthly_amount": st.column_config.NumberColumn("monthly amount", format="accounting"),
             "on_demand_after_expiry_monthly": st.column_config.NumberColumn(
                 "on-demand after expiry / month", format="accounting"
