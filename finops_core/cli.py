@@ -17,6 +17,7 @@ import duckdb
 from finops_core import access, db, drilldown, store
 from finops_core.query import CostQuery, QueryError
 from finops_core.schema import DEFAULT_METRIC, METRICS, C
+from finops_core.tagrules import RulesError
 
 
 class UsageError(Exception):
@@ -52,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--group-by", action="append", default=[], metavar="DIM", help="up to two dimensions")
     q.add_argument("--metric", default=DEFAULT_METRIC, choices=METRICS)
     q.add_argument("--format", default="csv", choices=("csv", "json"))
+    r = sub.add_parser("rebuild", help="rebuild the rollups (after a tag rules change) without re-ingesting")
+    r.add_argument("--store", required=True)
+    t = sub.add_parser("tags", help="propose value aliases for likely typos of a tag key")
+    t.add_argument("--store", required=True)
+    t.add_argument("--key", default="team", help="canonical key (team, environment, product, ...)")
     e = sub.add_parser("export", help="write the normalized FOCUS rows to Parquet or CSV")
     e.add_argument("--store", required=True)
     e.add_argument("--out", required=True, help="FILE.parquet or FILE.csv")
@@ -128,12 +134,49 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    root = Path(args.store)
+    store.version_dir(root)  # refuses an empty store with a clear message
+    with store.publish(root, note="rebuild: rules changed"):
+        pass  # every partition is carried over; only the rollups (and the x_ columns) are new
+    print(f"rebuilt {root}: data version {store.current_version(root)}", file=sys.stderr)
+    return 0
+
+
+def cmd_tags(args: argparse.Namespace) -> int:
+    from finops_core.dimensions import rules
+    from finops_core.tagrules import CANONICAL, suggest
+
+    if args.key not in CANONICAL:
+        raise UsageError(f"--key {args.key!r}: use one of {', '.join(CANONICAL)}")
+    tag_rules = rules()
+    con = store.connect(args.store)
+    costs: dict[str, float] = {}
+    for tags, cost in db.rows(con, f"SELECT {C.Tags}, sum({C.EffectiveCost}) FROM costs GROUP BY 1"):
+        parsed = json.loads(tags) if tags else {}
+        folded = {str(k).strip().lower(): v for k, v in parsed.items()}
+        raw = next((folded[s] for s in tag_rules.spellings(args.key) if folded.get(s)), None)
+        if raw is not None:
+            value = str(raw).strip().lower() if args.key in tag_rules.fold_case else str(raw).strip()
+            if value.lower() not in tag_rules.values.get(args.key, {}):
+                costs[value] = costs.get(value, 0.0) + float(cost)
+    proposals = suggest(costs)
+    print("alias,canonical,edit_distance,cost")
+    for alias, canonical, dist, cost in proposals:
+        print(f"{alias},{canonical},{dist},{cost:.2f}")
+    print(
+        f"{len(proposals)} proposals; accept one by adding it under values.{args.key} in the rules file",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"demo": cmd_demo, "query": cmd_query, "export": cmd_export}
+    handlers = {"demo": cmd_demo, "query": cmd_query, "export": cmd_export, "rebuild": cmd_rebuild, "tags": cmd_tags}
     try:
         return handlers[args.command](args)
-    except (UsageError, QueryError, store.StoreError) as exc:
+    except (UsageError, QueryError, store.StoreError, RulesError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:

@@ -1,0 +1,122 @@
+"""Tag normalization rules (``data/rules/tags.yaml``): key aliases, value aliases, case folding,
+and a typo suggester that proposes value aliases for a person to accept.
+
+Errors in a rules file name the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_RULES = Path(__file__).resolve().parents[1] / "data" / "rules" / "tags.yaml"
+CANONICAL = ("team", "product", "environment", "cost_center", "owner")
+
+
+class RulesError(ValueError):
+    """A rules file that cannot be used; the message names file, line and field."""
+
+
+@dataclass(frozen=True)
+class TagRules:
+    keys: dict[str, tuple[str, ...]] = field(default_factory=dict)  # canonical -> spellings (lower case)
+    values: dict[str, dict[str, str]] = field(default_factory=dict)  # canonical -> {spelling: value}
+    fold_case: tuple[str, ...] = ()
+
+    def spellings(self, key: str) -> tuple[str, ...]:
+        return (key, *self.keys.get(key, ()))
+
+    def value(self, key: str, raw: str) -> str:
+        text = raw.strip()
+        if key in self.fold_case:
+            text = text.lower()
+        aliases = self.values.get(key, {})
+        return aliases.get(text, aliases.get(text.lower(), text))
+
+
+def _where(path: Path, node: yaml.Node, field_name: str) -> str:
+    return f"{path}:{node.start_mark.line + 1}: {field_name}"
+
+
+def _strings(path: Path, node: yaml.Node, field_name: str) -> list[str]:
+    if not isinstance(node, yaml.SequenceNode) or not all(isinstance(n, yaml.ScalarNode) for n in node.value):
+        raise RulesError(f"{_where(path, node, field_name)}: expected a list of names")
+    return [str(n.value) for n in node.value]
+
+
+def load(path: Path = DEFAULT_RULES) -> TagRules:
+    """Parse and check a tag rules file."""
+    try:
+        root = yaml.compose(path.read_text())
+    except FileNotFoundError as exc:
+        raise RulesError(f"{path}: no such rules file") from exc
+    except yaml.YAMLError as exc:
+        raise RulesError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(root, yaml.MappingNode):
+        raise RulesError(f"{path}:1: expected a mapping with keys, values, fold_case")
+    parts: dict[str, yaml.Node] = {str(k.value): v for k, v in root.value}
+    unknown = set(parts) - {"keys", "values", "fold_case"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise RulesError(f"{_where(path, next(k for k, _ in root.value if k.value == name), name)}: unknown field")
+    keys: dict[str, tuple[str, ...]] = {}
+    node = parts.get("keys")
+    if node is not None:
+        if not isinstance(node, yaml.MappingNode):
+            raise RulesError(f"{_where(path, node, 'keys')}: expected a mapping of key -> spellings")
+        for k, v in node.value:
+            _check_key(path, k, "keys")
+            keys[str(k.value)] = tuple(s.lower() for s in _strings(path, v, f"keys.{k.value}"))
+    values: dict[str, dict[str, str]] = {}
+    node = parts.get("values")
+    if node is not None:
+        if not isinstance(node, yaml.MappingNode):
+            raise RulesError(f"{_where(path, node, 'values')}: expected a mapping of key -> aliases")
+        for k, v in node.value:
+            _check_key(path, k, "values")
+            if not isinstance(v, yaml.MappingNode) or not all(
+                isinstance(a, yaml.ScalarNode) and isinstance(b, yaml.ScalarNode) for a, b in v.value
+            ):
+                raise RulesError(f"{_where(path, v, f'values.{k.value}')}: expected alias: value pairs")
+            values[str(k.value)] = {str(a.value).strip().lower(): str(b.value) for a, b in v.value}
+    fold = _strings(path, parts["fold_case"], "fold_case") if "fold_case" in parts else []
+    for name in fold:
+        if name not in CANONICAL:
+            raise RulesError(
+                f"{_where(path, parts['fold_case'], 'fold_case')}: {name!r} is not one of {', '.join(CANONICAL)}"
+            )
+    return TagRules(keys, values, tuple(fold))
+
+
+def _check_key(path: Path, node: Any, section: str) -> None:
+    if str(node.value) not in CANONICAL:
+        raise RulesError(f"{_where(path, node, f'{section}.{node.value}')}: not one of {', '.join(CANONICAL)}")
+
+
+def distance(a: str, b: str) -> int:
+    """Levenshtein edit distance."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def suggest(values: dict[str, float], max_distance: int = 2) -> list[tuple[str, str, int, float]]:
+    """Proposed aliases among a key's values (value -> cost): a rarer value within ``max_distance``
+    edits (case-insensitive) of a costlier one probably misspells it.
+    Returns (alias, canonical, distance, cost of the alias), costliest first."""
+    ranked = sorted(values.items(), key=lambda kv: -kv[1])
+    out = []
+    for i, (rare, cost) in enumerate(ranked):
+        for common, _ in ranked[:i]:
+            d = distance(rare.lower().strip(), common.lower().strip())
+            if d <= max_distance and len(common) > 3:
+                out.append((rare, common, d, cost))
+                break
+    return sorted(out, key=lambda r: -r[3])
