@@ -145,7 +145,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
 def cmd_tags(args: argparse.Namespace) -> int:
     from finops_core.dimensions import rules
-    from finops_core.tagrules import CANONICAL, suggest
+    from finops_core.tagrules import CANONICAL, folded_tags, suggest
 
     if args.key not in CANONICAL:
         raise UsageError(f"--key {args.key!r}: use one of {', '.join(CANONICAL)}")
@@ -153,11 +153,9 @@ def cmd_tags(args: argparse.Namespace) -> int:
     con = store.connect(args.store)
     costs: dict[str, float] = {}
     for tags, cost in db.rows(con, f"SELECT {C.Tags}, sum({C.EffectiveCost}) FROM costs GROUP BY 1"):
-        parsed = json.loads(tags) if tags else {}
-        folded = {str(k).strip().lower(): v for k, v in parsed.items()}
-        raw = next((folded[s] for s in tag_rules.spellings(args.key) if folded.get(s)), None)
+        raw = tag_rules.raw(folded_tags(tags), args.key)
         if raw is not None:
-            value = str(raw).strip().lower() if args.key in tag_rules.fold_case else str(raw).strip()
+            value = raw.strip().lower() if args.key in tag_rules.fold_case else raw.strip()
             if value.lower() not in tag_rules.values.get(args.key, {}):
                 costs[value] = costs.get(value, 0.0) + float(cost)
     proposals = suggest(costs)

@@ -7,7 +7,6 @@ anything missing is ``Unallocated``.
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,16 +32,12 @@ def rules(path: Path = tagrules.DEFAULT_RULES) -> tagrules.TagRules:
 def allocation_for_tags(tags: str | None, tag_rules: tagrules.TagRules | None = None) -> tuple[str, ...]:
     """(x_Team, x_Product, x_Environment, x_CostCenter, x_Owner) for one Tags JSON value."""
     r = tag_rules or rules()
-    try:
-        parsed = json.loads(tags) if tags else {}
-    except json.JSONDecodeError:
-        parsed = {}
-    folded = {str(k).strip().lower(): v for k, v in parsed.items()} if isinstance(parsed, dict) else {}
+    folded = tagrules.folded_tags(tags)
     out = []
     for column in ALLOCATION_NAMES:
         key = COLUMN_KEYS[column]
-        raw = next((folded[s] for s in r.spellings(key) if folded.get(s) not in (None, "")), None)
-        value = r.value(key, str(raw)) if raw is not None else ""
+        raw = r.raw(folded, key)
+        value = r.value(key, raw) if raw is not None else ""
         out.append(value or UNALLOCATED)
     return tuple(out)
 

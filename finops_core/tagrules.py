@@ -6,6 +6,7 @@ Errors in a rules file name the file, the line and the field.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,26 @@ class TagRules:
     def spellings(self, key: str) -> tuple[str, ...]:
         return (key, *self.keys.get(key, ()))
 
+    def raw(self, folded: dict[str, Any], key: str) -> str | None:
+        """The tag value under any spelling of ``key`` (``folded``: tags with lower-case keys), as tagged."""
+        value = next((folded[s] for s in self.spellings(key) if folded.get(s) not in (None, "")), None)
+        return None if value is None else str(value)
+
     def value(self, key: str, raw: str) -> str:
         text = raw.strip()
         if key in self.fold_case:
             text = text.lower()
         aliases = self.values.get(key, {})
         return aliases.get(text, aliases.get(text.lower(), text))
+
+
+def folded_tags(tags: str | None) -> dict[str, Any]:
+    """A Tags JSON value as a dict with stripped lower-case keys ({} when empty or malformed)."""
+    try:
+        parsed = json.loads(tags) if tags else {}
+    except json.JSONDecodeError:
+        return {}
+    return {str(k).strip().lower(): v for k, v in parsed.items()} if isinstance(parsed, dict) else {}
 
 
 def _where(path: Path, node: yaml.Node, field_name: str) -> str:
@@ -63,25 +78,15 @@ def load(path: Path = DEFAULT_RULES) -> TagRules:
         name = sorted(unknown)[0]
         raise RulesError(f"{_where(path, next(k for k, _ in root.value if k.value == name), name)}: unknown field")
     keys: dict[str, tuple[str, ...]] = {}
-    node = parts.get("keys")
-    if node is not None:
-        if not isinstance(node, yaml.MappingNode):
-            raise RulesError(f"{_where(path, node, 'keys')}: expected a mapping of key -> spellings")
-        for k, v in node.value:
-            _check_key(path, k, "keys")
-            keys[str(k.value)] = tuple(s.lower() for s in _strings(path, v, f"keys.{k.value}"))
+    for k, v in _section(path, parts, "keys", "key -> spellings"):
+        keys[str(k.value)] = tuple(s.lower() for s in _strings(path, v, f"keys.{k.value}"))
     values: dict[str, dict[str, str]] = {}
-    node = parts.get("values")
-    if node is not None:
-        if not isinstance(node, yaml.MappingNode):
-            raise RulesError(f"{_where(path, node, 'values')}: expected a mapping of key -> aliases")
-        for k, v in node.value:
-            _check_key(path, k, "values")
-            if not isinstance(v, yaml.MappingNode) or not all(
-                isinstance(a, yaml.ScalarNode) and isinstance(b, yaml.ScalarNode) for a, b in v.value
-            ):
-                raise RulesError(f"{_where(path, v, f'values.{k.value}')}: expected alias: value pairs")
-            values[str(k.value)] = {str(a.value).strip().lower(): str(b.value) for a, b in v.value}
+    for k, v in _section(path, parts, "values", "key -> aliases"):
+        if not isinstance(v, yaml.MappingNode) or not all(
+            isinstance(a, yaml.ScalarNode) and isinstance(b, yaml.ScalarNode) for a, b in v.value
+        ):
+            raise RulesError(f"{_where(path, v, f'values.{k.value}')}: expected alias: value pairs")
+        values[str(k.value)] = {str(a.value).strip().lower(): str(b.value) for a, b in v.value}
     fold = _strings(path, parts["fold_case"], "fold_case") if "fold_case" in parts else []
     for name in fold:
         if name not in CANONICAL:
@@ -89,6 +94,18 @@ def load(path: Path = DEFAULT_RULES) -> TagRules:
                 f"{_where(path, parts['fold_case'], 'fold_case')}: {name!r} is not one of {', '.join(CANONICAL)}"
             )
     return TagRules(keys, values, tuple(fold))
+
+
+def _section(path: Path, parts: dict[str, yaml.Node], name: str, what: str) -> list[tuple[yaml.Node, yaml.Node]]:
+    """The (canonical key node, value node) pairs of a top-level mapping section, keys checked."""
+    node = parts.get(name)
+    if node is None:
+        return []
+    if not isinstance(node, yaml.MappingNode):
+        raise RulesError(f"{_where(path, node, name)}: expected a mapping of {what}")
+    for k, _ in node.value:
+        _check_key(path, k, name)
+    return list(node.value)
 
 
 def _check_key(path: Path, node: Any, section: str) -> None:
