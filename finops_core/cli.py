@@ -136,29 +136,19 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
     root = Path(args.store)
-    store.version_dir(root)  # refuses an empty store with a clear message
-    with store.publish(root, note="rebuild: rules changed"):
-        pass  # every partition is carried over; only the rollups (and the x_ columns) are new
+    store.rebuild(root)
     print(f"rebuilt {root}: data version {store.current_version(root)}", file=sys.stderr)
     return 0
 
 
 def cmd_tags(args: argparse.Namespace) -> int:
-    from finops_core.dimensions import rules
-    from finops_core.tagrules import CANONICAL, folded_tags, suggest
+    from finops_core import governance, rollups
+    from finops_core.tagrules import CANONICAL
 
     if args.key not in CANONICAL:
         raise UsageError(f"--key {args.key!r}: use one of {', '.join(CANONICAL)}")
-    tag_rules = rules()
     con = store.connect(args.store)
-    costs: dict[str, float] = {}
-    for tags, cost in db.rows(con, f"SELECT {C.Tags}, sum({C.EffectiveCost}) FROM costs GROUP BY 1"):
-        raw = tag_rules.raw(folded_tags(tags), args.key)
-        if raw is not None:
-            value = raw.strip().lower() if args.key in tag_rules.fold_case else raw.strip()
-            if value.lower() not in tag_rules.values.get(args.key, {}):
-                costs[value] = costs.get(value, 0.0) + float(cost)
-    proposals = suggest(costs)
+    proposals = governance.typo_proposals(con, args.key, rollups.current_rules().tags)
     print("alias,canonical,edit_distance,cost")
     for alias, canonical, dist, cost in proposals:
         print(f"{alias},{canonical},{dist},{cost:.2f}")

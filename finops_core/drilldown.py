@@ -32,6 +32,7 @@ LINE_ITEM_COLUMNS: tuple[str, ...] = (
     C.PricingCategory,
     C.CommitmentDiscountStatus,
     C.x_Team,
+    C.x_AllocationRule,
     C.x_Environment,
     C.ConsumedQuantity,
     C.ConsumedUnit,
@@ -172,10 +173,11 @@ def line_items(
 
 
 def export_rows(con: duckdb.DuckDBPyConnection, q: CostQuery) -> duckdb.DuckDBPyRelation:
-    """Every FOCUS column (plus x_ allocation columns) of the rows matching ``q``, as a relation."""
+    """Every FOCUS column (plus x_ allocation columns) of the rows matching ``q`` as billed (a
+    shared charge stays one row, with its direct attribution), as a relation."""
     _, where, params = compile_where(q, (C.Tags,))
     cols = ", ".join(FOCUS_NAMES + (C.x_Team, C.x_Product, C.x_Environment, C.x_CostCenter, C.x_Owner))
-    return con.sql(f"SELECT {cols} FROM costs WHERE {where}", params=params)
+    return con.sql(f"SELECT {cols} FROM focus_rows WHERE {where}", params=params)
 
 
 def month_run_rate(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:

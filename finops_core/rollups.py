@@ -1,23 +1,67 @@
 """Rollup tables built at publish time, and the views over them and the raw snapshot.
 
-- ``tag_map``: one row per distinct Tags value with the x_ allocation columns.
-- ``daily``: one row per (x_ChargeDate, BillingCurrency, every ROLLUP_DIMENSIONS column).
-- ``resource_daily``: one row per (x_ChargeDate, BillingCurrency, every RESOURCE_DIMENSIONS column).
-Each holds the four cost metrics, summed.
+- ``rules``: the text of the tag and allocation rules this version was built with.
+- ``tag_map``: one row per distinct Tags value with its normalized tag values and missing keys.
+- ``shares``: each shared-cost pool's split to teams per billing month and currency.
+- ``daily``: one row per (x_ChargeDate, x_BillingMonth, BillingCurrency, x_AllocationRule, every
+  ROLLUP_DIMENSIONS column), after allocation and splits.
+- ``resource_daily``: one row per (x_ChargeDate, x_BillingMonth, BillingCurrency, every
+  RESOURCE_DIMENSIONS column), after allocation and splits.
+- ``compliance``: cost per (billing month, currency, account, service, direct team, taggable,
+  missing required tag keys), before splits, for tag compliance and remediation.
+Each holds the cost metrics, summed. A build whose rollups do not conserve the raw totals for
+every billing period, currency and metric is refused.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from finops_core import db
+from finops_core import allocation, db, tagrules
 from finops_core.dimensions import tag_map
-from finops_core.schema import ALLOCATION_NAMES, METRICS, RESOURCE_DIMENSIONS, ROLLUP_DIMENSIONS, C
+from finops_core.schema import METRICS, RESOURCE_DIMENSIONS, ROLLUP_DIMENSIONS, C
 
 BUILD_MEMORY = "1GB"
 ROLLUPS: dict[str, tuple[str, ...]] = {"daily": ROLLUP_DIMENSIONS, "resource_daily": RESOURCE_DIMENSIONS}
+COMPLIANCE_KEYS = (
+    C.x_BillingMonth,
+    C.BillingCurrency,
+    C.ProviderName,
+    C.SubAccountId,
+    C.SubAccountName,
+    C.ServiceName,
+    C.x_Team,
+)
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The rules a version is built with, and their text (kept with the version)."""
+
+    tags: tagrules.TagRules
+    allocation: allocation.AllocationRules
+    texts: dict[str, str]
+
+
+def current_rules() -> RuleSet:
+    """The rules in force (edited copies in the state folder, else the shipped files)."""
+    texts = {}
+    for name in allocation.RULE_FILES:
+        path = allocation.rules_path(name)
+        texts[name] = path.read_text() if path.exists() else ""
+    return parse_rules(texts)
+
+
+def parse_rules(texts: dict[str, str]) -> RuleSet:
+    tags_text, alloc_text = texts.get("tags.yaml", ""), texts.get("allocation.yaml", "")
+    tag_rules = tagrules.parse(tags_text, allocation.rules_path("tags.yaml")) if tags_text else tagrules.TagRules()
+    alloc = (
+        allocation.parse(alloc_text, allocation.rules_path("allocation.yaml")) if alloc_text else allocation.TAGS_ONLY
+    )
+    return RuleSet(tag_rules, alloc, dict(texts))
 
 
 def quote_path(path: str | Path) -> str:
@@ -25,18 +69,20 @@ def quote_path(path: str | Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _enriched_sql(source: str, tag_table: str) -> str:
-    """FOCUS rows plus date and x_ columns; ``source`` is a FROM-able expression."""
-    alloc = ", ".join(f"coalesce(m.{n}, 'Unallocated') AS {n}" for n in ALLOCATION_NAMES)
-    return (
-        f"SELECT f.*, CAST(f.{C.ChargePeriodStart} AS DATE) AS {C.x_ChargeDate}, "
-        f"CAST(f.{C.BillingPeriodStart} AS DATE) AS {C.x_BillingMonth}, {alloc} "
-        f"FROM {source} f LEFT JOIN {tag_table} m ON coalesce(f.{C.Tags}, '') = m.tag_key"
-    )
+def parquet_source(files: list[str], hive: bool = False) -> str:
+    return f"read_parquet([{', '.join(quote_path(f) for f in files)}]{', hive_partitioning = true' if hive else ''})"
 
 
-def build(db_path: Path, files: list[str]) -> None:
+def create_tag_map(con: duckdb.DuckDBPyConnection, source: str, rules: RuleSet, name: str = "tag_map") -> None:
+    tags = db.frame(con, f"SELECT DISTINCT {C.Tags} FROM {source}")[C.Tags]
+    con.register("_tag_map_frame", tag_map(tags, rules.tags, rules.allocation.required_tags))
+    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _tag_map_frame")
+    con.unregister("_tag_map_frame")
+
+
+def build(db_path: Path, files: list[str], rules: RuleSet | None = None) -> None:
     """Create the rollup database for a version from its Parquet files."""
+    rules = rules or current_rules()
     con = duckdb.connect(str(db_path))
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -45,33 +91,52 @@ def build(db_path: Path, files: list[str]) -> None:
         # bounded memory at any size: large aggregations spill next to the version being built
         con.execute(f"SET memory_limit = '{BUILD_MEMORY}'")
         con.execute(f"SET temp_directory = {quote_path(db_path.parent / '.spill')}")
+        con.execute("CREATE TABLE rules (name VARCHAR, text VARCHAR)")
+        con.executemany("INSERT INTO rules VALUES (?, ?)", sorted(rules.texts.items()))
         if not files:
-            con.execute(
-                "CREATE TABLE tag_map (tag_key VARCHAR, " + ", ".join(f"{n} VARCHAR" for n in ALLOCATION_NAMES) + ")"
-            )
             return
-        source = f"read_parquet([{', '.join(quote_path(f) for f in files)}])"
-        tags = db.frame(con, f"SELECT DISTINCT {C.Tags} FROM {source}")[C.Tags]
-        con.register("tag_map_frame", tag_map(tags))
-        con.execute("CREATE TABLE tag_map AS SELECT * FROM tag_map_frame")
-        con.unregister("tag_map_frame")
-        enriched = _enriched_sql(source, "tag_map")
+        source = parquet_source(files)
+        create_tag_map(con, source, rules)
+        attributed = allocation.prepare(con, rules.allocation, source, "tag_map", "shares")
         metrics = ", ".join(f"sum({m}) AS {m}" for m in METRICS)
         for name, dims in ROLLUPS.items():
-            keys = ", ".join((C.x_ChargeDate, C.BillingCurrency) + dims)
-            con.execute(
-                f"CREATE TABLE {name} AS SELECT {keys}, {metrics} FROM ({enriched}) "
-                f"GROUP BY ALL ORDER BY {C.x_ChargeDate}"
+            # Aggregate, then fan the (far fewer) pooled aggregates out to their teams. Keys may
+            # repeat after the fan-out (a resource's direct and split cost on one team): every
+            # reader sums, so the second aggregation this would take is skipped.
+            keys = ", ".join((C.x_ChargeDate, C.x_BillingMonth, C.BillingCurrency, *dims))
+            extra = "" if C.x_AllocationRule in dims else f"{C.x_AllocationRule}, "
+            before = f"SELECT {keys}, {extra}{C.x_Pool}, {metrics} FROM ({attributed}) GROUP BY ALL"
+            after = allocation.allocated_sql(before, "shares", METRICS)
+            con.execute(f"CREATE TABLE {name} AS SELECT {keys}, {', '.join(METRICS)} FROM ({after})")
+        con.execute(
+            f"CREATE TABLE compliance AS SELECT {', '.join(COMPLIANCE_KEYS)}, "
+            f"{allocation.TAGGABLE_SQL} AS taggable, "
+            f"{C.x_MissingTags} AS missing, sum({C.EffectiveCost}) AS {C.EffectiveCost}, "
+            f"sum({C.BilledCost}) AS {C.BilledCost} FROM ({attributed}) GROUP BY ALL"
+        )
+        for name in ROLLUPS:
+            allocation.check_conservation(
+                con, source, f"SELECT *, {C.x_BillingMonth} AS {C.BillingPeriodStart} FROM {name}"
             )
         con.execute("CHECKPOINT")
     finally:
         con.close()
 
 
+def version_rules(con: duckdb.DuckDBPyConnection, schema: str) -> RuleSet:
+    """The rules a version was built with."""
+    return parse_rules(dict(db.rows(con, f"SELECT name, text FROM {schema}.rules")))
+
+
 def create_views(con: duckdb.DuckDBPyConnection, files: list[str], schema: str) -> None:
-    """Views ``costs``, ``daily``, ``resource_daily`` on a connection with the rollups attached."""
-    for name in ROLLUPS:
+    """Views ``costs`` (allocated rows), ``focus_rows`` (raw rows with their direct attribution),
+    ``daily``, ``resource_daily`` and ``compliance`` on a connection with the rollups attached."""
+    if not files:
+        return
+    for name in (*ROLLUPS, "compliance", "shares", "tag_map"):
         con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {schema}.{name}")
     if files:
-        source = f"read_parquet([{', '.join(quote_path(f) for f in files)}], hive_partitioning = true)"
-        con.execute(f"CREATE OR REPLACE VIEW costs AS {_enriched_sql(source, f'{schema}.tag_map')}")
+        rules = version_rules(con, schema)
+        attributed = allocation.attributed_sql(rules.allocation, parquet_source(files, hive=True), f"{schema}.tag_map")
+        con.execute(f"CREATE OR REPLACE VIEW focus_rows AS {attributed}")
+        con.execute(f"CREATE OR REPLACE VIEW costs AS {allocation.allocated_sql(attributed, f'{schema}.shares')}")

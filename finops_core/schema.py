@@ -12,7 +12,7 @@ from enum import StrEnum
 import polars as pl
 
 FOCUS_VERSION = "1.2"
-SCHEMA_VERSION = "focus-1.2+x.1"
+SCHEMA_VERSION = "focus-1.2+x.2"  # x.2: allocation rules, splits and compliance rollups
 
 UTC_TS = pl.Datetime("us", "UTC")
 
@@ -103,6 +103,9 @@ class C:
     x_Environment = "x_Environment"
     x_CostCenter = "x_CostCenter"
     x_Owner = "x_Owner"
+    x_AllocationRule = "x_AllocationRule"
+    x_Pool = "x_Pool"
+    x_MissingTags = "x_MissingTags"
 
 
 CHARGE_CATEGORIES = ("Usage", "Purchase", "Tax", "Credit", "Adjustment")
@@ -328,6 +331,7 @@ ROLLUP_DIMENSIONS: tuple[str, ...] = (
     C.x_Environment,
     C.x_CostCenter,
     C.x_Owner,
+    C.x_AllocationRule,
 )
 # Resource-grain rollup: the dimensions a resource drilldown filters or groups by.
 RESOURCE_DIMENSIONS: tuple[str, ...] = (
@@ -398,6 +402,7 @@ DIMENSION_LABELS: dict[str, str] = {
     C.x_Environment: "Environment",
     C.x_CostCenter: "Cost center",
     C.x_Owner: "Owner",
+    C.x_AllocationRule: "Allocation rule",
 }
 
 

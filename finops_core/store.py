@@ -221,14 +221,34 @@ def _collect_garbage(root: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
+def is_outdated(root: Path, version: str | None = None) -> bool:
+    """True when a version's rollups were built by an older release (``rebuild`` brings it up to date)."""
+    return bool(manifest(root, version).get("schema_version") != SCHEMA_VERSION)
+
+
+def rebuild(root: Path, note: str = "rebuild: rules changed") -> str:
+    """Publish a new version with the same rows and freshly built rollups (current rules)."""
+    version_dir(root)  # refuses an empty store with a clear message
+    with publish(root, note=note):
+        pass  # every partition is carried over; only the rollups (and the x_ columns) are new
+    return current_version(root) or ""
+
+
 def connect(root: Path | str | None = None, version: str | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the ``costs`` view (FOCUS rows + x_ columns) and the rollups.
 
-    Views: ``costs`` (one row per charge), ``daily`` (one row per day x rollup dimensions x
-    currency), ``resource_daily`` (one row per day x resource dimensions x currency).
+    Views: ``costs`` (one row per charge, after allocation: a split charge is one row per team),
+    ``focus_rows`` (one row per charge as billed, with its direct attribution), ``daily`` (one row
+    per day x rollup dimensions x currency), ``resource_daily`` (one row per day x resource
+    dimensions x currency), ``compliance`` (tag compliance per month, account, service, team).
     """
     path = store_path(root)
     vdir = version_dir(path, version)
+    if is_outdated(path, vdir.name):
+        raise StoreError(
+            f"{path}: data version {vdir.name} was built by an older release; "
+            f"run `python -m finops_core rebuild --store {path}` (no re-ingest needed)"
+        )
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"ATTACH {rollups.quote_path(vdir / 'rollups.duckdb')} AS r (READ_ONLY)")

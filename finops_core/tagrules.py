@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 DEFAULT_RULES = Path(__file__).resolve().parents[1] / "data" / "rules" / "tags.yaml"
-CANONICAL = ("team", "product", "environment", "cost_center", "owner")
+CANONICAL = ("team", "product", "environment", "cost_center", "owner", "application")
 
 
 class RulesError(ValueError):
@@ -52,31 +52,41 @@ def folded_tags(tags: str | None) -> dict[str, Any]:
     return {str(k).strip().lower(): v for k, v in parsed.items()} if isinstance(parsed, dict) else {}
 
 
-def _where(path: Path, node: yaml.Node, field_name: str) -> str:
+def where(path: Path, node: yaml.Node, field_name: str) -> str:
     return f"{path}:{node.start_mark.line + 1}: {field_name}"
 
 
 def _strings(path: Path, node: yaml.Node, field_name: str) -> list[str]:
     if not isinstance(node, yaml.SequenceNode) or not all(isinstance(n, yaml.ScalarNode) for n in node.value):
-        raise RulesError(f"{_where(path, node, field_name)}: expected a list of names")
+        raise RulesError(f"{where(path, node, field_name)}: expected a list of names")
     return [str(n.value) for n in node.value]
 
 
 def load(path: Path = DEFAULT_RULES) -> TagRules:
     """Parse and check a tag rules file."""
     try:
-        root = yaml.compose(path.read_text())
+        text = path.read_text()
     except FileNotFoundError as exc:
         raise RulesError(f"{path}: no such rules file") from exc
+    return parse(text, path)
+
+
+def parse(text: str, path: Path | str = "tags.yaml") -> TagRules:
+    """Parse and check a tag rules document; errors name ``path``, the line and the field."""
+    path = Path(path)
+    try:
+        root = yaml.compose(text)
     except yaml.YAMLError as exc:
         raise RulesError(f"{path}: not valid YAML: {exc}") from exc
+    if root is None:
+        return TagRules()
     if not isinstance(root, yaml.MappingNode):
         raise RulesError(f"{path}:1: expected a mapping with keys, values, fold_case")
     parts: dict[str, yaml.Node] = {str(k.value): v for k, v in root.value}
     unknown = set(parts) - {"keys", "values", "fold_case"}
     if unknown:
         name = sorted(unknown)[0]
-        raise RulesError(f"{_where(path, next(k for k, _ in root.value if k.value == name), name)}: unknown field")
+        raise RulesError(f"{where(path, next(k for k, _ in root.value if k.value == name), name)}: unknown field")
     keys: dict[str, tuple[str, ...]] = {}
     for k, v in _section(path, parts, "keys", "key -> spellings"):
         keys[str(k.value)] = tuple(s.lower() for s in _strings(path, v, f"keys.{k.value}"))
@@ -85,13 +95,13 @@ def load(path: Path = DEFAULT_RULES) -> TagRules:
         if not isinstance(v, yaml.MappingNode) or not all(
             isinstance(a, yaml.ScalarNode) and isinstance(b, yaml.ScalarNode) for a, b in v.value
         ):
-            raise RulesError(f"{_where(path, v, f'values.{k.value}')}: expected alias: value pairs")
+            raise RulesError(f"{where(path, v, f'values.{k.value}')}: expected alias: value pairs")
         values[str(k.value)] = {str(a.value).strip().lower(): str(b.value) for a, b in v.value}
     fold = _strings(path, parts["fold_case"], "fold_case") if "fold_case" in parts else []
     for name in fold:
         if name not in CANONICAL:
             raise RulesError(
-                f"{_where(path, parts['fold_case'], 'fold_case')}: {name!r} is not one of {', '.join(CANONICAL)}"
+                f"{where(path, parts['fold_case'], 'fold_case')}: {name!r} is not one of {', '.join(CANONICAL)}"
             )
     return TagRules(keys, values, tuple(fold))
 
@@ -102,7 +112,7 @@ def _section(path: Path, parts: dict[str, yaml.Node], name: str, what: str) -> l
     if node is None:
         return []
     if not isinstance(node, yaml.MappingNode):
-        raise RulesError(f"{_where(path, node, name)}: expected a mapping of {what}")
+        raise RulesError(f"{where(path, node, name)}: expected a mapping of {what}")
     for k, _ in node.value:
         _check_key(path, k, name)
     return list(node.value)
@@ -110,7 +120,7 @@ def _section(path: Path, parts: dict[str, yaml.Node], name: str, what: str) -> l
 
 def _check_key(path: Path, node: Any, section: str) -> None:
     if str(node.value) not in CANONICAL:
-        raise RulesError(f"{_where(path, node, f'{section}.{node.value}')}: not one of {', '.join(CANONICAL)}")
+        raise RulesError(f"{where(path, node, f'{section}.{node.value}')}: not one of {', '.join(CANONICAL)}")
 
 
 def distance(a: str, b: str) -> int:

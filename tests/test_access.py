@@ -131,17 +131,12 @@ _ENRICHED: dict[int, pl.DataFrame] = {}
 
 
 def _enriched(demo_rows: pl.DataFrame) -> pl.DataFrame:
-    from finops_core.dimensions import allocation_for_tags
-    from finops_core.schema import ALLOCATION_NAMES
+    from finops_core.rollups import current_rules
+    from tests.allocation_ref import allocate
 
     key = id(demo_rows)
     if key not in _ENRICHED:
-        alloc = {t: allocation_for_tags(t) for t in demo_rows[C.Tags].unique().to_list()}
-        cols = {
-            n: demo_rows[C.Tags].replace_strict({k: v[i] for k, v in alloc.items()}, return_dtype=pl.String)
-            for i, n in enumerate(ALLOCATION_NAMES)
-        }
-        _ENRICHED[key] = demo_rows.with_columns(pl.col(C.ChargePeriodStart).dt.date().alias(C.x_ChargeDate), **cols)
+        _ENRICHED[key] = allocate(demo_rows, current_rules())
     return _ENRICHED[key]
 
 

@@ -11,22 +11,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from finops_core import drilldown
-from finops_core.dimensions import allocation_for_tags
 from finops_core.query import NOT_SET, OTHER, CostQuery, QueryError, Scope, view_for
-from finops_core.schema import ALLOCATION_NAMES, QUERY_DIMENSIONS, ROLLUP_DIMENSIONS, C
+from finops_core.rollups import current_rules
+from finops_core.schema import QUERY_DIMENSIONS, ROLLUP_DIMENSIONS, C
+from tests.allocation_ref import allocate
 
 START, END = date(2026, 7, 1), date(2026, 9, 30)
 
 
 @pytest.fixture(scope="module")
 def rows(demo_rows: pl.DataFrame) -> pl.DataFrame:
-    """Raw rows with x_ columns derived here, independently of the store's tag map."""
-    alloc = {t: allocation_for_tags(t) for t in demo_rows[C.Tags].unique().to_list()}
-    cols = {
-        name: demo_rows[C.Tags].replace_strict({k: v[i] for k, v in alloc.items()}, return_dtype=pl.String)
-        for i, name in enumerate(ALLOCATION_NAMES)
-    }
-    return demo_rows.with_columns(pl.col(C.ChargePeriodStart).dt.date().alias(C.x_ChargeDate), **cols)
+    """Raw rows allocated here (tests/allocation_ref.py), independently of the store's SQL engine."""
+    return allocate(demo_rows, current_rules())
 
 
 def _expected(rows: pl.DataFrame, q: CostQuery, dims: tuple[str, ...]) -> dict[tuple[str, ...], float]:

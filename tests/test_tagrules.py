@@ -5,24 +5,25 @@ from pathlib import Path
 import pytest
 
 from finops_core import store, tagrules
-from finops_core.dimensions import allocation_for_tags
+from finops_core.dimensions import tag_values
 from tests.test_cli import run
 
 
+def _tags(text: str | None) -> tuple[str | None, ...]:
+    v = tag_values(text, tagrules.load())
+    return (v["team"], v["product"], v["environment"], v["cost_center"], v["owner"])
+
+
 def test_shipped_rules_fold_keys_case_aliases_and_typos() -> None:
-    assert allocation_for_tags('{"Team": "Checkout", "Environment": "production"}')[:3] == (
-        "checkout",
-        "Unallocated",
-        "prod",
-    )
-    assert allocation_for_tags('{"owner-team": "paymnets", "env": "prd", "product": "Payments"}')[:3] == (
+    assert _tags('{"Team": "Checkout", "Environment": "production"}')[:3] == ("checkout", None, "prod")
+    assert _tags('{"owner-team": "paymnets", "env": "prd", "product": "Payments"}')[:3] == (
         "payments",
         "Payments",
         "prod",
     )
-    assert allocation_for_tags('{"CostCenter": "CC-1010", "team": " web "}')[0] == "web"
-    assert allocation_for_tags('{"CostCenter": "CC-1010"}')[3] == "CC-1010"
-    assert allocation_for_tags(None) == ("Unallocated",) * 5
+    assert _tags('{"CostCenter": "CC-1010", "team": " web "}')[0] == "web"
+    assert _tags('{"CostCenter": "CC-1010"}')[3] == "CC-1010"
+    assert _tags(None) == (None,) * 5
 
 
 def test_typo_suggester_proposes_aliases_for_a_person_to_accept() -> None:
