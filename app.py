@@ -18,6 +18,7 @@ PAGES = {  # key in access.PAGE_ROLES -> (file, title, icon)
     "commitments": ("views/commitments.py", "Commitments", ":material/handshake:"),
     "anomalies": ("views/anomalies.py", "Anomalies", ":material/crisis_alert:"),
     "savings": ("views/savings.py", "Savings", ":material/savings:"),
+    "allocation": ("views/allocation.py", "Allocation & tagging", ":material/account_tree:"),
     "audit": ("views/audit.py", "Audit log", ":material/policy:"),
     "users": ("views/users.py", "Users", ":material/group:"),
 }
@@ -51,6 +52,15 @@ def ensure_data() -> None:
         ensure_demo_users()
         state.record("demo_build", "system", {"store": str(root), "data_version": store.current_version(root)})
         st.rerun()
+    elif store.is_outdated(root):
+        # rollups from an older release (or rules format): rebuild them from the same rows
+        with st.spinner("Updating this store's rollups to the current release (no re-ingest)..."):
+            try:
+                version = store.rebuild(root, note="rebuild: rollups from an older release")
+            except (store.StoreError, ValueError) as exc:
+                st.error(f"The store at `{root}` needs a rebuild, which failed: {exc}")
+                st.stop()
+        state.record("rebuild", "system", {"store": str(root), "data_version": version})
     if is_demo(root):
         ensure_demo_users()
 

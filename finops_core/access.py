@@ -34,6 +34,7 @@ PAGE_ROLES: dict[str, tuple[str, ...]] = {
     "commitments": ("admin", "finops", "finance"),
     "anomalies": ("admin", "finops", "finance"),
     "savings": ROLES,
+    "allocation": ROLES,
     "audit": ("admin",),
     "users": ("admin",),
 }

@@ -143,7 +143,7 @@ def parse(text: str, path: Path | str = "allocation.yaml") -> AllocationRules:
         raise RulesError(f"{p}: not valid YAML: {exc}") from exc
     if root is None:
         return AllocationRules()
-    parts = _mapping(p, root, "allocation rules", {"required_tags", "attribution", "shared"})
+    parts = _mapping(p, root, "", {"required_tags", "attribution", "shared"})
     required: tuple[str, ...] = DEFAULT_REQUIRED_TAGS
     if "required_tags" in parts:
         required = tuple(_strings(p, parts["required_tags"], "required_tags"))
@@ -163,13 +163,14 @@ def parse(text: str, path: Path | str = "allocation.yaml") -> AllocationRules:
 
 def _mapping(p: Path, node: yaml.Node, what: str, allowed: set[str]) -> dict[str, yaml.Node]:
     if not isinstance(node, yaml.MappingNode):
-        raise RulesError(f"{where(p, node, what)}: expected a mapping")
+        raise RulesError(f"{where(p, node, what or 'top level')}: expected a mapping")
     out: dict[str, yaml.Node] = {}
     for k, v in node.value:
         name = str(k.value)
         if name not in allowed:
             raise RulesError(
-                f"{where(p, k, f'{what}.{name}')}: unknown field (expected one of {', '.join(sorted(allowed))})"
+                f"{where(p, k, f'{what}.{name}' if what else name)}: unknown field "
+                f"(expected one of {', '.join(sorted(allowed))})"
             )
         out[name] = v
     return out

@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from finops_core import allocation, db, rollups, state, store, tagrules
+from finops_core import allocation, db, drilldown, rollups, state, store, tagrules
 from finops_core.query import CostQuery, compile_where, scope_sql
 from finops_core.schema import UNALLOCATED, C
 
@@ -65,6 +65,15 @@ def coverage(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:
     ).sort("month", C.BillingCurrency)
 
 
+def _compliant_shares(keys: tuple[str, ...]) -> str:
+    """Per key, the share of taggable cost whose resource carries it (0 when none does)."""
+    return ", ".join(
+        f"coalesce(sum({C.EffectiveCost}) FILTER (NOT list_contains(missing, '{k}')), 0) "
+        f'/ nullif(sum({C.EffectiveCost}), 0) AS "{k}"'
+        for k in keys
+    )
+
+
 def _compliance_where(q: CostQuery, params: list[object]) -> str:
     """The compliance rollup has billing months, not days: a month is in when it overlaps ``q``."""
     params += [q.start.replace(day=1), q.end]
@@ -85,10 +94,7 @@ def compliance(
     params: list[object] = []
     where = _compliance_where(q, params)
     group = f"{by}, " if by else ""
-    shares = ", ".join(
-        f"sum({C.EffectiveCost}) FILTER (NOT list_contains(missing, '{k}')) / nullif(sum({C.EffectiveCost}), 0) AS \"{k}\""
-        for k in keys
-    )
+    shares = _compliant_shares(keys)
     sql = (
         f"SELECT {group}{C.x_BillingMonth} AS month, sum({C.EffectiveCost}) AS taggable_cost, {shares} "
         f"FROM compliance WHERE {where} GROUP BY ALL ORDER BY ALL"
@@ -100,10 +106,7 @@ def compliance_summary(con: duckdb.DuckDBPyConnection, q: CostQuery, keys: tuple
     """Compliance per ``by`` value over the whole period of ``q`` (one row per value), costliest first."""
     params: list[object] = []
     where = _compliance_where(q, params)
-    shares = ", ".join(
-        f"sum({C.EffectiveCost}) FILTER (NOT list_contains(missing, '{k}')) / nullif(sum({C.EffectiveCost}), 0) AS \"{k}\""
-        for k in keys
-    )
+    shares = _compliant_shares(keys)
     return db.frame(
         con,
         f"SELECT coalesce({by}, '(not set)') AS {by}, sum({C.EffectiveCost}) AS taggable_cost, {shares} "
@@ -210,6 +213,12 @@ def explain(con: duckdb.DuckDBPyConnection, q: CostQuery) -> Explanation:
         [pools, q.start.replace(day=1), q.end],
     )
     return Explanation(outcomes, chains, splits)
+
+
+def explain_values(con: duckdb.DuckDBPyConnection, q: CostQuery, dim: str) -> list[str]:
+    """The costliest 200 values of ``dim`` in ``q`` (what the explorer offers to pick)."""
+    frame = drilldown.cost_by_dimension(con, replace(q, group_by=(dim,)), limit=200)
+    return [v for v in frame[dim].to_list() if v is not None]
 
 
 def describe(rule: allocation.Rule) -> str:

@@ -1,0 +1,338 @@
+"""Allocation & tagging: how much cost is attributed, tag compliance, what to fix, showback per
+team, why a dollar sits on a team, and (for FinOps) the rules with a dry run before saving."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from datetime import date
+
+import altair as alt
+import polars as pl
+import streamlit as st
+
+from finops_core import allocation, governance, rollups, tagrules
+from finops_core.query import CostQuery
+from finops_core.schema import C, label
+from ui import cache, charts, tables
+from ui.filters import Selection
+from ui.format import column_format, money
+
+EDITORS = ("admin",)  # save rules
+DRY_RUNNERS = ("admin", "finops")  # see the rules and dry-run changes
+BY_CHOICES = (C.SubAccountName, C.x_Team, C.ServiceName, C.ProviderName)
+EXPLAIN_BY = (C.x_Team, C.SubAccountId, C.ServiceName, C.ResourceId)
+SOURCE_LABELS = {
+    "by_tag": "Tag",
+    "by_rule": "Rule (account, resource pattern)",
+    "by_split": "Shared-cost split",
+    "by_unallocated": "Unallocated",
+}
+
+
+def _pct(value: object) -> str:
+    return f"{float(value):.1%}" if isinstance(value, int | float) else "–"
+
+
+def _trend_query(q: CostQuery) -> CostQuery:
+    """Twelve months up to the end of the selected period, for trends."""
+    first = date(q.end.year - 1, q.end.month, 1)
+    return replace(q, start=max(first, date(2000, 1, 1)))
+
+
+def _overview(version: str, sel: Selection, keys: tuple[str, ...]) -> None:
+    q = sel.query
+    cov = cache.call(version, governance.coverage, q)
+    total, alloc = float(cov["total"].sum()), float(cov["allocated"].sum())
+    ctrl, ctrl_alloc = float(cov["controllable"].sum()), float(cov["controllable_allocated"].sum())
+    comp = cache.call(version, governance.compliance_summary, q, keys, C.ProviderName)
+    taggable = float(comp["taggable_cost"].sum())
+    a, b, c, d = st.columns(4)
+    a.metric(
+        "Allocation coverage",
+        _pct(alloc / total) if total else "–",
+        border=True,
+        help="Cost attributed to a team (by tag, rule or shared-cost split) / all cost in the period.",
+    )
+    b.metric(
+        "Coverage of controllable spend",
+        _pct(ctrl_alloc / ctrl) if ctrl else "–",
+        border=True,
+        help="The same over usage charges only (taxes, credits, adjustments and purchases excluded).",
+    )
+    if taggable and comp.height:
+        team_ok = float((comp["taggable_cost"] * comp["team"].fill_null(0)).sum()) / taggable
+        c.metric(
+            "Tagged with team",
+            _pct(team_ok),
+            border=True,
+            help="Taggable cost (usage of a resource) whose resource carries a team tag under any spelling.",
+        )
+    d.metric("Unallocated", money(total - alloc, sel.currency), border=True)
+    trend = cache.call(version, governance.coverage, _trend_query(q))
+    if trend.is_empty():
+        return
+    long = trend.unpivot(
+        index=["month"], on=list(SOURCE_LABELS), variable_name="source", value_name="cost"
+    ).with_columns(pl.col("source").replace_strict(SOURCE_LABELS))
+    bars = (
+        alt.Chart(long)
+        .mark_bar()
+        .encode(
+            x=alt.X("yearmonth(month):T", title=None),
+            y=alt.Y("cost:Q", title=f"{q.metric} ({sel.currency})", axis=alt.Axis(format=",.2~s")),
+            color=alt.Color("source:N", title="Attributed by", sort=list(SOURCE_LABELS.values())),
+            order=alt.Order("source:N"),
+            tooltip=["yearmonth(month):T", "source:N", alt.Tooltip("cost:Q", format=",.0f")],
+        )
+    )
+    st.markdown("**Who attributed each month's cost** (12 months)")
+    st.altair_chart(bars.properties(height=charts.HEIGHT - 60), width="stretch")
+    shown = trend.select("month", "total", "allocated", "coverage", "controllable_coverage", *SOURCE_LABELS)
+    tables.chart_data(shown, "allocation-coverage-by-month", "cov", sel.currency)
+
+
+def _compliance(version: str, sel: Selection, keys: tuple[str, ...]) -> None:
+    q = sel.query
+    by = st.selectbox("Compliance by", BY_CHOICES, format_func=label, key="al_by")
+    summary = cache.call(version, governance.compliance_summary, q, keys, by).head(25)
+    if summary.is_empty():
+        st.info("No taggable cost in this period.")
+        return
+    long = summary.unpivot(index=[by, "taggable_cost"], on=list(keys), variable_name="tag key", value_name="compliance")
+    heat = (
+        alt.Chart(long)
+        .mark_rect()
+        .encode(
+            x=alt.X("tag key:N", title="Required tag key", sort=list(keys), axis=alt.Axis(labelAngle=0)),
+            y=alt.Y(f"{by}:N", title=label(by), sort=summary[by].to_list()),
+            color=alt.Color("compliance:Q", scale=alt.Scale(domain=[0, 1], scheme="redyellowgreen"), title="Compliant"),
+            tooltip=[
+                f"{by}:N",
+                "tag key:N",
+                alt.Tooltip("compliance:Q", format=".1%"),
+                alt.Tooltip("taggable_cost:Q", format=",.0f"),
+            ],
+        )
+    )
+    text = heat.mark_text(fontSize=12).encode(text=alt.Text("compliance:Q", format=".0%"), color=alt.value("black"))
+    st.caption(
+        f"Share of taggable cost (usage of a resource, in {sel.currency}) whose resource carries each required key, "
+        f"under any spelling in tags.yaml. Rows: the 25 {label(by).lower()} values with most taggable cost."
+    )
+    st.altair_chart((heat + text).properties(height=max(200, 24 * summary.height)), width="stretch")
+    tables.chart_data(summary, f"tag-compliance-by-{by}", "comp", sel.currency)
+    trend = cache.call(version, governance.compliance, _trend_query(q), keys, None)
+    if trend.height:
+        lines = trend.unpivot(index=["month"], on=list(keys), variable_name="tag key", value_name="compliance")
+        st.markdown("**Compliance trend** (12 months)")
+        st.altair_chart(
+            alt.Chart(lines)
+            .mark_line(point=True)
+            .encode(
+                x=alt.X("yearmonth(month):T", title=None),
+                y=alt.Y("compliance:Q", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+                color=alt.Color("tag key:N", sort=list(keys)),
+                tooltip=["yearmonth(month):T", "tag key:N", alt.Tooltip("compliance:Q", format=".1%")],
+            )
+            .properties(height=260),
+            width="stretch",
+        )
+
+
+def _remediation(version: str, sel: Selection, keys: tuple[str, ...]) -> None:
+    key = st.selectbox("Missing tag", keys, key="al_key")
+    frame = cache.call(version, governance.remediation, sel.query, key, 200)
+    if frame.is_empty():
+        st.success(f"Every taggable resource carries a {key!r} tag in this period.")
+        return
+    st.caption(
+        f"Resources without a {key!r} tag, costliest first ({sel.query.metric}, {sel.query.start} to "
+        f"{sel.query.end}). *Likely owner*: the team with most tagged cost in the same sub account. "
+        "*Allocated to / by rule*: where allocation rules put the cost meanwhile."
+    )
+    shown = frame.with_columns(pl.col("missing_tags").list.join(", ")).rename({"cost": sel.query.metric})
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        column_config=tables.money_config(shown, sel.currency)
+        | {"owner_share": st.column_config.NumberColumn("owner share", format="percent")},
+    )
+    tables.downloads(shown, f"untagged-{key}-remediation", "rem")
+
+
+def _showback(version: str, sel: Selection) -> None:
+    frame = cache.call(version, governance.showback, sel.query)
+    if frame.is_empty():
+        st.info("No cost in this period.")
+        return
+    per_team = (
+        frame.group_by(C.x_Team)
+        .agg(pl.col("direct").sum(), pl.col("shared").sum(), pl.col("total").sum())
+        .sort("total", descending=True)
+        .with_columns((pl.col("total") / pl.col("total").sum()).alias("share"))
+    )
+    fmt = {
+        c: st.column_config.NumberColumn(c, format=column_format(sel.currency)) for c in ("direct", "shared", "total")
+    }
+    st.caption(
+        f"{sel.query.metric} per team, {sel.query.start} to {sel.query.end}: *direct* is attributed by tags and rules, "
+        "*shared* is the team's part of shared-cost pools (support, shared clusters, networking, tax). "
+        "The total equals the period's spend: nothing is dropped or counted twice."
+    )
+    st.dataframe(
+        per_team,
+        hide_index=True,
+        width="stretch",
+        column_config=fmt | {"share": st.column_config.NumberColumn("share", format="percent")},
+    )
+    c1, c2 = st.columns(2)
+    c1.metric("Total of the table", money(float(per_team["total"].sum()), sel.currency))
+    c2.metric("Shared cost distributed", money(float(per_team["shared"].sum()), sel.currency))
+    monthly = frame.with_columns(pl.col("month").cast(pl.String))
+    tables.downloads(monthly, "showback-by-team-and-month", "show")
+
+
+def _explorer(version: str, sel: Selection) -> None:
+    st.caption(
+        "Pick a group of charges to see which rule put each dollar on its team: the team rules in order of "
+        "precedence, and for shared costs the split that spread them."
+    )
+    a, b = st.columns([1, 2])
+    dim = a.selectbox("Charges of", EXPLAIN_BY, format_func=label, key="al_ex_dim")
+    options = cache.call(version, governance.explain_values, sel.query, dim)
+    if not options:
+        st.info("No charges in this period.")
+        return
+    value = b.selectbox(label(dim), options, key="al_ex_value")
+    q = sel.query.with_filter(dim, (value,))
+    ex = cache.call(version, governance.explain, q)
+    if ex.outcomes.is_empty():
+        st.info("No charges match.")
+        return
+    st.markdown("**Where these charges landed** (before shared-cost splits)")
+    st.dataframe(
+        ex.outcomes.rename({"cost": q.metric}),
+        hide_index=True,
+        width="stretch",
+        column_config=tables.money_config(ex.outcomes.rename({"cost": q.metric}), sel.currency),
+    )
+    for (team, rule, pool), chain in ex.chains.items():
+        title = f"{team} by rule {rule}" + (f", then shared pool {pool}" if pool else "")
+        with st.expander(title, expanded=len(ex.chains) == 1):
+            st.dataframe(chain, hide_index=True, width="stretch")
+    if ex.splits.height:
+        st.markdown("**Shared-cost splits of these charges** (share of the pool per team and month)")
+        st.dataframe(
+            ex.splits,
+            hide_index=True,
+            width="stretch",
+            column_config={"share": st.column_config.NumberColumn("share", format="percent")},
+        )
+
+
+def _rules(version: str, sel: Selection, role: str) -> None:
+    name = st.radio("Rules file", allocation.RULE_FILES, horizontal=True, key="al_file")
+    path = allocation.rules_path(name)
+    current = path.read_text() if path.exists() else ""
+    st.caption(
+        f"In force: `{path}`. Attribution rules are tried in order, first match wins; see the comments at the "
+        "top of the file. A dry run shows how much cost moves between teams before anything is saved."
+    )
+    text = st.text_area(
+        "Rules", value=current, height=420, key=f"al_text_{name}_{hashlib.sha1(current.encode()).hexdigest()[:8]}"
+    )
+    c1, c2 = st.columns(2)
+    digest = hashlib.sha1(f"{name}\0{text}".encode()).hexdigest()
+    if c1.button("Dry run", key="al_dry", disabled=text == current):
+        try:
+            with st.spinner("Allocating every row with the proposed rules..."):
+                st.session_state["al_dry_result"] = (digest, governance.dry_run(cache.store_root(), {name: text}))
+        except tagrules.RulesError as exc:
+            st.error(str(exc))
+    dry = st.session_state.get("al_dry_result")
+    if dry and dry[0] == digest:
+        _show_dry_run(dry[1], sel)
+        if role in EDITORS:
+            if c2.button("Save and rebuild", type="primary", key="al_save"):
+                try:
+                    with st.spinner("Saving the rules and rebuilding the rollups..."):
+                        new_version = governance.save_rules(
+                            cache.store_root(), name, text, st.session_state["user"].username
+                        )
+                except (tagrules.RulesError, allocation.ConservationError, OSError) as exc:
+                    st.error(f"Not saved: {exc}")
+                else:
+                    st.session_state.pop("al_dry_result", None)
+                    st.success(f"Saved {name}; data version {new_version}.")
+                    st.rerun()
+        else:
+            c2.caption("Only an admin can save rule changes.")
+    elif text != current:
+        c2.caption("Run a dry run to see the effect before saving.")
+    history = governance.rule_history()
+    if history.height:
+        st.markdown("**Saved versions**")
+        st.dataframe(history.drop("diff"), hide_index=True, width="stretch")
+        pick = st.selectbox("Show the change of version", history["id"].to_list(), key="al_hist")
+        st.code(history.filter(pl.col("id") == pick)["diff"][0] or "(no change)", language="diff")
+
+
+def _show_dry_run(frame: pl.DataFrame, sel: Selection) -> None:
+    cur = sel.currency
+    months = sorted(frame.filter(pl.col(C.BillingCurrency) == cur)[C.x_BillingMonth].unique().to_list())
+    if not months:
+        st.info(f"No {cur} cost in the store.")
+        return
+    window = months[-3:]
+    moved = (
+        frame.filter((pl.col(C.BillingCurrency) == cur) & pl.col(C.x_BillingMonth).is_in(window))
+        .group_by(C.x_Team)
+        .agg(pl.col("before").sum(), pl.col("after").sum(), pl.col("change").sum())
+        .filter(pl.col("change").abs() > 0.005)
+        .sort("change")
+    )
+    total_moved = float(moved.filter(pl.col("change") > 0)["change"].sum())
+    st.markdown(
+        f"**Dry run**: over the last {len(window)} billing months ({window[0]:%b %Y} to {window[-1]:%b %Y}), "
+        f"{money(total_moved, cur)} of EffectiveCost would move between teams; totals stay equal."
+    )
+    if moved.is_empty():
+        st.info("No cost moves between teams with this change.")
+        return
+    fmt = {c: st.column_config.NumberColumn(c, format=column_format(cur)) for c in ("before", "after", "change")}
+    st.dataframe(moved, hide_index=True, width="stretch", column_config=fmt)
+    tables.downloads(frame.with_columns(pl.col(C.x_BillingMonth).cast(pl.String)), "allocation-dry-run", "dry")
+
+
+def render(sel: Selection) -> None:
+    version = cache.data_version() or ""
+    user = st.session_state["user"]
+    st.title("Allocation & tagging")
+    rules = rollups.version_rules(cache.connection(), "r")
+    keys = rules.allocation.required_tags
+    st.caption(
+        f"{sel.query.start} to {sel.query.end}, {sel.currency}. Required tag keys: {', '.join(keys)}. "
+        f"{len(rules.allocation.attribution)} attribution rules and {len(rules.allocation.splits)} shared-cost splits in force."
+    )
+    names = ["Coverage", "Tag compliance", "Remediation", "Showback", "Rule explorer"]
+    if user.role in DRY_RUNNERS:
+        names.append("Rules")
+    tabs = st.tabs(names)
+    with tabs[0]:
+        _overview(version, sel, keys)
+    with tabs[1]:
+        _compliance(version, sel, keys)
+    with tabs[2]:
+        _remediation(version, sel, keys)
+    with tabs[3]:
+        _showback(version, sel)
+    with tabs[4]:
+        _explorer(version, sel)
+    if user.role in DRY_RUNNERS:
+        with tabs[5]:
+            _rules(version, sel, user.role)
+
+
+render(st.session_state["selection"])
