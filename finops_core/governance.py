@@ -257,6 +257,20 @@ def typo_proposals(
     return tagrules.suggest(costs)
 
 
+def typo_table(con: duckdb.DuckDBPyConnection, q: CostQuery, key: str) -> pl.DataFrame:
+    """``typo_proposals`` under the version's tag rules, as a frame (alias, canonical, edit_distance, cost)."""
+    proposals = typo_proposals(con, key, rollups.version_rules(con, "r").tags)
+    schema = {"alias": pl.String, "canonical": pl.String, "edit_distance": pl.Int64, "cost": pl.Float64}
+    return pl.DataFrame(proposals, schema=schema, orient="row")
+
+
+def accept_aliases(root: Path, key: str, aliases: dict[str, str], username: str) -> str:
+    """Add value aliases a person accepted to tags.yaml, put it in force and rebuild (see save_rules)."""
+    path = allocation.rules_path("tags.yaml")
+    text = tagrules.add_aliases(path.read_text() if path.exists() else "", key, aliases, path)
+    return save_rules(root, "tags.yaml", text, username)
+
+
 # ---------------------------------------------------------------------------------------------
 # Rule changes: dry run, then save
 

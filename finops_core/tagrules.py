@@ -147,3 +147,34 @@ def suggest(values: dict[str, float], max_distance: int = 2) -> list[tuple[str, 
                 out.append((rare, common, d, cost))
                 break
     return sorted(out, key=lambda r: -r[3])
+
+
+def add_aliases(text: str, key: str, aliases: dict[str, str], path: Path | str = "tags.yaml") -> str:
+    """``text`` (a tags.yaml document) with value aliases added under ``values.<key>``, comments and
+    layout kept. The result is parsed back and must carry every alias, else RulesError."""
+    lines = text.splitlines()
+    new = [f"    {alias}: {canonical}" for alias, canonical in aliases.items()]
+    top = next((i for i, line in enumerate(lines) if line.rstrip() == "values:"), None)
+    if top is None:
+        lines += ["values:", f"  {key}:", *new]
+    else:
+        end = next(
+            (i for i in range(top + 1, len(lines)) if lines[i] and not lines[i].startswith((" ", "#"))), len(lines)
+        )
+        sub = next((i for i in range(top + 1, end) if lines[i].rstrip() == f"  {key}:"), None)
+        if sub is None:
+            lines[top + 1 : top + 1] = [f"  {key}:", *new]
+        else:
+            last = sub
+            for i in range(sub + 1, end):
+                if lines[i].startswith("    ") and lines[i].strip():
+                    last = i
+                elif lines[i].strip() and not lines[i].lstrip().startswith("#"):
+                    break
+            lines[last + 1 : last + 1] = new
+    out = "\n".join(lines) + "\n"
+    parsed = parse(out, path).values.get(key, {})
+    missing = [a for a, c in aliases.items() if parsed.get(a.strip().lower()) != c]
+    if missing:
+        raise RulesError(f"{path}: could not add the alias {missing[0]!r} under values.{key}; edit the file by hand")
+    return out

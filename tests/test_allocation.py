@@ -376,3 +376,28 @@ def governance_has(tags: str | None, rules: rollups.RuleSet, key: str) -> bool:
 
     value = rules.tags.raw(folded_tags(tags), key)
     return value is not None and value.strip() != ""
+
+
+def test_a_proposed_typo_alias_accepted_moves_its_cost(
+    demo_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from finops_core.query import CostQuery
+
+    root = tmp_path / "store"
+    shutil.copytree(demo_store, root)
+    monkeypatch.setenv("FINOPS_RULES", str(tmp_path / "rules"))
+    con = store.connect(root)
+    q = CostQuery(date(2000, 1, 1), date(2100, 1, 1))
+    proposals = governance.typo_table(con, q, "team")
+    row = proposals.filter(pl.col("alias") == "identiy").row(0, named=True)
+    assert row["canonical"] == "identity" and row["edit_distance"] <= 2
+    teams = dict(con.execute(f"SELECT {C.x_Team}, sum({C.EffectiveCost}) FROM daily GROUP BY 1").fetchall())
+    con.close()
+    governance.accept_aliases(root, "team", {"identiy": "identity"}, "admin")
+    con = store.connect(root)
+    after = dict(con.execute(f"SELECT {C.x_Team}, sum({C.EffectiveCost}) FROM daily GROUP BY 1").fetchall())
+    assert "identiy" not in after and "identiy" not in governance.typo_table(con, q, "team")["alias"].to_list()
+    assert sum(after.values()) == pytest.approx(sum(teams.values()), rel=1e-12)
+    assert after["identity"] > teams["identity"]
+    saved = (tmp_path / "rules" / "tags.yaml").read_text()
+    assert "    identiy: identity" in saved and saved.startswith("# Tag normalization")  # comments kept

@@ -140,6 +140,37 @@ def _compliance(version: str, sel: Selection, keys: tuple[str, ...]) -> None:
         )
 
 
+def _typos(version: str, sel: Selection, role: str) -> None:
+    st.markdown("**Likely tag value typos**")
+    key = st.selectbox("Tag key", ("team", "environment", "product", "cost_center", "application"), key="al_typo_key")
+    frame = cache.call(version, governance.typo_table, sel.query, key)
+    if frame.is_empty():
+        st.caption(f"No {key!r} value is within two edits of a costlier one (all time).")
+        return
+    st.caption(
+        f"Values of {key!r} within two edits of a costlier value (all time, EffectiveCost in every currency). "
+        "Accepting one adds it as an alias in tags.yaml, so its cost joins the canonical value."
+    )
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_config={"cost": st.column_config.NumberColumn("cost", format="accounting")},
+    )
+    if role not in EDITORS:
+        return
+    picked = st.multiselect("Accept as aliases", frame["alias"].to_list(), key="al_typo_pick")
+    if picked and st.button("Add aliases and rebuild", key="al_typo_save"):
+        aliases = dict(frame.filter(pl.col("alias").is_in(picked)).select("alias", "canonical").iter_rows())
+        try:
+            with st.spinner("Saving tags.yaml and rebuilding the rollups..."):
+                governance.accept_aliases(cache.store_root(), key, aliases, st.session_state["user"].username)
+        except (tagrules.RulesError, allocation.ConservationError, OSError) as exc:
+            st.error(f"Not saved: {exc}")
+        else:
+            st.rerun()
+
+
 def _remediation(version: str, sel: Selection, keys: tuple[str, ...]) -> None:
     key = st.selectbox("Missing tag", keys, key="al_key")
     frame = cache.call(version, governance.remediation, sel.query, key, 200)
@@ -324,6 +355,7 @@ def render(sel: Selection) -> None:
         _overview(version, sel, keys)
     with tabs[1]:
         _compliance(version, sel, keys)
+        _typos(version, sel, user.role)
     with tabs[2]:
         _remediation(version, sel, keys)
     with tabs[3]:
