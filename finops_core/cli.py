@@ -13,8 +13,10 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from finops_core import access, db, drilldown, store
+from finops_core.allocation import ConservationError
 from finops_core.query import CostQuery, QueryError
 from finops_core.schema import DEFAULT_METRIC, METRICS, C
 from finops_core.tagrules import RulesError
@@ -58,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("tags", help="propose value aliases for likely typos of a tag key")
     t.add_argument("--store", required=True)
     t.add_argument("--key", default="team", help="canonical key (team, environment, product, ...)")
+    rl = sub.add_parser("rules", help="check, dry-run or save a tags.yaml / allocation.yaml rules file")
+    rl.add_argument("action", choices=("check", "dry-run", "save"))
+    rl.add_argument("file", help="a rules file named allocation.yaml or tags.yaml")
+    rl.add_argument("--store", help="store directory (dry-run, save)")
+    rl.add_argument("--user", default=os.environ.get("USER", "cli"), help="who saves (recorded with the version)")
     e = sub.add_parser("export", help="write the normalized FOCUS rows to Parquet or CSV")
     e.add_argument("--store", required=True)
     e.add_argument("--out", required=True, help="FILE.parquet or FILE.csv")
@@ -159,12 +166,56 @@ def cmd_tags(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rules(args: argparse.Namespace) -> int:
+    from finops_core import allocation, governance, rollups
+
+    path = Path(args.file)
+    if path.name not in allocation.RULE_FILES:
+        raise UsageError(
+            f"{path}: name the file {' or '.join(allocation.RULE_FILES)} (it replaces the file of that name)"
+        )
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from exc
+    current = rollups.current_rules()
+    rules = rollups.parse_rules(current.texts | {path.name: text}, {path.name: path})  # refuses an invalid file
+    if args.action == "check":
+        a = rules.allocation
+        print(f"{path}: ok ({len(a.attribution)} attribution rules, {len(a.splits)} splits)", file=sys.stderr)
+        return 0
+    if not args.store:
+        raise UsageError(f"rules {args.action} needs --store")
+    root = Path(args.store)
+    if args.action == "dry-run":
+        frame = governance.dry_run(root, {path.name: text})
+        per_team = (
+            frame.group_by(C.BillingCurrency, C.x_Team)
+            .agg(pl.col("before").sum(), pl.col("after").sum(), pl.col("change").sum())
+            .filter(pl.col("change").abs() > 0.005)
+            .sort(C.BillingCurrency, "change")
+        )
+        sys.stdout.write(per_team.write_csv(float_precision=2))
+        print(f"{per_team.height} team totals change (all billing months); nothing was saved", file=sys.stderr)
+        return 0
+    version = governance.save_rules(root, path.name, text, args.user)
+    print(f"saved {path.name} to {allocation.rules_dir() / path.name}; data version {version}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"demo": cmd_demo, "query": cmd_query, "export": cmd_export, "rebuild": cmd_rebuild, "tags": cmd_tags}
+    handlers = {
+        "demo": cmd_demo,
+        "query": cmd_query,
+        "export": cmd_export,
+        "rebuild": cmd_rebuild,
+        "tags": cmd_tags,
+        "rules": cmd_rules,
+    }
     try:
         return handlers[args.command](args)
-    except (UsageError, QueryError, store.StoreError, RulesError) as exc:
+    except (UsageError, QueryError, store.StoreError, RulesError, ConservationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:

@@ -55,12 +55,12 @@ def current_rules() -> RuleSet:
     return parse_rules(texts)
 
 
-def parse_rules(texts: dict[str, str]) -> RuleSet:
+def parse_rules(texts: dict[str, str], paths: dict[str, Path] | None = None) -> RuleSet:
+    """Rules from file texts; errors name ``paths[name]`` (default: where the file is in force)."""
+    where = {name: allocation.rules_path(name) for name in allocation.RULE_FILES} | (paths or {})
     tags_text, alloc_text = texts.get("tags.yaml", ""), texts.get("allocation.yaml", "")
-    tag_rules = tagrules.parse(tags_text, allocation.rules_path("tags.yaml")) if tags_text else tagrules.TagRules()
-    alloc = (
-        allocation.parse(alloc_text, allocation.rules_path("allocation.yaml")) if alloc_text else allocation.TAGS_ONLY
-    )
+    tag_rules = tagrules.parse(tags_text, where["tags.yaml"]) if tags_text else tagrules.TagRules()
+    alloc = allocation.parse(alloc_text, where["allocation.yaml"]) if alloc_text else allocation.TAGS_ONLY
     return RuleSet(tag_rules, alloc, dict(texts))
 
 

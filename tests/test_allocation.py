@@ -401,3 +401,22 @@ def test_a_proposed_typo_alias_accepted_moves_its_cost(
     assert after["identity"] > teams["identity"]
     saved = (tmp_path / "rules" / "tags.yaml").read_text()
     assert "    identiy: identity" in saved and saved.startswith("# Tag normalization")  # comments kept
+
+
+def test_cli_rules_check_and_dry_run(demo_store: Path, tmp_path: Path) -> None:
+    good = tmp_path / "allocation.yaml"
+    good.write_text(rollups.current_rules().texts["allocation.yaml"].replace("value: search\n", "value: catalog\n", 1))
+    code, _, err = run("rules", "check", str(good))
+    assert code == 0 and "ok (" in err
+    code, out, err = run("rules", "dry-run", str(good), "--store", str(demo_store))
+    assert code == 0 and "nothing was saved" in err
+    frame = pl.read_csv(io.StringIO(out))
+    assert set(frame[C.x_Team]) >= {"search", "catalog"}
+    assert frame["change"].sum() == pytest.approx(0.0, abs=0.05)
+    bad = tmp_path / "bad" / "allocation.yaml"
+    bad.parent.mkdir()
+    bad.write_text("attribution:\n  - {id: a, set: team, value: x, until: someday}\n")
+    code, _, err = run("rules", "check", str(bad))
+    assert code == 2 and f"{bad}:2: attribution[0].until: 'someday' is not a date" in err
+    code, _, err = run("rules", "check", str(tmp_path / "other.yaml"))
+    assert code == 2 and "name the file allocation.yaml or tags.yaml" in err
