@@ -467,23 +467,17 @@ def shares(rules: AllocationRules, basis: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(out, schema=SHARES_SCHEMA)
 
 
-def basis_sql(attributed: str) -> str:
-    return (
+def create_shares(con: duckdb.DuckDBPyConnection, rules: AllocationRules, relation: str, shares_table: str) -> None:
+    """Create ``shares_table`` from ``relation``: attributed rows or aggregates of them, with
+    x_BillingMonth, BillingCurrency, x_Team, x_Pool and EffectiveCost."""
+    basis = db.frame(
+        con,
         f"SELECT {C.x_BillingMonth} AS month, {C.BillingCurrency} AS currency, {C.x_Team} AS team, "
-        f"{C.x_Pool} AS pool, sum({C.EffectiveCost}) AS cost FROM ({attributed}) GROUP BY ALL"
+        f"{C.x_Pool} AS pool, sum({C.EffectiveCost}) AS cost FROM {relation} GROUP BY ALL",
     )
-
-
-def prepare(
-    con: duckdb.DuckDBPyConnection, rules: AllocationRules, source: str, tag_table: str, shares_table: str
-) -> str:
-    """Create ``shares_table`` on ``con``; return the SQL of the attributed rows of ``source``."""
-    attributed = attributed_sql(rules, source, tag_table)
-    frame = shares(rules, db.frame(con, basis_sql(attributed)))
-    con.register("_shares_frame", frame)
+    con.register("_shares_frame", shares(rules, basis))
     con.execute(f"CREATE OR REPLACE TABLE {shares_table} AS SELECT * FROM _shares_frame")
     con.unregister("_shares_frame")
-    return attributed
 
 
 class ConservationError(ValueError):

@@ -280,12 +280,16 @@ def team_totals(con: duckdb.DuckDBPyConnection, files: list[str], ruleset: rollu
     splits, computed from the raw rows (nothing is written to the store)."""
     source = rollups.parquet_source(files)
     rollups.create_tag_map(con, source, ruleset, "_dry_tag_map")
-    attributed = allocation.prepare(con, ruleset.allocation, source, "_dry_tag_map", "_dry_shares")
+    attributed = allocation.attributed_sql(ruleset.allocation, source, "_dry_tag_map")
     metrics = (C.EffectiveCost, C.BilledCost)
     sums = ", ".join(f"sum({m}) AS {m}" for m in metrics)
     keys = f"{C.x_BillingMonth}, {C.BillingCurrency}, {C.x_Team}"
-    before = f"SELECT {keys}, {C.x_AllocationRule}, {C.x_Pool}, {sums} FROM ({attributed}) GROUP BY ALL"
-    after = allocation.allocated_sql(before, "_dry_shares", metrics)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _dry_direct AS SELECT {keys}, {C.x_AllocationRule}, {C.x_Pool}, {sums} "
+        f"FROM ({attributed}) GROUP BY ALL"
+    )
+    allocation.create_shares(con, ruleset.allocation, "_dry_direct", "_dry_shares")
+    after = allocation.allocated_sql("SELECT * FROM _dry_direct", "_dry_shares", metrics)
     return db.frame(con, f"SELECT {keys}, {sums} FROM ({after}) GROUP BY ALL")
 
 

@@ -25,7 +25,7 @@ from finops_core.dimensions import tag_map
 from finops_core.schema import METRICS, RESOURCE_DIMENSIONS, ROLLUP_DIMENSIONS, C
 
 BUILD_MEMORY = "1GB"
-ROLLUPS: dict[str, tuple[str, ...]] = {"daily": ROLLUP_DIMENSIONS, "resource_daily": RESOURCE_DIMENSIONS}
+ROLLUPS = ("daily", "resource_daily")
 COMPLIANCE_KEYS = (
     C.x_BillingMonth,
     C.BillingCurrency,
@@ -97,26 +97,30 @@ def build(db_path: Path, files: list[str], rules: RuleSet | None = None) -> None
             return
         source = parquet_source(files)
         create_tag_map(con, source, rules)
-        attributed = allocation.prepare(con, rules.allocation, source, "tag_map", "shares")
+        attributed = allocation.attributed_sql(rules.allocation, source, "tag_map")
         metrics = ", ".join(f"sum({m}) AS {m}" for m in METRICS)
-        for name, dims in ROLLUPS.items():
-            # Aggregate, then fan the (far fewer) pooled aggregates out to their teams. Keys may
-            # repeat after the fan-out (a resource's direct and split cost on one team): every
-            # reader sums, so the second aggregation this would take is skipped.
-            keys = ", ".join((C.x_ChargeDate, C.x_BillingMonth, C.BillingCurrency, *dims))
-            extra = "" if C.x_AllocationRule in dims else f"{C.x_AllocationRule}, "
-            before = f"SELECT {keys}, {extra}{C.x_Pool}, {metrics} FROM ({attributed}) GROUP BY ALL"
-            after = allocation.allocated_sql(before, "shares", METRICS)
-            con.execute(f"CREATE TABLE {name} AS SELECT {keys}, {', '.join(METRICS)} FROM ({after})")
+        # The rollups hold each group's direct attribution and its shared-cost pool; the views
+        # fan pooled groups out to their teams through ``shares`` when read (a small hash join),
+        # which keeps the build at one scan per rollup.
+        keys = ", ".join((C.x_ChargeDate, C.x_BillingMonth, C.BillingCurrency, *ROLLUP_DIMENSIONS, C.x_Pool))
+        con.execute(f"CREATE TABLE daily AS SELECT {keys}, {metrics} FROM ({attributed}) GROUP BY ALL")
+        allocation.create_shares(con, rules.allocation, "daily", "shares")
+        keys = ", ".join(
+            (C.x_ChargeDate, C.x_BillingMonth, C.BillingCurrency, *RESOURCE_DIMENSIONS, C.x_AllocationRule, C.x_Pool)
+        )
         con.execute(
-            f"CREATE TABLE compliance AS SELECT {', '.join(COMPLIANCE_KEYS)}, "
-            f"{allocation.TAGGABLE_SQL} AS taggable, "
-            f"{C.x_MissingTags} AS missing, sum({C.EffectiveCost}) AS {C.EffectiveCost}, "
-            f"sum({C.BilledCost}) AS {C.BilledCost} FROM ({attributed}) GROUP BY ALL"
+            f"CREATE TABLE resource_daily AS SELECT {keys}, {allocation.TAGGABLE_SQL} AS taggable, "
+            f"{C.x_MissingTags} AS missing, {metrics} FROM ({attributed}) GROUP BY ALL"
+        )
+        con.execute(
+            f"CREATE TABLE compliance AS SELECT {', '.join(COMPLIANCE_KEYS)}, taggable, missing, "
+            f"sum({C.EffectiveCost}) AS {C.EffectiveCost}, sum({C.BilledCost}) AS {C.BilledCost} "
+            "FROM resource_daily GROUP BY ALL"
         )
         for name in ROLLUPS:
+            allocated = allocation.allocated_sql(f"SELECT * FROM {name}", "shares", METRICS)
             allocation.check_conservation(
-                con, source, f"SELECT *, {C.x_BillingMonth} AS {C.BillingPeriodStart} FROM {name}"
+                con, source, f"SELECT *, {C.x_BillingMonth} AS {C.BillingPeriodStart} FROM ({allocated})"
             )
         con.execute("CHECKPOINT")
     finally:
@@ -133,7 +137,10 @@ def create_views(con: duckdb.DuckDBPyConnection, files: list[str], schema: str) 
     ``daily``, ``resource_daily`` and ``compliance`` on a connection with the rollups attached."""
     if not files:
         return
-    for name in (*ROLLUPS, "compliance", "shares", "tag_map"):
+    for name in ROLLUPS:
+        allocated = allocation.allocated_sql(f"SELECT * FROM {schema}.{name}", f"{schema}.shares", METRICS)
+        con.execute(f"CREATE OR REPLACE VIEW {name} AS {allocated}")
+    for name in ("compliance", "shares", "tag_map"):
         con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {schema}.{name}")
     if files:
         rules = version_rules(con, schema)
