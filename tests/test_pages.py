@@ -110,7 +110,7 @@ def test_signed_out_sees_only_the_login_form(demo_store: Path, monkeypatch: pyte
         assert not at.exception
         assert [t.value for t in at.text_input] == ["", ""]  # username, password
         assert not at.metric and not at.dataframe and not at.get("vega_lite_chart")
-        for page in ("spend", "audit", "users"):  # a deep link to any page still meets the login form
+        for page in ("spend", "allocation", "audit", "users"):  # a deep link to any page still meets the login form
             at.switch_page(f"views/{page}.py").run()
             assert not at.metric and not at.dataframe and len(at.text_input) == 2
 
@@ -135,10 +135,10 @@ def test_login_form_signs_in_and_audits(demo_store: Path, monkeypatch: pytest.Mo
 @pytest.mark.parametrize(
     ("user", "pages"),
     [
-        ("admin", {"spend", "commitments", "anomalies", "savings", "audit", "users"}),
-        ("finops", {"spend", "commitments", "anomalies", "savings"}),
-        ("finance", {"spend", "commitments", "anomalies", "savings"}),
-        ("viewer", {"spend", "savings"}),
+        ("admin", {"spend", "commitments", "anomalies", "savings", "allocation", "audit", "users"}),
+        ("finops", {"spend", "commitments", "anomalies", "savings", "allocation"}),
+        ("finance", {"spend", "commitments", "anomalies", "savings", "allocation"}),
+        ("viewer", {"spend", "savings", "allocation"}),
     ],
 )
 def test_each_role_gets_only_its_pages(
@@ -146,7 +146,7 @@ def test_each_role_gets_only_its_pages(
 ) -> None:
     at = _app(demo_store, monkeypatch, user=user)
     assert not at.exception
-    for page in ("spend", "commitments", "anomalies", "savings", "audit", "users"):
+    for page in ("spend", "commitments", "anomalies", "savings", "allocation", "audit", "users"):
         if page in pages:
             at.switch_page(f"views/{page}.py").run()
             assert not at.exception

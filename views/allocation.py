@@ -223,6 +223,11 @@ def _showback(version: str, sel: Selection) -> None:
     c2.metric("Shared cost distributed", money(float(per_team["shared"].sum()), sel.currency))
     monthly = frame.with_columns(pl.col("month").cast(pl.String))
     tables.downloads(monthly, "showback-by-team-and-month", "show")
+    if monthly["month"].n_unique() > 1:
+        st.markdown("**Total per team and month** (direct + shared)")
+        pivot = monthly.pivot("month", index=C.x_Team, values="total", aggregate_function="sum", sort_columns=True)
+        fmt_m = {c: st.column_config.NumberColumn(c, format=column_format(sel.currency)) for c in pivot.columns[1:]}
+        st.dataframe(pivot.fill_null(0.0), hide_index=True, width="stretch", column_config=fmt_m)
 
 
 def _explorer(version: str, sel: Selection) -> None:

@@ -26,6 +26,7 @@ GROUP_CHOICES = (
     C.x_Product,
     C.x_Environment,
     C.x_CostCenter,
+    C.x_AllocationRule,
     C.ResourceId,
 )
 TOP_N = 8
