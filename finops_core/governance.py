@@ -160,6 +160,7 @@ class Explanation:
     outcomes: pl.DataFrame  # one row per (direct team, rule, pool): cost, rows
     chains: dict[tuple[str, str, str | None], pl.DataFrame]  # outcome -> the team rules tried, in order
     splits: pl.DataFrame  # shares of the pools involved, for the months of ``q``
+    received: pl.DataFrame  # after splits: cost per (team, split) of the rows matching ``q``
 
 
 def explain(con: duckdb.DuckDBPyConnection, q: CostQuery) -> Explanation:
@@ -212,7 +213,14 @@ def explain(con: duckdb.DuckDBPyConnection, q: CostQuery) -> Explanation:
         "ORDER BY pool, month, share DESC",
         [pools, q.start.replace(day=1), q.end],
     )
-    return Explanation(outcomes, chains, splits)
+    _, where, params = compile_where(q, (C.Tags,))
+    received = db.frame(
+        con,
+        f"SELECT {C.x_Team} AS team, {C.x_AllocationRule} AS split, sum({q.metric}) AS cost FROM costs "
+        f"WHERE {where} AND {C.x_AllocationRule} IN (SELECT DISTINCT rule FROM shares) GROUP BY ALL ORDER BY cost DESC",
+        params,
+    )
+    return Explanation(outcomes, chains, splits, received)
 
 
 def explain_values(con: duckdb.DuckDBPyConnection, q: CostQuery, dim: str) -> list[str]:

@@ -35,9 +35,9 @@ def _pct(value: object) -> str:
 
 
 def _trend_query(q: CostQuery) -> CostQuery:
-    """Twelve months up to the end of the selected period, for trends."""
-    first = date(q.end.year - 1, q.end.month, 1)
-    return replace(q, start=max(first, date(2000, 1, 1)))
+    """Twelve calendar months up to the end of the selected period (the last one to date), for trends."""
+    months = q.end.year * 12 + q.end.month - 1 - 11
+    return replace(q, start=date(months // 12, months % 12 + 1, 1))
 
 
 def _overview(version: str, sel: Selection, keys: tuple[str, ...]) -> None:
@@ -258,6 +258,10 @@ def _explorer(version: str, sel: Selection) -> None:
         title = f"{team} by rule {rule}" + (f", then shared pool {pool}" if pool else "")
         with st.expander(title, expanded=len(ex.chains) == 1):
             st.dataframe(chain, hide_index=True, width="stretch")
+    if ex.received.height:
+        st.markdown("**Shared costs on these charges' teams after splits** (per team and split rule)")
+        shown = ex.received.rename({"cost": q.metric})
+        st.dataframe(shown, hide_index=True, width="stretch", column_config=tables.money_config(shown, sel.currency))
     if ex.splits.height:
         st.markdown("**Shared-cost splits of these charges** (share of the pool per team and month)")
         st.dataframe(
