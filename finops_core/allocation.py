@@ -484,12 +484,18 @@ class ConservationError(ValueError):
     """Allocated cost differs from the raw cost: a rules or engine defect; the build is refused."""
 
 
-def check_conservation(con: duckdb.DuckDBPyConnection, raw: str, allocated: str, rel: float = 1e-6) -> None:
-    """Every metric, per billing period and currency, equals its raw total to ``rel`` relative."""
+Totals = dict[tuple[date, str], tuple[float, ...]]
+
+
+def totals(con: duckdb.DuckDBPyConnection, relation: str) -> Totals:
+    """Every metric's sum per (billing period start, currency) of a relation with BillingPeriodStart."""
     sums = ", ".join(f"sum({m}) AS {m}" for m in METRICS)
     keys = f"CAST({C.BillingPeriodStart} AS DATE) AS month, {C.BillingCurrency} AS currency"
-    want = {(r[0], r[1]): r[2:] for r in db.rows(con, f"SELECT {keys}, {sums} FROM {raw} GROUP BY ALL")}
-    got = {(r[0], r[1]): r[2:] for r in db.rows(con, f"SELECT {keys}, {sums} FROM ({allocated}) GROUP BY ALL")}
+    return {(r[0], r[1]): tuple(r[2:]) for r in db.rows(con, f"SELECT {keys}, {sums} FROM {relation} GROUP BY ALL")}
+
+
+def check_conservation(want: Totals, got: Totals, rel: float = 1e-6) -> None:
+    """Every metric, per billing period and currency, equals its raw total to ``rel`` relative."""
     for key in sorted(set(want) | set(got), key=str):
         a, b = want.get(key, (0.0,) * len(METRICS)), got.get(key, (0.0,) * len(METRICS))
         for metric, x, y in zip(METRICS, a, b, strict=True):

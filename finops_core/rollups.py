@@ -117,11 +117,11 @@ def build(db_path: Path, files: list[str], rules: RuleSet | None = None) -> None
             f"sum({C.EffectiveCost}) AS {C.EffectiveCost}, sum({C.BilledCost}) AS {C.BilledCost} "
             "FROM resource_daily GROUP BY ALL"
         )
+        raw = allocation.totals(con, source)
         for name in ROLLUPS:
             allocated = allocation.allocated_sql(f"SELECT * FROM {name}", "shares", METRICS)
-            allocation.check_conservation(
-                con, source, f"SELECT *, {C.x_BillingMonth} AS {C.BillingPeriodStart} FROM ({allocated})"
-            )
+            renamed = f"(SELECT *, {C.x_BillingMonth} AS {C.BillingPeriodStart} FROM ({allocated}))"
+            allocation.check_conservation(raw, allocation.totals(con, renamed))
         con.execute("CHECKPOINT")
     finally:
         con.close()

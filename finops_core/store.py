@@ -165,7 +165,10 @@ def _finish(pub: Publication, vid: str, carry_over: bool) -> None:
             folder.mkdir(parents=True, exist_ok=True)
             for f in info["files"]:
                 os.link(parent_dir / f"billing_period={period}" / f, folder / f)
-    partitions = _partition_stats(pub.staging)
+    carried = (
+        {p: i for p, i in parent_manifest["partitions"].items() if p not in pub.replace} if parent_manifest else {}
+    )
+    partitions = _partition_stats(pub.staging, carried)
     doc = {
         "data_version": vid,
         "schema_version": SCHEMA_VERSION,
@@ -183,12 +186,17 @@ def _finish(pub: Publication, vid: str, carry_over: bool) -> None:
     os.rename(pub.staging, pub.root / "versions" / vid)
 
 
-def _partition_stats(staging: Path) -> dict[str, dict[str, Any]]:
+def _partition_stats(staging: Path, known: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Files, rows and totals per period; a period carried over unchanged keeps its known stats."""
     out: dict[str, dict[str, Any]] = {}
     con = duckdb.connect()
     for folder in sorted(staging.glob("billing_period=*")):
         files = sorted(p.name for p in folder.glob("*.parquet"))
         if not files:
+            continue
+        period = folder.name.split("=", 1)[1]
+        if period in known and sorted(known[period]["files"]) == files:
+            out[period] = known[period]
             continue
         rows = db.rows(
             con,
