@@ -16,6 +16,7 @@ generator, so every fit seeds it with ``SEED``: the same series always gives the
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -128,8 +129,11 @@ def fit_predict(history: pl.DataFrame, horizon: int, events: Events | None = Non
         future[name] = 1.0
     notes += [f"launch {n!r} on {d} is after the history and is not modelled" for n, d in events.launches_after(last)]
     np.random.seed(SEED)
-    model.fit(frame, seed=SEED)
-    return _predict(model, future, tuple(notes))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=FutureWarning)  # Prophet 1.5 on pandas 3: inplace= deprecations
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        model.fit(frame, seed=SEED)
+        return _predict(model, future, tuple(notes))
 
 
 def _predict(model: Any, future: pd.DataFrame, notes: tuple[str, ...]) -> SeriesForecast:
