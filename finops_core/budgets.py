@@ -272,7 +272,7 @@ def line_query(base: CostQuery, row: dict[str, Any], start: date, end: date) -> 
 
 def overrun_date(fc: ScopeForecast, start: date, end: date, budget: float) -> date | None:
     """First day in [start, end] on which cumulative cost (actual, then forecast) exceeds ``budget``."""
-    past = fc.actuals.filter(pl.col("day").is_between(start, end)).select("day", "cost")
+    past = fc.actuals.filter(pl.col("day").is_between(start, end)).select("day", pl.col("cost").cast(pl.Float64))
     ahead = fc.forecast.daily.filter(pl.col("day").is_between(start, end) & (pl.col("day") > fc.as_of))
     path = pl.concat([past, ahead.select("day", pl.col("yhat").alias("cost"))]).sort("day")
     over = path.filter(pl.col("cost").cum_sum() > budget + 1e-9)
