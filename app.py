@@ -18,6 +18,7 @@ PAGES = {  # key in access.PAGE_ROLES -> (file, title, icon)
     "commitments": ("views/commitments.py", "Commitments", ":material/handshake:"),
     "anomalies": ("views/anomalies.py", "Anomalies", ":material/crisis_alert:"),
     "savings": ("views/savings.py", "Savings", ":material/savings:"),
+    "forecast": ("views/forecast.py", "Forecast & budgets", ":material/trending_up:"),
     "audit": ("views/audit.py", "Audit log", ":material/policy:"),
     "users": ("views/users.py", "Users", ":material/group:"),
 }

@@ -34,6 +34,7 @@ PAGE_ROLES: dict[str, tuple[str, ...]] = {
     "commitments": ("admin", "finops", "finance"),
     "anomalies": ("admin", "finops", "finance"),
     "savings": ROLES,
+    "forecast": ROLES,  # viewers see their scope only; budgets are edited by finance and admin
     "audit": ("admin",),
     "users": ("admin",),
 }

@@ -18,10 +18,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 import yaml
 
-from finops_core import state
+from finops_core import outlook, state
 from finops_core.outlook import ScopeForecast
 from finops_core.query import CostQuery
 from finops_core.schema import C
@@ -329,3 +330,23 @@ def outermost(lines: pl.DataFrame) -> pl.DataFrame:
         (pl.col("product") != "") | (pl.col("sub_account") != "")
     )
     return lines.join(nested, on=list(KEY), how="anti")
+
+
+def line_histories(con: duckdb.DuckDBPyConnection, q: CostQuery, lines: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """Daily actuals (day, cost) of every budget line over [q.start, q.end] within ``q``'s scope,
+    keyed by ``line_label``; team lines come from one grouped query."""
+    team_only = lines.filter((pl.col("product") == "") & (pl.col("sub_account") == ""))
+    out: dict[str, pl.DataFrame] = {}
+    for currency in team_only["currency"].unique().to_list():
+        cq = q.with_filter(C.BillingCurrency, (currency,))
+        teams = team_only.filter(pl.col("currency") == currency)["team"].to_list()
+        out |= outlook.histories(con, cq, C.x_Team, teams)
+    for row in lines.join(team_only, on=list(KEY), how="anti").iter_rows(named=True):
+        out[line_label(row)] = outlook.daily_actuals(con, line_query(q, row, q.start, q.end))
+    return out
+
+
+def covered_spend(lines: pl.DataFrame, table: pl.DataFrame) -> float:
+    """Actual spend to date under a budget: the ``status`` rows of the outermost lines, added up."""
+    labels = [line_label(r) for r in outermost(lines).iter_rows(named=True)]
+    return float(table.filter(pl.col("budget line").is_in(labels))["actual to date"].sum())

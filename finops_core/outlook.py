@@ -7,10 +7,15 @@ history reconciles with ``drilldown.total``), one billing currency at a time.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
-from collections.abc import Callable
+import sys
+import threading
+import types
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
@@ -31,6 +36,7 @@ HORIZONS = {
 }
 MAX_DAYS = 366
 _POOL: Executor | None = None
+_POOL_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -94,7 +100,7 @@ def horizon_end(as_of: date, kind: str, fiscal_start_month: int = 1) -> date:
         year = as_of.year if as_of.month >= fiscal_start_month else as_of.year - 1
         return _add_months(date(year, fiscal_start_month, 1), 12) - timedelta(days=1)
     if kind == "12m":
-        return _add_months(as_of.replace(day=1), 13) - timedelta(days=1)
+        return _add_months(as_of.replace(day=1), 12) - timedelta(days=1)  # this month and the next 11
     raise QueryError(f"horizon {kind!r} is not one of {', '.join(HORIZONS)}")
 
 
@@ -122,12 +128,34 @@ def _fit_one(key: str, history: pl.DataFrame, horizon: int, events: Events) -> t
     return key, ScopeForecast(history, slim)
 
 
+@contextlib.contextmanager
+def _plain_main() -> Iterator[None]:
+    """Spawned workers re-run the parent's ``__main__`` (under Streamlit: the app script, which must
+    not run there); they need only finops_core, so a bare ``__main__`` stands in while they start."""
+    saved = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = saved
+
+
+def _warm() -> None:
+    forecast.quiet()
+    import prophet  # noqa: F401  (paid once per worker, not once per forecast)
+
+
 def _pool(workers: int) -> Executor:
-    """One pool of spawned workers per process, reused: each worker imports Prophet once."""
+    """One pool of spawned workers per process, started at once and reused: each imports Prophet once."""
     global _POOL
-    if _POOL is None:
-        _POOL = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    return _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            with _plain_main():
+                for fut in [pool.submit(_warm) for _ in range(workers)]:
+                    fut.result()
+            _POOL = pool
+        return _POOL
 
 
 def forecast_many(
@@ -148,13 +176,18 @@ def forecast_many(
             if progress:
                 progress(i + 1, len(todo))
         return out
+    global _POOL
     pool = _pool(workers)
     futures = [pool.submit(_fit_one, k, h, _horizon(_last(h), until), events) for k, h in todo]
-    for i, fut in enumerate(as_completed(futures)):
-        key, result = fut.result()
-        out[key] = result
-        if progress:
-            progress(i + 1, len(todo))
+    try:
+        for i, fut in enumerate(as_completed(futures)):
+            key, result = fut.result()
+            out[key] = result
+            if progress:
+                progress(i + 1, len(todo))
+    except BrokenProcessPool:
+        _POOL = None  # a worker died (e.g. out of memory): the next call starts a fresh pool
+        raise
     return {k: out[k] for k, _ in todo}
 
 
@@ -202,3 +235,16 @@ def monthly_plan(
         return pl.DataFrame({label: []}, schema={label: pl.String})
     long = pl.concat(rows).sort("month")
     return long.pivot(on="month", index=label, values="cost").sort(label)
+
+
+def daily_view(fc: ScopeForecast, days_back: int = 90) -> pl.DataFrame:
+    """The last ``days_back`` days of actuals then the daily forecast: day, actual, yhat, lo95 ... hi95."""
+    past = fc.actuals.tail(days_back).select("day", pl.col("cost").alias("actual"))
+    return pl.concat([past, fc.forecast.daily], how="diagonal_relaxed").sort("day")
+
+
+def top_values(con: duckdb.DuckDBPyConnection, q: CostQuery, dimension: str, limit: int = 50) -> list[str]:
+    """The values of ``dimension`` with the most cost over the last 90 days of ``q``, largest first."""
+    recent = replace(q, start=max(q.start, q.end - timedelta(days=89)), group_by=(dimension,))
+    frame = drilldown.cost_by_dimension(con, recent, limit=limit)
+    return [str(v) for v in frame[dimension].to_list()]

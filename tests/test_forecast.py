@@ -133,7 +133,7 @@ def test_horizons() -> None:
     assert outlook.horizon_end(d, "fiscal_year") == date(2026, 12, 31)
     assert outlook.horizon_end(d, "fiscal_year", fiscal_start_month=4) == date(2027, 3, 31)
     assert outlook.horizon_end(date(2027, 2, 1), "fiscal_year", fiscal_start_month=4) == date(2027, 3, 31)
-    assert outlook.horizon_end(d, "12m") == date(2027, 11, 30)
+    assert outlook.horizon_end(d, "12m") == date(2027, 10, 31)
     with pytest.raises(QueryError):
         outlook.horizon_end(d, "decade")
 

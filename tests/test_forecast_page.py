@@ -1,0 +1,72 @@
+"""AppTest of the Forecast & budgets page: its numbers equal finops_core's; viewers see their scope only."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from finops_core import access, budgets, drilldown, events, outlook, store
+from finops_core.query import CostQuery
+from finops_core.schema import C
+from tests.test_pages import _app, _money, _tile
+
+
+def _query(demo_store: Path, **kw: object) -> CostQuery:
+    con = store.connect(demo_store)
+    first, last = con.execute(f"SELECT min({C.x_ChargeDate}), max({C.x_ChargeDate}) FROM daily").fetchall()[0]
+    con.close()
+    return replace(CostQuery(first, last, filters=((C.BillingCurrency, ("USD",)),)), **kw)  # type: ignore[arg-type]
+
+
+def test_forecast_page_matches_core_and_backtest_is_shown(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _app(demo_store, monkeypatch, user="finance")
+    at.switch_page("views/forecast.py").run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Forecast & budgets"
+    q = _query(demo_store)
+    con = store.connect(demo_store)
+    try:
+        month_end = outlook.horizon_end(q.end, "month")
+        fc = outlook.scope_forecast(con, q, month_end, events.load())
+        mtd = float(drilldown.total(con, replace(q, start=q.end.replace(day=1)))[q.metric].sum())
+    finally:
+        con.close()
+    assert _tile(at, f"{q.end:%B} to date") == pytest.approx(mtd, abs=0.5)
+    # the same model on the same days; DuckDB's parallel sums can differ in the last bits between
+    # connections, which moves the optimum by a few hundredths of a percent
+    assert _tile(at, "Forecast at month end") == pytest.approx(
+        fc.period_total(q.end.replace(day=1), month_end)["yhat"], rel=2e-3
+    )
+    assert any("this forecast's 30-day error was" in s.value for s in [*at.success, *at.warning])
+    status = next(d.value for d in at.dataframe if "budget line" in d.value.columns)
+    seeded = budgets.current().filter(pl.col("period") == f"{q.end:%Y-%m}")
+    assert set(status["budget line"]) == set(seeded["team"])
+    assert status["budget"].sum() == pytest.approx(seeded["amount"].sum())
+    plan = next(d.value for d in at.dataframe if C.x_Team in d.value.columns)
+    assert f"{q.end:%Y-%m}" in plan.columns and plan.shape[0] >= len(seeded)
+    assert any(e.label == "Edit budgets" for e in at.expander)
+
+
+def test_viewer_forecast_is_scoped_and_cannot_edit(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scope = access.DEMO_USERS["viewer"][2]
+    at = _app(demo_store, monkeypatch, user="viewer", team=["search"])
+    at.switch_page("views/forecast.py").run()
+    assert not at.exception, at.exception
+    q = _query(demo_store, scope=scope)
+    con = store.connect(demo_store)
+    try:
+        mtd = float(drilldown.total(con, replace(q, start=q.end.replace(day=1)))[q.metric].sum())
+    finally:
+        con.close()
+    assert _tile(at, f"{q.end:%B} to date") == pytest.approx(mtd, abs=0.5)
+    status = next(d.value for d in at.dataframe if "budget line" in d.value.columns)
+    assert set(status["budget line"]) == {"payments"}
+    plan = next(d.value for d in at.dataframe if C.x_Team in d.value.columns)
+    assert set(plan[C.x_Team]) == {"payments"}
+    assert not any(e.label == "Edit budgets" for e in at.expander)
+    assert _money(next(m.value for m in at.metric if m.label == "Month budget")) == pytest.approx(
+        status["budget"].sum()
+    )
