@@ -95,6 +95,11 @@ def fit_predict(history: pl.DataFrame, horizon: int, events: Events | None = Non
     if horizon < 1:
         raise ForecastError(f"horizon must be at least one day, got {horizon}")
     events = events or Events()
+    # a scope's history starts on its first day with cost: days before a team or service existed
+    # are not a level of zero for the trend to climb from
+    started = history["cost"].abs() > 1e-9
+    if started.any():
+        history = history.slice(int(started.arg_max() or 0))
     n = history.height
     if n < MIN_HISTORY:
         raise ForecastError(f"only {n} days of history; a forecast needs at least {MIN_HISTORY}")
