@@ -209,3 +209,12 @@ def test_snapshot_is_kept_once_a_month_and_compared_with_actuals(con, tmp_path: 
     truth = outlook.daily_actuals(con, replace(q, start=said.end + timedelta(days=1)))
     assert known["actual"].sum() == pytest.approx(truth["cost"].sum())
     assert known["yhat"].to_list() == pytest.approx(fc.forecast.daily["yhat"].head(20).to_list())
+
+
+def test_days_before_a_scope_existed_do_not_drag_the_trend() -> None:
+    week = np.tile([1000.0, 1000, 1000, 1000, 1000, 700, 700], 6)
+    # a service that started 42 days ago: Prophet puts no changepoint in the last 20 % of a history,
+    # so 300 days of zeros before it would leave the trend no way to climb to its level
+    series = _series(np.concatenate([np.zeros(300), week]))
+    fc = forecast.fit_predict(series, 28)
+    assert fc.daily["yhat"].sum() == pytest.approx(week[:28].sum(), rel=0.03)

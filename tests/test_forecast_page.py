@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from finops_core import access, budgets, drilldown, events, outlook, store
+from finops_core import access, budgets, drilldown, events, forecast_snapshots, outlook, state, store
 from finops_core.query import CostQuery
 from finops_core.schema import C
 from tests.test_pages import _app, _money, _tile
@@ -70,3 +71,40 @@ def test_viewer_forecast_is_scoped_and_cannot_edit(demo_store: Path, monkeypatch
     assert _money(next(m.value for m in at.metric if m.label == "Month budget")) == pytest.approx(
         status["budget"].sum()
     )
+
+
+def test_a_past_snapshot_is_shown_against_actuals(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    q = _query(demo_store)
+    said = replace(q, end=q.end - timedelta(days=20))
+    con = store.connect(demo_store)
+    try:
+        fc = outlook.scope_forecast(con, said, q.end + timedelta(days=10), events.load())
+        after = outlook.daily_actuals(con, replace(q, start=said.end + timedelta(days=1)))
+    finally:
+        con.close()
+    forecast_snapshots.save(fc, said, "USD", "selection", "finance", "test")
+    at = _app(demo_store, monkeypatch, user="finance")
+    at.switch_page("views/forecast.py").run()
+    assert not at.exception, at.exception
+    assert str(said.end) in at.selectbox(key="fc_snap").options
+    at.selectbox(key="fc_snap").set_value(said.end).run()
+    shown = next(
+        d.value
+        for d in at.dataframe
+        if {"yhat", "actual"} <= set(d.value.columns) and "lo80" in d.value.columns and len(d.value) == 30
+    )
+    assert shown["actual"].sum() == pytest.approx(after["cost"].sum(), abs=0.01)
+    assert shown["yhat"].tolist() == pytest.approx(fc.forecast.daily["yhat"].to_list())
+
+
+def test_finance_saves_budgets_as_a_new_version(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _app(demo_store, monkeypatch, user="finance")
+    at.switch_page("views/forecast.py").run()
+    before = budgets.versions()
+    at.button(key="bud_save").click().run()
+    assert not at.exception, at.exception
+    after = budgets.versions()
+    assert after.height == before.height + 1 and after["username"][0] == "finance"
+    assert budgets.current().equals(budgets.current(version=int(before["version"][0])))
+    assert state.audit_log(action="budget_change", username="finance").height >= 1
+    assert any("Saved version" in s.value for s in at.success)
