@@ -33,6 +33,13 @@ LABELS = {
     "seasonal_naive": "Seasonal naive (same weekday last week)",
     "run_rate": "Month-to-date run rate",
 }
+DEFINITIONS = (
+    f"{ORIGINS} origins {STEP} days apart; at each, every method sees only the days before it and forecasts "
+    f"the next {HORIZON}. 30-day total error: mean of |forecast total - actual total| / actual total. "
+    "Daily MAPE: mean of |forecast - actual| / actual per day. Bias: (sum of forecasts - sum of actuals) / "
+    "sum of actuals, positive = too high. In band: share of days inside the 80 % / 95 % interval. "
+    "Seasonal naive repeats last week; the run rate holds the month-to-date daily average."
+)
 Forecaster = Callable[[pl.DataFrame, int], pl.DataFrame]  # (history, horizon) -> day, yhat[, lo80 ...]
 
 

@@ -44,13 +44,18 @@ def _visible_lines(sel: Selection, period: str) -> pl.DataFrame:
 
 
 def _selection_budget(sel: Selection, lines: pl.DataFrame) -> float | None:
-    """The budget comparable with the selection's forecast: team lines, when no filter but team applies."""
-    if any(d not in (C.BillingCurrency, C.x_Team) for d, _ in sel.query.filters) or lines.is_empty():
+    """The budget comparable with the selection's forecast: the team lines of exactly the selected
+    teams (sidebar filter, or a viewer's teams), each of them budgeted, and no other filter."""
+    if any(d not in (C.BillingCurrency, C.x_Team) for d, _ in sel.query.filters):
         return None
-    if sel.query.scope.sub_accounts is not None:  # a sub-account scope cuts across team budgets
+    scope = sel.query.scope
+    if scope.sub_accounts is not None:  # a sub-account scope cuts across team budgets
         return None
+    teams = sel.query.filter_values(C.x_Team) or scope.teams
     team_lines = lines.filter((pl.col("product") == "") & (pl.col("sub_account") == ""))
-    return float(team_lines["amount"].sum()) if team_lines.height else None
+    if not teams or not set(teams) <= set(team_lines["team"]):
+        return None
+    return float(team_lines.filter(pl.col("team").is_in(list(teams)))["amount"].sum())
 
 
 def _tiles(fc: outlook.ScopeForecast, month_end: date, budget: float | None, cur: str) -> None:
@@ -64,7 +69,13 @@ def _tiles(fc: outlook.ScopeForecast, month_end: date, budget: float | None, cur
         help=f"80 %: {money(total['lo80'], cur)} to {money(total['hi80'], cur)}; "
         f"95 %: {money(total['lo95'], cur)} to {money(total['hi95'], cur)}.",
     )
-    c.metric("Month budget", money(budget, cur) if budget is not None else "–", border=True)
+    c.metric(
+        "Month budget",
+        money(budget, cur) if budget is not None else "–",
+        border=True,
+        help="The budgets of the teams picked in the sidebar (every one of them budgeted, no other filter). "
+        "Unbudgeted spend (e.g. Unallocated) makes a total-vs-budget comparison meaningless.",
+    )
     over = None if budget is None else budgets.overrun_date(fc, fc.as_of.replace(day=1), month_end, budget)
     d.metric(
         "Projected overrun",
@@ -130,7 +141,7 @@ def _backtest(version: str, q: CostQuery, ev: events.Events) -> None:
             "coverage95": st.column_config.NumberColumn("In 95 % band", format="percent"),
         },
     )
-    st.caption(backtest.__doc__.split("Definitions")[1].split("Baselines")[0].strip(" (:") if backtest.__doc__ else "")
+    st.caption(backtest.DEFINITIONS)
 
 
 def _team_forecasts(
