@@ -1,6 +1,6 @@
 """Budgets: per team (optionally product or sub account) per month or quarter, from a CSV or YAML
-file or edited in the app, validated, versioned in the state database, compared with actuals and
-forecasts.
+file or edited in the app, validated and versioned in the state database (``budget_status``
+compares them with actuals and forecasts).
 
 A budget line: team, product ('' = all), sub_account (SubAccountName, '' = all), period
 ('YYYY-MM' or 'YYYY-Qn'), currency (ISO 4217), amount (>= 0). A file that breaks any rule is
@@ -18,14 +18,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
 import yaml
 
-from finops_core import outlook, state
-from finops_core.outlook import ScopeForecast
-from finops_core.query import CostQuery
-from finops_core.schema import C
+from finops_core import state
 
 COLUMNS = ("team", "product", "sub_account", "period", "currency", "amount")
 REQUIRED = ("team", "period", "currency", "amount")
@@ -254,99 +250,3 @@ def versions(path: Path | None = None) -> pl.DataFrame:
         ).fetchall()
     schema = {"version": pl.Int64, "at": pl.String, "username": pl.String, "source": pl.String, "lines": pl.Int64}
     return pl.DataFrame(rows, schema=schema, orient="row")
-
-
-def line_label(row: dict[str, Any]) -> str:
-    return " / ".join(v for v in (row["team"], row["product"], row["sub_account"]) if v)
-
-
-def line_query(base: CostQuery, row: dict[str, Any], start: date, end: date) -> CostQuery:
-    """``base`` (its scope and metric kept) narrowed to one budget line's rows over [start, end]."""
-    q = CostQuery(start, end, metric=base.metric, scope=base.scope).with_filter(C.BillingCurrency, (row["currency"],))
-    q = q.with_filter(C.x_Team, (row["team"],))
-    if row["product"]:
-        q = q.with_filter(C.x_Product, (row["product"],))
-    if row["sub_account"]:
-        q = q.with_filter(C.SubAccountName, (row["sub_account"],))
-    return q
-
-
-def overrun_date(fc: ScopeForecast, start: date, end: date, budget: float) -> date | None:
-    """First day in [start, end] on which cumulative cost (actual, then forecast) exceeds ``budget``."""
-    past = fc.actuals.filter(pl.col("day").is_between(start, end)).select("day", pl.col("cost").cast(pl.Float64))
-    ahead = fc.forecast.daily.filter(pl.col("day").is_between(start, end) & (pl.col("day") > fc.as_of))
-    path = pl.concat([past, ahead.select("day", pl.col("yhat").alias("cost"))]).sort("day")
-    over = path.filter(pl.col("cost").cum_sum() > budget + 1e-9)
-    first = over["day"].min() if over.height else None
-    return first if isinstance(first, date) else None
-
-
-def status(lines: pl.DataFrame, forecasts: dict[str, ScopeForecast], start: date, end: date) -> pl.DataFrame:
-    """Budget vs actual vs forecast for the lines of one period [start, end]. One row per budget line
-    (keyed by ``line_label``): budget, actual to date, forecast at period end with its 80 % range,
-    variance (forecast - budget), variance %, the projected overrun date (null: none)."""
-    rows = []
-    for row in lines.iter_rows(named=True):
-        label = line_label(row)
-        fc = forecasts.get(label)
-        if fc is None:
-            continue
-        total = fc.period_total(start, end)
-        budget = float(row["amount"])
-        rows.append(
-            {
-                "budget line": label,
-                "currency": row["currency"],
-                "budget": budget,
-                "actual to date": total["actual"],
-                "forecast at period end": total["yhat"],
-                "forecast low (80 %)": total["lo80"],
-                "forecast high (80 %)": total["hi80"],
-                "variance": total["yhat"] - budget,
-                "variance %": (total["yhat"] - budget) / budget if budget else None,
-                "overrun on": overrun_date(fc, start, end, budget),
-            }
-        )
-    schema = {
-        "budget line": pl.String,
-        "currency": pl.String,
-        "budget": pl.Float64,
-        "actual to date": pl.Float64,
-        "forecast at period end": pl.Float64,
-        "forecast low (80 %)": pl.Float64,
-        "forecast high (80 %)": pl.Float64,
-        "variance": pl.Float64,
-        "variance %": pl.Float64,
-        "overrun on": pl.Date,
-    }
-    return pl.DataFrame(rows, schema=schema).sort("variance", descending=True)
-
-
-def outermost(lines: pl.DataFrame) -> pl.DataFrame:
-    """Lines not nested inside another line of the same period and currency (a team's product line
-    inside the team's own line), so that their spend can be added up without counting twice."""
-    teams = lines.filter((pl.col("product") == "") & (pl.col("sub_account") == "")).select("team", "period", "currency")
-    nested = lines.join(teams, on=["team", "period", "currency"], how="semi").filter(
-        (pl.col("product") != "") | (pl.col("sub_account") != "")
-    )
-    return lines.join(nested, on=list(KEY), how="anti")
-
-
-def line_histories(con: duckdb.DuckDBPyConnection, q: CostQuery, lines: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """Daily actuals (day, cost) of every budget line over [q.start, q.end] within ``q``'s scope,
-    keyed by ``line_label``; team lines come from one grouped query."""
-    team_only = lines.filter((pl.col("product") == "") & (pl.col("sub_account") == ""))
-    out: dict[str, pl.DataFrame] = {}
-    for currency in team_only["currency"].unique().to_list():
-        cq = q.with_filter(C.BillingCurrency, (currency,))
-        teams = team_only.filter(pl.col("currency") == currency)["team"].to_list()
-        out |= outlook.histories(con, cq, C.x_Team, teams)
-    for row in lines.join(team_only, on=list(KEY), how="anti").iter_rows(named=True):
-        out[line_label(row)] = outlook.daily_actuals(con, line_query(q, row, q.start, q.end))
-    return out
-
-
-def covered_spend(lines: pl.DataFrame, table: pl.DataFrame) -> float:
-    """Actual spend to date under a budget: the ``status`` rows of the outermost lines, added up."""
-    labels = [line_label(r) for r in outermost(lines).iter_rows(named=True)]
-    return float(table.filter(pl.col("budget line").is_in(labels))["actual to date"].sum())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -9,8 +10,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from finops_core import budgets, forecast, state
+from finops_core import budget_status, budgets, forecast, state
 from finops_core.outlook import ScopeForecast
+from finops_core.query import CostQuery, Scope
+from finops_core.schema import C
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = "team,product,period,currency,amount\npayments,,2026-10,USD,60000\npayments,wallet,2026-10,USD,20000\nsearch,,2026-Q4,USD,90000.5\n"
@@ -119,7 +122,7 @@ def test_status_variance_and_overrun_date() -> None:
         "pay": _known_forecast(start, date(2026, 11, 10), end, 100, 110),  # 1000 + 20 x 110 = 3200 > 3000
         "web": _known_forecast(start, date(2026, 11, 10), end, 100, 100),
     }
-    table = budgets.status(lines, fcs, start, end)
+    table = budget_status.status(lines, fcs, start, end)
     pay = table.filter(pl.col("budget line") == "pay").row(0, named=True)
     assert pay["actual to date"] == 1000 and pay["forecast at period end"] == pytest.approx(3200)
     assert pay["variance"] == pytest.approx(200) and pay["variance %"] == pytest.approx(200 / 3000)
@@ -130,4 +133,23 @@ def test_status_variance_and_overrun_date() -> None:
 
 def test_outermost_lines_do_not_count_twice() -> None:
     lines = budgets.parse_csv(GOOD)
-    assert budgets.outermost(lines)["product"].to_list() == ["", ""]
+    assert budget_status.outermost(lines)["product"].to_list() == ["", ""]
+
+
+def test_which_lines_a_selection_sees_and_its_comparable_budget() -> None:
+    lines = budgets.parse_csv(GOOD + "web,,2026-10,USD,5000\npayments,,2026-10,EUR,700\n")
+    usd = CostQuery(date(2026, 10, 1), date(2026, 10, 15), filters=((C.BillingCurrency, ("USD",)),))
+
+    def budget(q: CostQuery) -> float | None:
+        return budget_status.selection_budget(budget_status.visible_lines(lines, "2026-10", q), q)
+
+    assert budget_status.visible_lines(lines, "2026-10", usd).height == 3
+    viewer = replace(usd, scope=Scope(teams=("payments",)))
+    assert set(budget_status.visible_lines(lines, "2026-10", viewer)["team"]) == {"payments"}
+    assert budget(viewer) == 60000
+    picked = usd.with_filter(C.x_Team, ("payments", "web"))
+    assert budget(picked) == 65000
+    assert budget(usd) is None  # everything: unbudgeted spend too
+    assert budget(usd.with_filter(C.x_Team, ("payments", "search"))) is None  # search has no October line
+    assert budget(picked.with_filter(C.ServiceName, ("AWS Lambda",))) is None
+    assert budget(replace(usd, scope=Scope(sub_accounts=("1",)))) is None

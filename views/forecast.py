@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import polars as pl
 import streamlit as st
 
-from finops_core import backtest, budgets, events, forecast_snapshots, outlook
+from finops_core import backtest, budget_status, budgets, events, forecast_snapshots, outlook
 from finops_core.query import CostQuery
 from finops_core.schema import METRIC_LABELS, C
 from ui import cache, charts, tables
@@ -33,31 +33,6 @@ def _history(sel: Selection) -> CostQuery:
     return replace(sel.query, start=sel.data_start, end=sel.data_end)
 
 
-def _visible_lines(sel: Selection, period: str) -> pl.DataFrame:
-    """Budget lines of ``period`` in the selected currency that the user may see (viewers: their teams)."""
-    lines = budgets.current().filter((pl.col("period") == period) & (pl.col("currency") == sel.currency))
-    scope = sel.query.scope
-    if not scope.is_all:
-        lines = lines.filter(pl.col("team").is_in(list(scope.teams or ())))
-    teams = sel.query.filter_values(C.x_Team)
-    return lines.filter(pl.col("team").is_in(list(teams))) if teams else lines
-
-
-def _selection_budget(sel: Selection, lines: pl.DataFrame) -> float | None:
-    """The budget comparable with the selection's forecast: the team lines of exactly the selected
-    teams (sidebar filter, or a viewer's teams), each of them budgeted, and no other filter."""
-    if any(d not in (C.BillingCurrency, C.x_Team) for d, _ in sel.query.filters):
-        return None
-    scope = sel.query.scope
-    if scope.sub_accounts is not None:  # a sub-account scope cuts across team budgets
-        return None
-    teams = sel.query.filter_values(C.x_Team) or scope.teams
-    team_lines = lines.filter((pl.col("product") == "") & (pl.col("sub_account") == ""))
-    if not teams or not set(teams) <= set(team_lines["team"]):
-        return None
-    return float(team_lines.filter(pl.col("team").is_in(list(teams)))["amount"].sum())
-
-
 def _tiles(fc: outlook.ScopeForecast, month_end: date, budget: float | None, cur: str) -> None:
     total = fc.period_total(fc.as_of.replace(day=1), month_end)
     a, b, c, d = st.columns(4)
@@ -76,7 +51,7 @@ def _tiles(fc: outlook.ScopeForecast, month_end: date, budget: float | None, cur
         help="The budgets of the teams picked in the sidebar (every one of them budgeted, no other filter). "
         "Unbudgeted spend (e.g. Unallocated) makes a total-vs-budget comparison meaningless.",
     )
-    over = None if budget is None else budgets.overrun_date(fc, fc.as_of.replace(day=1), month_end, budget)
+    over = None if budget is None else budget_status.overrun_date(fc, fc.as_of.replace(day=1), month_end, budget)
     d.metric(
         "Projected overrun",
         f"{over:%d %b}" if over else ("none" if budget is not None else "–"),
@@ -98,8 +73,8 @@ def _forecast_section(version: str, sel: Selection, ev: events.Events, bar: st.d
     fc = cache.call(version, outlook.scope_forecast, q, until, ev)
     user = st.session_state["user"]
     forecast_snapshots.save(fc, q, sel.currency, "selection", user.username, version)
-    lines = _visible_lines(sel, budgets.periods_containing(as_of)[0])
-    budget = _selection_budget(sel, lines)
+    lines = budget_status.visible_lines(budgets.current(), budgets.periods_containing(as_of)[0], sel.query)
+    budget = budget_status.selection_budget(lines, sel.query)
     _tiles(fc, month_end, budget, sel.currency)
     metric = METRIC_LABELS[q.metric]
     if view == "Daily":
@@ -161,7 +136,7 @@ def _team_forecasts(
             for t in outlook.top_values(con, q, C.x_Team, PLAN_TEAMS)
             if sel.query.scope.is_all or t in (sel.query.scope.teams or ())
         ]
-        return outlook.histories(con, q, C.x_Team, teams) | budgets.line_histories(con, q, lines)
+        return outlook.histories(con, q, C.x_Team, teams) | budget_status.line_histories(con, q, lines)
 
     def fit(data: dict[str, pl.DataFrame]) -> dict[str, outlook.ScopeForecast]:
         def tick(done: int, total: int) -> None:
@@ -181,17 +156,17 @@ def _budget_section(version: str, sel: Selection, ev: events.Events, bar: st.del
     month, quarter = budgets.periods_containing(sel.data_end)
     period = st.radio("Period", (month, quarter), horizontal=True, key="fc_period")
     start, end = budgets.period_range(period)
-    lines = _visible_lines(sel, period)
+    lines = budget_status.visible_lines(budgets.current(), period, sel.query)
     until = max(end, outlook.horizon_end(sel.data_end, "12m"))
     fcs = _team_forecasts(version, sel, ev, lines, until, bar)
     if lines.is_empty():
         st.info(f"No {sel.currency} budgets for {period} in your scope.")
     else:
-        table = budgets.status(lines, fcs, start, end)
+        table = budget_status.status(lines, fcs, start, end)
         allq = replace(_history(sel), start=start)
         total = float(cache.total(version, repr(allq), allq)[allq.metric].sum())
         if total:
-            covered = budgets.covered_spend(lines, table)
+            covered = budget_status.covered_spend(lines, table)
             st.caption(
                 f"{covered / total:.0%} of {period} spend to date ({money(total, sel.currency)}) is under a budget."
             )
