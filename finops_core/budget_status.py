@@ -51,10 +51,11 @@ def status(lines: pl.DataFrame, forecasts: dict[str, ScopeForecast], start: date
     for row in lines.iter_rows(named=True):
         label = line_label(row)
         fc = forecasts.get(label)
-        if fc is None:
+        budget = float(row["amount"])
+        if fc is None:  # too little history to forecast: the line is listed, its figures left empty
+            rows.append({"budget line": label, "currency": row["currency"], "budget": budget})
             continue
         total = fc.period_total(start, end)
-        budget = float(row["amount"])
         rows.append(
             {
                 "budget line": label,
@@ -81,7 +82,7 @@ def status(lines: pl.DataFrame, forecasts: dict[str, ScopeForecast], start: date
         "variance %": pl.Float64,
         "overrun on": pl.Date,
     }
-    return pl.DataFrame(rows, schema=schema).sort("variance", descending=True)
+    return pl.DataFrame(rows, schema=schema).sort("variance", descending=True, nulls_last=True)
 
 
 def outermost(lines: pl.DataFrame) -> pl.DataFrame:

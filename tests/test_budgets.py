@@ -116,7 +116,9 @@ def _known_forecast(
 
 
 def test_status_variance_and_overrun_date() -> None:
-    lines = budgets.parse_csv("team,period,currency,amount\npay,2026-11,USD,3000\nweb,2026-11,USD,10000\n")
+    lines = budgets.parse_csv(
+        "team,period,currency,amount\npay,2026-11,USD,3000\nweb,2026-11,USD,10000\nnew,2026-11,USD,5\n"
+    )
     start, end = budgets.period_range("2026-11")
     fcs = {
         "pay": _known_forecast(start, date(2026, 11, 10), end, 100, 110),  # 1000 + 20 x 110 = 3200 > 3000
@@ -129,6 +131,8 @@ def test_status_variance_and_overrun_date() -> None:
     # cumulative: 1000 by the 10th, then +110 a day: 3000 is passed on day 10 + ceil(2000 / 110) = the 29th
     assert pay["overrun on"] == date(2026, 11, 29)
     assert table.filter(pl.col("budget line") == "web")["overrun on"][0] is None
+    new = table.filter(pl.col("budget line") == "new").row(0, named=True)  # no forecast (too little history)
+    assert new["budget"] == 5 and new["forecast at period end"] is None and table["budget line"][-1] == "new"
 
 
 def test_outermost_lines_do_not_count_twice() -> None:

@@ -105,7 +105,7 @@ def call(version: str, fn: Callable[..., Any], q: CostQuery, *args: Any) -> Any:
     return _call(version, f"{fn.__module__}.{fn.__qualname__}|{q!r}|{args!r}", fn, q, args)
 
 
-FORECAST_ENTRIES = 32
+FORECAST_ENTRIES = 8  # one entry: every team's sample paths (up to ~35 MB for 60 teams x 12 months)
 _forecast_cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
 _forecast_lock = threading.Lock()
 

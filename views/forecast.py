@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import polars as pl
 import streamlit as st
 
-from finops_core import backtest, budget_status, budgets, events, forecast_snapshots, outlook
+from finops_core import backtest, budget_status, budgets, events, forecast, forecast_snapshots, outlook
 from finops_core.query import CostQuery
 from finops_core.schema import METRIC_LABELS, C
 from ui import cache, charts, tables
@@ -70,7 +70,11 @@ def _forecast_section(version: str, sel: Selection, ev: events.Events, bar: st.d
     month_end = outlook.horizon_end(as_of, "month")
     until = max(outlook.horizon_end(as_of, horizon, fy), month_end)
     bar.progress(0.1, text="Fitting the forecast")
-    fc = cache.call(version, outlook.scope_forecast, q, until, ev)
+    try:
+        fc = cache.call(version, outlook.scope_forecast, q, until, ev)
+    except forecast.ForecastError as exc:
+        st.info(f"No forecast for this selection: {exc}.")
+        return
     user = st.session_state["user"]
     forecast_snapshots.save(fc, q, sel.currency, "selection", user.username, version)
     lines = budget_status.visible_lines(budgets.current(), budgets.periods_containing(as_of)[0], sel.query)
