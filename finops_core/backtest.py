@@ -162,3 +162,28 @@ def backtest(
         .with_columns(pl.col("method").replace_strict(LABELS).alias("label"))
     )
     return Backtest(metrics, per_origin, horizon)
+
+
+def track_records(backtests: dict[str, Backtest]) -> pl.DataFrame:
+    """One row per scope: this forecast's, seasonal naive's and the run rate's 30-day total error,
+    the share of days in the 80 % band, and whether this forecast beats seasonal naive."""
+    rows = [
+        {
+            "scope": key,
+            "this forecast": bt.figure("prophet"),
+            "seasonal naive": bt.figure("seasonal_naive"),
+            "run rate": bt.figure("run_rate"),
+            "in 80 % band": bt.figure("prophet", "coverage80"),
+            "beats naive": bt.beats_naive,
+        }
+        for key, bt in backtests.items()
+    ]
+    schema = {
+        "scope": pl.String,
+        "this forecast": pl.Float64,
+        "seasonal naive": pl.Float64,
+        "run rate": pl.Float64,
+        "in 80 % band": pl.Float64,
+        "beats naive": pl.Boolean,
+    }
+    return pl.DataFrame(rows, schema=schema)

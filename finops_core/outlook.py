@@ -18,6 +18,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -122,10 +123,21 @@ def _horizon(as_of: date, until: date) -> int:
     return days
 
 
-def _fit_one(key: str, history: pl.DataFrame, horizon: int, events: Events) -> tuple[str, ScopeForecast]:
-    fc = forecast.fit_predict(history, horizon, events)
-    slim = forecast.SeriesForecast(fc.daily, fc.samples.astype(np.float32), fc.notes)
-    return key, ScopeForecast(history, slim)
+def _fit_one(history: pl.DataFrame, until: date, events: Events) -> ScopeForecast | None:
+    """A scope's forecast (sample paths as float32: half the memory, ample precision), or None
+    when its history is too short."""
+    try:
+        fc = forecast.fit_predict(history, _horizon(_last(history), until), events)
+    except forecast.ForecastError:
+        return None
+    return ScopeForecast(history, forecast.SeriesForecast(fc.daily, fc.samples.astype(np.float32), fc.notes))
+
+
+def _backtest_one(history: pl.DataFrame, events: Events) -> backtest.Backtest | None:
+    try:
+        return backtest.backtest(history, lambda h, n: forecast.fit_predict(h, n, events).daily)
+    except (backtest.BacktestError, forecast.ForecastError):
+        return None
 
 
 @contextlib.contextmanager
@@ -158,6 +170,36 @@ def _pool(workers: int) -> Executor:
         return _POOL
 
 
+def _run_many(
+    fn: Callable[..., Any],
+    jobs: dict[str, tuple[Any, ...]],
+    workers: int | None,
+    progress: Callable[[int, int], None] | None,
+) -> dict[str, Any]:
+    """``fn(*args)`` for every job, in ``workers`` processes when there are enough jobs to pay for it
+    (``workers=1``: in this process); ``progress(done, total)`` after each. Results in job order."""
+    global _POOL
+    workers = workers or min(2, os.cpu_count() or 1)
+    out: dict[str, Any] = {}
+    if workers <= 1 or len(jobs) < 4:
+        for i, (key, args) in enumerate(jobs.items()):
+            out[key] = fn(*args)
+            if progress:
+                progress(i + 1, len(jobs))
+        return out
+    pool = _pool(workers)
+    futures = {pool.submit(fn, *args): key for key, args in jobs.items()}
+    try:
+        for i, fut in enumerate(as_completed(futures)):
+            out[futures[fut]] = fut.result()
+            if progress:
+                progress(i + 1, len(jobs))
+    except BrokenProcessPool:
+        _POOL = None  # a worker died (e.g. out of memory): the next call starts a fresh pool
+        raise
+    return {k: out[k] for k in jobs}
+
+
 def forecast_many(
     series: dict[str, pl.DataFrame],
     until: date,
@@ -165,30 +207,22 @@ def forecast_many(
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, ScopeForecast]:
-    """Forecasts of many scopes up to ``until``; in ``workers`` processes when there are enough to pay
-    for it (``workers=1``: in this process). ``progress(done, total)`` after each one."""
-    workers = workers or min(2, os.cpu_count() or 1)
-    out: dict[str, ScopeForecast] = {}
-    todo = [(k, h) for k, h in series.items() if h.height >= forecast.MIN_HISTORY]
-    if workers <= 1 or len(todo) < 4:
-        for i, (key, hist) in enumerate(todo):
-            out[key] = _fit_one(key, hist, _horizon(_last(hist), until), events)[1]
-            if progress:
-                progress(i + 1, len(todo))
-        return out
-    global _POOL
-    pool = _pool(workers)
-    futures = [pool.submit(_fit_one, k, h, _horizon(_last(h), until), events) for k, h in todo]
-    try:
-        for i, fut in enumerate(as_completed(futures)):
-            key, result = fut.result()
-            out[key] = result
-            if progress:
-                progress(i + 1, len(todo))
-    except BrokenProcessPool:
-        _POOL = None  # a worker died (e.g. out of memory): the next call starts a fresh pool
-        raise
-    return {k: out[k] for k, _ in todo}
+    """Forecasts of many scopes (daily actuals by key) up to ``until``; scopes with too little
+    history are left out. See ``_run_many`` for ``workers`` and ``progress``."""
+    jobs = {k: (h, until, events) for k, h in series.items()}
+    done = _run_many(_fit_one, jobs, workers, progress)
+    return {k: v for k, v in done.items() if v is not None}
+
+
+def backtest_many(
+    series: dict[str, pl.DataFrame],
+    events: Events,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, backtest.Backtest]:
+    """The rolling-origin backtest of many scopes; scopes too short to backtest are left out."""
+    done = _run_many(_backtest_one, {k: (h, events) for k, h in series.items()}, workers, progress)
+    return {k: v for k, v in done.items() if v is not None}
 
 
 def _last(history: pl.DataFrame) -> date:

@@ -218,3 +218,14 @@ def test_days_before_a_scope_existed_do_not_drag_the_trend() -> None:
     series = _series(np.concatenate([np.zeros(300), week]))
     fc = forecast.fit_predict(series, 28)
     assert fc.daily["yhat"].sum() == pytest.approx(week[:28].sum(), rel=0.03)
+
+
+def test_track_records_of_many_scopes() -> None:
+    periodic = _series(np.tile([100.0, 120, 130, 125, 110, 60, 50], 40))
+    series = {"periodic": periodic, "trend": _weekly_trend(280), "short": _series(np.ones(40))}
+    done = outlook.backtest_many(series, events.Events(), workers=1)
+    assert list(done) == ["periodic", "trend"]  # too short to backtest: left out
+    table = backtest.track_records(done)
+    row = table.filter(pl.col("scope") == "periodic").row(0, named=True)
+    assert row["seasonal naive"] == 0.0 and row["beats naive"] is False  # nothing beats an exact baseline
+    assert table["this forecast"].is_not_null().all() and table["in 80 % band"].is_not_null().all()

@@ -108,3 +108,24 @@ def test_finance_saves_budgets_as_a_new_version(demo_store: Path, monkeypatch: p
     assert budgets.current().equals(budgets.current(version=int(before["version"][0])))
     assert state.audit_log(action="budget_change", username="finance").height >= 1
     assert any("Saved version" in s.value for s in at.success)
+
+
+def test_each_teams_track_record_on_demand(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _app(demo_store, monkeypatch, user="finops")
+    at.switch_page("views/forecast.py").run()
+    assert not any("beats naive" in d.value.columns for d in at.dataframe)  # only when asked for
+    at.toggle(key="fc_tr").set_value(True).run()
+    assert not at.exception, at.exception
+    table = next(d.value for d in at.dataframe if "beats naive" in d.value.columns)
+    plan = next(d.value for d in at.dataframe if C.x_Team in d.value.columns)
+    assert set(table["scope"]) == set(plan[C.x_Team])
+    con = store.connect(demo_store)
+    try:
+        bt = outlook.backtest_scope(con, _query(demo_store).with_filter(C.x_Team, ("payments",)), events.load())
+    finally:
+        con.close()
+    row = table[table["scope"] == "payments"].iloc[0]
+    assert row["seasonal naive"] == pytest.approx(bt.figure("seasonal_naive"), abs=1e-9)
+    assert row["this forecast"] == pytest.approx(bt.figure("prophet"), abs=2e-3)
+    wins = int(table["beats naive"].sum())
+    assert any(f"for **{wins} of {len(table)}** teams" in m.value for m in at.markdown)

@@ -135,11 +135,7 @@ def _team_forecasts(
 
     def series() -> dict[str, pl.DataFrame]:
         con = cache.connection()
-        teams = [
-            t
-            for t in outlook.top_values(con, q, C.x_Team, PLAN_TEAMS)
-            if sel.query.scope.is_all or t in (sel.query.scope.teams or ())
-        ]
+        teams = outlook.top_values(con, q, C.x_Team, PLAN_TEAMS)  # within the caller's scope
         return outlook.histories(con, q, C.x_Team, teams) | budget_status.line_histories(con, q, lines)
 
     def fit(data: dict[str, pl.DataFrame]) -> dict[str, outlook.ScopeForecast]:
@@ -153,6 +149,32 @@ def _team_forecasts(
     key = f"{q!r}|{until}|{ev!r}|{lines.write_csv()}"
     result: dict[str, outlook.ScopeForecast] = cache.forecasts(version, key, series, fit)
     return result
+
+
+def _track_records(version: str, fcs: dict[str, outlook.ScopeForecast], ev: events.Events) -> None:
+    """Each team's backtest beside the baselines, on demand (seven fits per team)."""
+    teams = {k: f.actuals for k, f in fcs.items() if "/" not in k}
+    if not st.toggle(f"Track record of each team ({7 * len(teams)} model fits)", key="fc_tr"):
+        return
+    bar = st.progress(0.0, text="Backtesting teams")
+
+    def fit(data: dict[str, pl.DataFrame]) -> dict[str, backtest.Backtest]:
+        def tick(done: int, total: int) -> None:
+            bar.progress(done / max(total, 1), text=f"Backtesting teams: {done} of {total}")
+
+        return outlook.backtest_many(data, ev, progress=tick)
+
+    key = "track|" + "|".join(f"{k}:{v.height}:{v['cost'].sum()!r}" for k, v in teams.items()) + repr(ev)
+    table = backtest.track_records(cache.forecasts(version, key, lambda: teams, fit))
+    bar.empty()
+    wins = int(table["beats naive"].sum())
+    st.markdown(f"This forecast beats seasonal naive on the 30-day total for **{wins} of {table.height}** teams.")
+    pct = {
+        c: st.column_config.NumberColumn(c, format="percent")
+        for c in table.columns
+        if c not in ("scope", "beats naive")
+    }
+    st.dataframe(table, hide_index=True, width="stretch", column_config=pct)
 
 
 def _budget_section(version: str, sel: Selection, ev: events.Events, bar: st.delta_generator.DeltaGenerator) -> None:
@@ -200,6 +222,7 @@ def _budget_section(version: str, sel: Selection, ev: events.Events, bar: st.del
     st.caption("Teams as rows, months as columns: actual for past days, forecast for the rest; paste into a plan.")
     st.dataframe(plan, hide_index=True, width="stretch")
     tables.downloads(plan, "monthly-forecast-by-team", "plan")
+    _track_records(version, fcs, ev)
 
 
 def _snapshots(version: str, sel: Selection) -> None:
