@@ -105,6 +105,14 @@ def horizon_end(as_of: date, kind: str, fiscal_start_month: int = 1) -> date:
     raise QueryError(f"horizon {kind!r} is not one of {', '.join(HORIZONS)}")
 
 
+def horizon_start(as_of: date, kind: str, fiscal_start_month: int = 1) -> date:
+    """First day of the period that ``horizon_end`` closes (month, quarter, fiscal year; for 12
+    months, the as-of month)."""
+    end = horizon_end(as_of, kind, fiscal_start_month)
+    months = {"month": 1, "quarter": 3, "fiscal_year": 12, "12m": 12}[kind]
+    return _add_months(end.replace(day=1), 1 - months)
+
+
 def _add_months(d: date, n: int) -> date:
     y, m = divmod(d.year * 12 + d.month - 1 + n, 12)
     return date(y, m + 1, 1)

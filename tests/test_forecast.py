@@ -136,6 +136,10 @@ def test_horizons() -> None:
     assert outlook.horizon_end(d, "12m") == date(2027, 10, 31)
     with pytest.raises(QueryError):
         outlook.horizon_end(d, "decade")
+    assert outlook.horizon_start(d, "month") == date(2026, 11, 1)
+    assert outlook.horizon_start(d, "quarter") == date(2026, 10, 1)
+    assert outlook.horizon_start(d, "fiscal_year", fiscal_start_month=4) == date(2026, 4, 1)
+    assert outlook.horizon_start(d, "12m") == date(2026, 11, 1)
 
 
 def _demo_query(**filters: str) -> CostQuery:

@@ -49,6 +49,18 @@ def test_forecast_page_matches_core_and_backtest_is_shown(demo_store: Path, monk
     plan = next(d.value for d in at.dataframe if C.x_Team in d.value.columns)
     assert f"{q.end:%Y-%m}" in plan.columns and plan.shape[0] >= len(seeded)
     assert any(e.label == "Edit budgets" for e in at.expander)
+    at.selectbox(key="fc_h").set_value("fiscal_year").run()
+    at.selectbox(key="fc_fy").set_value(4).run()
+    assert not at.exception, at.exception
+    start, until = outlook.horizon_start(q.end, "fiscal_year", 4), outlook.horizon_end(q.end, "fiscal_year", 4)
+    con = store.connect(demo_store)
+    try:
+        expected = outlook.scope_forecast(con, q, until, events.load()).period_total(start, until)
+    finally:
+        con.close()
+    text = next(m.value for m in at.markdown if m.value.startswith("**End of fiscal year"))
+    assert f"({start} to {until})" in text
+    assert _money(text.split(": ")[1].split("**")[0]) == pytest.approx(expected["yhat"], rel=2e-3)
 
 
 def test_viewer_forecast_is_scoped_and_cannot_edit(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:

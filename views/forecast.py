@@ -63,7 +63,9 @@ def _tiles(fc: outlook.ScopeForecast, month_end: date, budget: float | None, cur
 def _forecast_section(version: str, sel: Selection, ev: events.Events, bar: st.delta_generator.DeltaGenerator) -> None:
     a, b, c = st.columns([2, 2, 3])
     horizon = a.selectbox("Horizon", list(outlook.HORIZONS), format_func=outlook.HORIZONS.__getitem__, key="fc_h")
-    fy = b.selectbox("Fiscal year starts", range(1, 13), format_func=lambda m: MONTHS[m - 1], key="fc_fy")
+    fy = 1
+    if horizon == "fiscal_year":
+        fy = b.selectbox("Fiscal year starts", range(1, 13), format_func=lambda m: MONTHS[m - 1], key="fc_fy")
     view = c.radio("View", ("Cumulative month", "Daily"), horizontal=True, key="fc_view")
     q = _history(sel)
     as_of = sel.data_end
@@ -90,6 +92,14 @@ def _forecast_section(version: str, sel: Selection, ev: events.Events, bar: st.d
             charts.forecast_band(frame, sel.currency, f"{metric}, {as_of:%B} cumulative", budget), width="stretch"
         )
     tables.chart_data(frame, "forecast", "fc", sel.currency)
+    start = outlook.horizon_start(as_of, horizon, fy)
+    span = fc.period_total(start, until)
+    st.markdown(
+        f"**{outlook.HORIZONS[horizon]} ({start} to {until}): {money(span['yhat'], sel.currency)}**: actual "
+        f"{money(span['actual'], sel.currency)} to {as_of}, then forecast (80 %: {money(span['lo80'], sel.currency)} "
+        f"to {money(span['hi80'], sel.currency)}; 95 %: {money(span['lo95'], sel.currency)} to "
+        f"{money(span['hi95'], sel.currency)})."
+    )
     st.caption(
         f"Forecast to {until} from data up to {as_of}: Prophet, weekly and yearly seasonality, trend changepoints, "
         "holidays and billing-calendar events; bands are 80 % and 95 % intervals."
