@@ -16,6 +16,7 @@ generator, so every fit seeds it with ``SEED``: the same series always gives the
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -32,6 +33,7 @@ SAMPLES = 400  # simulated paths per forecast; 400 keep the 2.5 % quantile withi
 YEARLY_MIN_SPAN = 731  # days between first and last point; Prophet's own rule is "more than two years"
 MIN_HISTORY = 28
 QUANTILES = {"lo95": 2.5, "lo80": 10.0, "hi80": 90.0, "hi95": 97.5}
+_RNG_LOCK = threading.Lock()
 OUTPUT_SCHEMA = {"day": pl.Date, "yhat": pl.Float64, **{k: pl.Float64 for k in QUANTILES}}
 
 
@@ -132,9 +134,12 @@ def fit_predict(history: pl.DataFrame, horizon: int, events: Events | None = Non
         model.add_regressor(name, mode="additive")
         frame[name] = (frame["ds"] >= pd.Timestamp(start)).astype(float)
         future[name] = 1.0
-    notes += [f"launch {n!r} on {d} is after the history and is not modelled" for n, d in events.launches_after(last)]
-    np.random.seed(SEED)
-    with warnings.catch_warnings():
+    notes += [
+        f"launch {e!r} on {d} is too recent to estimate and is not modelled" for e, d in events.launches_after(last)
+    ]
+    # Prophet draws from NumPy's global generator: seed it, and let no other thread draw in between
+    with _RNG_LOCK, warnings.catch_warnings():
+        np.random.seed(SEED)
         warnings.simplefilter("ignore", category=FutureWarning)  # Prophet 1.5 on pandas 3: inplace= deprecations
         warnings.simplefilter("ignore", category=DeprecationWarning)
         model.fit(frame, seed=SEED)
