@@ -19,6 +19,7 @@ PAGES = {  # key in access.PAGE_ROLES -> (file, title, icon)
     "anomalies": ("views/anomalies.py", "Anomalies", ":material/crisis_alert:"),
     "savings": ("views/savings.py", "Savings", ":material/savings:"),
     "allocation": ("views/allocation.py", "Allocation & tagging", ":material/account_tree:"),
+    "forecast": ("views/forecast.py", "Forecast & budgets", ":material/trending_up:"),
     "audit": ("views/audit.py", "Audit log", ":material/policy:"),
     "users": ("views/users.py", "Users", ":material/group:"),
 }

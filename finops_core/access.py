@@ -35,6 +35,7 @@ PAGE_ROLES: dict[str, tuple[str, ...]] = {
     "anomalies": ("admin", "finops", "finance"),
     "savings": ROLES,
     "allocation": ROLES,
+    "forecast": ROLES,  # viewers see their scope only; budgets are edited by finance and admin
     "audit": ("admin",),
     "users": ("admin",),
 }

@@ -135,10 +135,10 @@ def test_login_form_signs_in_and_audits(demo_store: Path, monkeypatch: pytest.Mo
 @pytest.mark.parametrize(
     ("user", "pages"),
     [
-        ("admin", {"spend", "commitments", "anomalies", "savings", "allocation", "audit", "users"}),
-        ("finops", {"spend", "commitments", "anomalies", "savings", "allocation"}),
-        ("finance", {"spend", "commitments", "anomalies", "savings", "allocation"}),
-        ("viewer", {"spend", "savings", "allocation"}),
+        ("admin", {"spend", "commitments", "anomalies", "savings", "allocation", "forecast", "audit", "users"}),
+        ("finops", {"spend", "commitments", "anomalies", "savings", "allocation", "forecast"}),
+        ("finance", {"spend", "commitments", "anomalies", "savings", "allocation", "forecast"}),
+        ("viewer", {"spend", "savings", "allocation", "forecast"}),
     ],
 )
 def test_each_role_gets_only_its_pages(
@@ -146,7 +146,7 @@ def test_each_role_gets_only_its_pages(
 ) -> None:
     at = _app(demo_store, monkeypatch, user=user)
     assert not at.exception
-    for page in ("spend", "commitments", "anomalies", "savings", "allocation", "audit", "users"):
+    for page in ("spend", "commitments", "anomalies", "savings", "allocation", "forecast", "audit", "users"):
         if page in pages:
             at.switch_page(f"views/{page}.py").run()
             assert not at.exception

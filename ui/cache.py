@@ -6,6 +6,8 @@ Query results are also keyed by the full request (its repr includes the caller's
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -101,3 +103,26 @@ def call(version: str, fn: Callable[..., Any], q: CostQuery, *args: Any) -> Any:
 
     ``args`` must have a faithful repr (strings, numbers, None)."""
     return _call(version, f"{fn.__module__}.{fn.__qualname__}|{q!r}|{args!r}", fn, q, args)
+
+
+FORECAST_ENTRIES = 8  # one entry: every team's sample paths (up to ~35 MB for 60 teams x 12 months)
+_forecast_cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
+_forecast_lock = threading.Lock()
+
+
+def forecasts(version: str, key: str, series: Callable[[], dict[str, Any]], fit: Callable[..., Any]) -> Any:
+    """``fit(series())``, cached by data version and ``key`` (which must name everything both depend on:
+    request, horizon, events), least recently used out first.
+
+    Not ``st.cache_data``: that records the progress bar updates ``fit`` makes and replays them on a
+    hit, where the bar no longer exists. Shared by all sessions like ``st.cache_data``."""
+    with _forecast_lock:
+        if (version, key) in _forecast_cache:
+            _forecast_cache.move_to_end((version, key))
+            return _forecast_cache[(version, key)]
+    value = fit(series())
+    with _forecast_lock:
+        _forecast_cache[(version, key)] = value
+        while len(_forecast_cache) > FORECAST_ENTRIES:
+            _forecast_cache.popitem(last=False)
+    return value

@@ -162,3 +162,24 @@ def anomaly_band(frame: pl.DataFrame, currency: str, start: object, end: object)
         .encode(x="start:T", x2="end:T")
     )
     return (window + band + expected + actual).properties(height=HEIGHT)
+
+
+def forecast_band(frame: pl.DataFrame, currency: str, title: str, budget: float | None = None) -> alt.Chart:
+    """Actual (solid) and forecast (dashed) with 95 % and 80 % bands; a red rule at ``budget``.
+
+    ``frame``: day, actual (null after the as-of day), yhat, lo95, lo80, hi80, hi95 (null before it)."""
+    x = alt.X("day:T", title=None, axis=alt.Axis(labelFontSize=13))
+    money = alt.Axis(format=",.0f", labelFontSize=13, title=f"{title} ({currency})")
+    base = alt.Chart(frame)
+    band95 = base.mark_area(opacity=0.13, color="#1f5fae").encode(x=x, y=alt.Y("lo95:Q", axis=money), y2="hi95:Q")
+    band80 = base.mark_area(opacity=0.22, color="#1f5fae").encode(x=x, y="lo80:Q", y2="hi80:Q")
+    tips = [alt.Tooltip("day:T")] + [
+        alt.Tooltip(f"{c}:Q", format=",.0f") for c in ("actual", "yhat", "lo80", "hi80", "lo95", "hi95")
+    ]
+    yhat = base.mark_line(strokeDash=[6, 4], color="#1f5fae", strokeWidth=2).encode(x=x, y="yhat:Q", tooltip=tips)
+    actual = base.mark_line(color="#1b2430", strokeWidth=2.5).encode(x=x, y="actual:Q", tooltip=tips)
+    layers = band95 + band80 + yhat + actual
+    if budget is not None:
+        rule = alt.Chart(pl.DataFrame({"budget": [budget]})).mark_rule(color="#c23b5a", strokeWidth=2)
+        layers = layers + rule.encode(y="budget:Q", tooltip=[alt.Tooltip("budget:Q", format=",.0f")])
+    return layers.properties(height=HEIGHT)

@@ -1,0 +1,143 @@
+"""AppTest of the Forecast & budgets page: its numbers equal finops_core's; viewers see their scope only."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from finops_core import access, budgets, drilldown, events, forecast_snapshots, outlook, state, store
+from finops_core.query import CostQuery
+from finops_core.schema import C
+from tests.test_pages import _app, _money, _tile
+
+
+def _query(demo_store: Path, **kw: object) -> CostQuery:
+    con = store.connect(demo_store)
+    first, last = con.execute(f"SELECT min({C.x_ChargeDate}), max({C.x_ChargeDate}) FROM daily").fetchall()[0]
+    con.close()
+    return replace(CostQuery(first, last, filters=((C.BillingCurrency, ("USD",)),)), **kw)  # type: ignore[arg-type]
+
+
+def test_forecast_page_matches_core_and_backtest_is_shown(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _app(demo_store, monkeypatch, user="finance")
+    at.switch_page("views/forecast.py").run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Forecast & budgets"
+    q = _query(demo_store)
+    con = store.connect(demo_store)
+    try:
+        month_end = outlook.horizon_end(q.end, "month")
+        fc = outlook.scope_forecast(con, q, month_end, events.load())
+        mtd = float(drilldown.total(con, replace(q, start=q.end.replace(day=1)))[q.metric].sum())
+    finally:
+        con.close()
+    assert _tile(at, f"{q.end:%B} to date") == pytest.approx(mtd, abs=0.5)
+    # the same model on the same days; DuckDB's parallel sums can differ in the last bits between
+    # connections, which moves the optimum by a few hundredths of a percent
+    assert _tile(at, "Forecast at month end") == pytest.approx(
+        fc.period_total(q.end.replace(day=1), month_end)["yhat"], rel=2e-3
+    )
+    assert any("this forecast's 30-day error was" in s.value for s in [*at.success, *at.warning])
+    status = next(d.value for d in at.dataframe if "budget line" in d.value.columns)
+    seeded = budgets.current().filter(pl.col("period") == f"{q.end:%Y-%m}")
+    assert set(status["budget line"]) == set(seeded["team"])
+    assert status["budget"].sum() == pytest.approx(seeded["amount"].sum())
+    plan = next(d.value for d in at.dataframe if C.x_Team in d.value.columns)
+    assert f"{q.end:%Y-%m}" in plan.columns and plan.shape[0] >= len(seeded)
+    assert any(e.label == "Edit budgets" for e in at.expander)
+    at.selectbox(key="fc_h").set_value("fiscal_year").run()
+    at.selectbox(key="fc_fy").set_value(4).run()
+    assert not at.exception, at.exception
+    start, until = outlook.horizon_start(q.end, "fiscal_year", 4), outlook.horizon_end(q.end, "fiscal_year", 4)
+    con = store.connect(demo_store)
+    try:
+        expected = outlook.scope_forecast(con, q, until, events.load()).period_total(start, until)
+    finally:
+        con.close()
+    text = next(m.value for m in at.markdown if m.value.startswith("**End of fiscal year"))
+    assert f"({start} to {until})" in text
+    assert _money(text.split(": ")[1].split("**")[0]) == pytest.approx(expected["yhat"], rel=2e-3)
+
+
+def test_viewer_forecast_is_scoped_and_cannot_edit(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scope = access.DEMO_USERS["viewer"][2]
+    at = _app(demo_store, monkeypatch, user="viewer", team=["search"])
+    at.switch_page("views/forecast.py").run()
+    assert not at.exception, at.exception
+    q = _query(demo_store, scope=scope)
+    con = store.connect(demo_store)
+    try:
+        mtd = float(drilldown.total(con, replace(q, start=q.end.replace(day=1)))[q.metric].sum())
+    finally:
+        con.close()
+    assert _tile(at, f"{q.end:%B} to date") == pytest.approx(mtd, abs=0.5)
+    status = next(d.value for d in at.dataframe if "budget line" in d.value.columns)
+    assert set(status["budget line"]) == {"payments"}
+    plan = next(d.value for d in at.dataframe if C.x_Team in d.value.columns)
+    assert set(plan[C.x_Team]) == {"payments"}
+    assert not any(e.label == "Edit budgets" for e in at.expander)
+    assert _money(next(m.value for m in at.metric if m.label == "Month budget")) == pytest.approx(
+        status["budget"].sum()
+    )
+
+
+def test_a_past_snapshot_is_shown_against_actuals(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    q = _query(demo_store)
+    said = replace(q, end=q.end - timedelta(days=20))
+    con = store.connect(demo_store)
+    try:
+        fc = outlook.scope_forecast(con, said, q.end + timedelta(days=10), events.load())
+        after = outlook.daily_actuals(con, replace(q, start=said.end + timedelta(days=1)))
+    finally:
+        con.close()
+    forecast_snapshots.save(fc, said, "USD", "selection", "finance", "test")
+    at = _app(demo_store, monkeypatch, user="finance")
+    at.switch_page("views/forecast.py").run()
+    assert not at.exception, at.exception
+    assert str(said.end) in at.selectbox(key="fc_snap").options
+    at.selectbox(key="fc_snap").set_value(said.end).run()
+    shown = next(
+        d.value
+        for d in at.dataframe
+        if {"yhat", "actual"} <= set(d.value.columns) and "lo80" in d.value.columns and len(d.value) == 30
+    )
+    assert shown["actual"].sum() == pytest.approx(after["cost"].sum(), abs=0.01)
+    assert shown["yhat"].tolist() == pytest.approx(fc.forecast.daily["yhat"].to_list())
+
+
+def test_finance_saves_budgets_as_a_new_version(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _app(demo_store, monkeypatch, user="finance")
+    at.switch_page("views/forecast.py").run()
+    before = budgets.versions()
+    at.button(key="bud_save").click().run()
+    assert not at.exception, at.exception
+    after = budgets.versions()
+    assert after.height == before.height + 1 and after["username"][0] == "finance"
+    assert budgets.current().equals(budgets.current(version=int(before["version"][0])))
+    assert state.audit_log(action="budget_change", username="finance").height >= 1
+    assert any("Saved version" in s.value for s in at.success)
+
+
+def test_each_teams_track_record_on_demand(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _app(demo_store, monkeypatch, user="finops")
+    at.switch_page("views/forecast.py").run()
+    assert not any("beats naive" in d.value.columns for d in at.dataframe)  # only when asked for
+    at.toggle(key="fc_tr").set_value(True).run()
+    assert not at.exception, at.exception
+    table = next(d.value for d in at.dataframe if "beats naive" in d.value.columns)
+    plan = next(d.value for d in at.dataframe if C.x_Team in d.value.columns)
+    assert set(table["scope"]) == set(plan[C.x_Team])
+    con = store.connect(demo_store)
+    try:
+        bt = outlook.backtest_scope(con, _query(demo_store).with_filter(C.x_Team, ("payments",)), events.load())
+    finally:
+        con.close()
+    row = table[table["scope"] == "payments"].iloc[0]
+    assert row["seasonal naive"] == pytest.approx(bt.figure("seasonal_naive"), abs=1e-9)
+    assert row["this forecast"] == pytest.approx(bt.figure("prophet"), abs=2e-3)
+    wins = int(table["beats naive"].sum())
+    assert any(f"for **{wins} of {len(table)}** teams" in m.value for m in at.markdown)

@@ -1,0 +1,295 @@
+"""Forecast & budgets: the selection's forecast with its track record, budgets vs forecast by team,
+the monthly plan export, past forecasts against actuals, and budget editing (finance, admin)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, timedelta
+
+import polars as pl
+import streamlit as st
+
+from finops_core import backtest, budget_status, budgets, events, forecast, forecast_snapshots, outlook
+from finops_core.query import CostQuery
+from finops_core.schema import METRIC_LABELS, C
+from ui import cache, charts, tables
+from ui.filters import Selection
+from ui.format import money
+
+EDITORS = ("admin", "finance")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+PLAN_TEAMS = 50
+
+
+def _seed_from_demo() -> None:
+    """A new state database starts with the demo's budgets (whose dates match the demo data), once."""
+    path = cache.store_root() / "demo" / "budgets.csv"
+    if path.exists() and budgets.versions().is_empty():
+        budgets.save(budgets.load(path), "demo", str(path))
+
+
+def _history(sel: Selection) -> CostQuery:
+    """The whole history of the sidebar's request (filters, metric, scope; the period is ignored)."""
+    return replace(sel.query, start=sel.data_start, end=sel.data_end)
+
+
+def _tiles(fc: outlook.ScopeForecast, month_end: date, budget: float | None, cur: str) -> None:
+    total = fc.period_total(fc.as_of.replace(day=1), month_end)
+    a, b, c, d = st.columns(4)
+    a.metric(f"{fc.as_of:%B} to date", money(total["actual"], cur), border=True)
+    b.metric(
+        "Forecast at month end",
+        money(total["yhat"], cur),
+        border=True,
+        help=f"80 %: {money(total['lo80'], cur)} to {money(total['hi80'], cur)}; "
+        f"95 %: {money(total['lo95'], cur)} to {money(total['hi95'], cur)}.",
+    )
+    c.metric(
+        "Month budget",
+        money(budget, cur) if budget is not None else "–",
+        border=True,
+        help="The budgets of the teams picked in the sidebar (every one of them budgeted, no other filter). "
+        "Unbudgeted spend (e.g. Unallocated) makes a total-vs-budget comparison meaningless.",
+    )
+    over = None if budget is None else budget_status.overrun_date(fc, fc.as_of.replace(day=1), month_end, budget)
+    d.metric(
+        "Projected overrun",
+        f"{over:%d %b}" if over else ("none" if budget is not None else "–"),
+        border=True,
+        help="First day on which the month's cumulative cost (actual, then forecast) passes the budget.",
+    )
+
+
+def _forecast_section(version: str, sel: Selection, ev: events.Events, bar: st.delta_generator.DeltaGenerator) -> None:
+    a, b, c = st.columns([2, 2, 3])
+    horizon = a.selectbox("Horizon", list(outlook.HORIZONS), format_func=outlook.HORIZONS.__getitem__, key="fc_h")
+    fy = 1
+    if horizon == "fiscal_year":
+        fy = b.selectbox("Fiscal year starts", range(1, 13), format_func=lambda m: MONTHS[m - 1], key="fc_fy")
+    view = c.radio("View", ("Cumulative month", "Daily"), horizontal=True, key="fc_view")
+    q = _history(sel)
+    as_of = sel.data_end
+    month_end = outlook.horizon_end(as_of, "month")
+    until = max(outlook.horizon_end(as_of, horizon, fy), month_end)
+    bar.progress(0.1, text="Fitting the forecast")
+    try:
+        fc = cache.call(version, outlook.scope_forecast, q, until, ev)
+    except forecast.ForecastError as exc:
+        st.info(f"No forecast for this selection: {exc}.")
+        return
+    user = st.session_state["user"]
+    forecast_snapshots.save(fc, q, sel.currency, "selection", user.username, version)
+    lines = budget_status.visible_lines(budgets.current(), budgets.periods_containing(as_of)[0], sel.query)
+    budget = budget_status.selection_budget(lines, sel.query)
+    _tiles(fc, month_end, budget, sel.currency)
+    metric = METRIC_LABELS[q.metric]
+    if view == "Daily":
+        frame = outlook.daily_view(fc)
+        st.altair_chart(charts.forecast_band(frame, sel.currency, f"{metric} per day"), width="stretch")
+    else:
+        frame = outlook.month_outlook(fc, month_end)
+        st.altair_chart(
+            charts.forecast_band(frame, sel.currency, f"{metric}, {as_of:%B} cumulative", budget), width="stretch"
+        )
+    tables.chart_data(frame, "forecast", "fc", sel.currency)
+    start = outlook.horizon_start(as_of, horizon, fy)
+    span = fc.period_total(start, until)
+    st.markdown(
+        f"**{outlook.HORIZONS[horizon]} ({start} to {until}): {money(span['yhat'], sel.currency)}**: actual "
+        f"{money(span['actual'], sel.currency)} to {as_of}, then forecast (80 %: {money(span['lo80'], sel.currency)} "
+        f"to {money(span['hi80'], sel.currency)}; 95 %: {money(span['lo95'], sel.currency)} to "
+        f"{money(span['hi95'], sel.currency)})."
+    )
+    st.caption(
+        f"Forecast to {until} from data up to {as_of}: Prophet, weekly and yearly seasonality, trend changepoints, "
+        "holidays and billing-calendar events; bands are 80 % and 95 % intervals."
+        + "".join(f" Note: {n}." for n in fc.forecast.notes)
+    )
+    bar.progress(0.3, text="Backtesting (6 origins x 30 days)")
+    _backtest(version, q, ev)
+
+
+def _backtest(version: str, q: CostQuery, ev: events.Events) -> None:
+    st.subheader("Track record")
+    try:
+        bt = cache.call(version, outlook.backtest_scope, q, ev)
+    except backtest.BacktestError as exc:
+        st.info(f"No backtest: {exc}.")
+        return
+    (st.success if bt.beats_naive else st.warning)(bt.summary())
+    st.dataframe(
+        bt.metrics.select("label", "total_error", "daily_mape", "bias", "coverage80", "coverage95"),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "label": "Method",
+            "total_error": st.column_config.NumberColumn("30-day total error", format="percent"),
+            "daily_mape": st.column_config.NumberColumn("Daily MAPE", format="percent"),
+            "bias": st.column_config.NumberColumn("Bias", format="percent"),
+            "coverage80": st.column_config.NumberColumn("In 80 % band", format="percent"),
+            "coverage95": st.column_config.NumberColumn("In 95 % band", format="percent"),
+        },
+    )
+    st.caption(backtest.DEFINITIONS)
+
+
+def _team_forecasts(
+    version: str,
+    sel: Selection,
+    ev: events.Events,
+    lines: pl.DataFrame,
+    until: date,
+    bar: st.delta_generator.DeltaGenerator,
+) -> dict[str, outlook.ScopeForecast]:
+    q = _history(sel)
+
+    def series() -> dict[str, pl.DataFrame]:
+        con = cache.connection()
+        teams = outlook.top_values(con, q, C.x_Team, PLAN_TEAMS)  # within the caller's scope
+        return outlook.histories(con, q, C.x_Team, teams) | budget_status.line_histories(con, q, lines)
+
+    def fit(data: dict[str, pl.DataFrame]) -> dict[str, outlook.ScopeForecast]:
+        def tick(done: int, total: int) -> None:
+            bar.progress(
+                0.4 + 0.6 * done / max(total, 1), text=f"Forecasting teams and budget lines: {done} of {total}"
+            )
+
+        return outlook.forecast_many(data, until, ev, progress=tick)
+
+    key = f"{q!r}|{until}|{ev!r}|{lines.write_csv()}"
+    result: dict[str, outlook.ScopeForecast] = cache.forecasts(version, key, series, fit)
+    return result
+
+
+def _track_records(version: str, fcs: dict[str, outlook.ScopeForecast], ev: events.Events) -> None:
+    """Each team's backtest beside the baselines, on demand (seven fits per team)."""
+    teams = {k: f.actuals for k, f in fcs.items() if "/" not in k}
+    if not st.toggle(f"Track record of each team ({7 * len(teams)} model fits)", key="fc_tr"):
+        return
+    bar = st.progress(0.0, text="Backtesting teams")
+
+    def fit(data: dict[str, pl.DataFrame]) -> dict[str, backtest.Backtest]:
+        def tick(done: int, total: int) -> None:
+            bar.progress(done / max(total, 1), text=f"Backtesting teams: {done} of {total}")
+
+        return outlook.backtest_many(data, ev, progress=tick)
+
+    key = "track|" + "|".join(f"{k}:{v.height}:{v['cost'].sum()!r}" for k, v in teams.items()) + repr(ev)
+    table = backtest.track_records(cache.forecasts(version, key, lambda: teams, fit))
+    bar.empty()
+    wins = int(table["beats naive"].sum())
+    st.markdown(f"This forecast beats seasonal naive on the 30-day total for **{wins} of {table.height}** teams.")
+    pct = {
+        c: st.column_config.NumberColumn(c, format="percent")
+        for c in table.columns
+        if c not in ("scope", "beats naive")
+    }
+    st.dataframe(table, hide_index=True, width="stretch", column_config=pct)
+
+
+def _budget_section(version: str, sel: Selection, ev: events.Events, bar: st.delta_generator.DeltaGenerator) -> None:
+    st.subheader("Budgets by team")
+    month, quarter = budgets.periods_containing(sel.data_end)
+    period = st.radio("Period", (month, quarter), horizontal=True, key="fc_period")
+    start, end = budgets.period_range(period)
+    lines = budget_status.visible_lines(budgets.current(), period, sel.query)
+    until = max(end, outlook.horizon_end(sel.data_end, "12m"))
+    fcs = _team_forecasts(version, sel, ev, lines, until, bar)
+    if lines.is_empty():
+        st.info(f"No {sel.currency} budgets for {period} in your scope.")
+    else:
+        table = budget_status.status(lines, fcs, start, end)
+        allq = replace(_history(sel), start=start)
+        total = float(cache.total(version, repr(allq), allq)[allq.metric].sum())
+        if total:
+            covered = budget_status.covered_spend(lines, table)
+            st.caption(
+                f"{covered / total:.0%} of {period} spend to date ({money(total, sel.currency)}) is under a budget."
+            )
+        st.dataframe(
+            table,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                **{
+                    c: st.column_config.NumberColumn(c, format="accounting")
+                    for c in (
+                        "budget",
+                        "actual to date",
+                        "forecast at period end",
+                        "forecast low (80 %)",
+                        "forecast high (80 %)",
+                        "variance",
+                    )
+                },
+                "variance %": st.column_config.NumberColumn("variance %", format="percent"),
+            },
+        )
+        tables.downloads(table, f"budget-status-{period}", "bs")
+    st.subheader("Monthly forecast by team")
+    teams = {k: v for k, v in fcs.items() if "/" not in k}
+    plan = outlook.monthly_plan(teams, sel.data_end.replace(day=1), outlook.horizon_end(sel.data_end, "12m"))
+    st.caption("Teams as rows, months as columns: actual for past days, forecast for the rest; paste into a plan.")
+    st.dataframe(plan, hide_index=True, width="stretch")
+    tables.downloads(plan, "monthly-forecast-by-team", "plan")
+    _track_records(version, fcs, ev)
+
+
+def _snapshots(version: str, sel: Selection) -> None:
+    st.subheader("Past forecasts against actuals")
+    q = _history(sel)
+    snaps = forecast_snapshots.snapshots(q, sel.currency)
+    older = snaps.filter(pl.col("as_of") < sel.data_end)
+    if older.is_empty():
+        st.info(
+            "Each month's first forecast of a scope is kept; none older than today's data for this selection yet. "
+            "Come back after the next data load to see this forecast against what happened."
+        )
+        return
+    pick = st.selectbox("Forecast made with data up to", older["as_of"].to_list(), key="fc_snap")
+    row = older.filter(pl.col("as_of") == pick).row(0, named=True)
+    actuals = cache.call(version, outlook.daily_actuals, replace(q, start=pick - timedelta(days=30)))
+    frame = forecast_snapshots.against_actuals(int(row["id"]), actuals)
+    st.altair_chart(charts.forecast_band(frame, sel.currency, "Cost per day"), width="stretch")
+    st.caption(f"Saved {row['taken_at']} by {row['username']} from data version {row['data_version']}.")
+    tables.chart_data(frame, f"forecast-{pick}-vs-actual", "snap", sel.currency)
+
+
+def _editor() -> None:
+    with st.expander("Edit budgets"):
+        upload = st.file_uploader(
+            "Replace all budgets from a CSV or YAML file", type=["csv", "yaml", "yml"], key="bud_up"
+        )
+        edited = st.data_editor(budgets.current(), num_rows="dynamic", width="stretch", key="bud_edit")
+        user = st.session_state["user"].username
+        try:
+            if upload is not None and st.button("Load file", key="bud_load"):
+                lines = budgets.parse_upload(upload.getvalue(), upload.name)
+                st.success(f"Saved version {budgets.save(lines, user, upload.name)} ({lines.height} lines).")
+            if st.button("Save table", key="bud_save", type="primary"):
+                lines = budgets.validate_frame(pl.DataFrame(edited))
+                st.success(f"Saved version {budgets.save(lines, user, 'edited in the app')} ({lines.height} lines).")
+        except budgets.BudgetError as exc:
+            st.error("Not saved:\n\n" + "\n".join(f"- {e}" for e in exc.errors))
+        st.dataframe(budgets.versions(), hide_index=True, width="stretch")
+
+
+def render(sel: Selection) -> None:
+    version = cache.data_version() or ""
+    st.title("Forecast & budgets")
+    try:
+        ev = events.load()
+    except events.EventsError as exc:
+        st.error(str(exc))
+        return
+    _seed_from_demo()
+    bar = st.progress(0.0, text="Loading")
+    _forecast_section(version, sel, ev, bar)
+    _budget_section(version, sel, ev, bar)
+    bar.empty()
+    _snapshots(version, sel)
+    if st.session_state["user"].role in EDITORS:
+        _editor()
+
+
+render(st.session_state["selection"])
