@@ -37,6 +37,7 @@ def build_demo(root: Path, cfg: DemoConfig, progress: Callable[[float, str], Non
                 "rows": truth.rows,
             }
         )
+    truth.team_month = allocated_team_months(root)
     side = write_all(root / "demo", cfg, truth)
     if progress:
         progress(1.0, "done")
@@ -47,6 +48,24 @@ def build_demo(root: Path, cfg: DemoConfig, progress: Callable[[float, str], Non
         "side_files": [str(p) for p in side],
         "data_version": store.current_version(root),
     }
+
+
+def allocated_team_months(root: Path) -> dict[tuple[str, str, str], float]:
+    """EffectiveCost per (team, billing month 'YYYY-MM', currency) as the app shows it: after the
+    allocation rules and shared-cost splits, so the demo's budgets plan what teams are charged."""
+    from finops_core import db
+    from finops_core.schema import C
+
+    con = store.connect(root)
+    try:
+        rows = db.rows(
+            con,
+            f"SELECT {C.x_Team}, strftime({C.x_BillingMonth}, '%Y-%m'), {C.BillingCurrency}, sum({C.EffectiveCost}) "
+            "FROM daily GROUP BY ALL",
+        )
+    finally:
+        con.close()
+    return {(team, month, cur): float(cost) for team, month, cur, cost in rows}
 
 
 def is_demo(root: Path) -> bool:

@@ -58,7 +58,9 @@ class DemoTruth:
     """Ground truth gathered while generating (see ``sidefiles.py`` for how it is written)."""
 
     events: ChunkTruth = field(default_factory=ChunkTruth)
-    team_month: dict[tuple[str, str, str], float] = field(default_factory=dict)  # (team, month, cur) -> cost
+    # (team, month, cur) -> cost: each resource's owner while generating; build_demo replaces it
+    # with the allocated cost the app shows before writing the budgets
+    team_month: dict[tuple[str, str, str], float] = field(default_factory=dict)
     billed_month: dict[tuple[str, str], float] = field(default_factory=dict)  # (billing acct, month) -> billed
     sizes: list[tuple[float, float]] = field(default_factory=list)
     rows: int = 0

@@ -69,7 +69,8 @@ def teams() -> pl.DataFrame:
 
 
 def budgets(cfg: DemoConfig, truth: DemoTruth) -> pl.DataFrame:
-    """Monthly USD budget per team: last year's plan (actual +/- a planning error), 3 months ahead."""
+    """Monthly USD budget per team: last year's plan (actual +/- a planning error), 3 months ahead.
+    Actuals are the teams' allocated cost (direct plus their share of shared costs), as charged."""
     months = [f"{m:%Y-%m}" for m in month_starts(cfg)]
     closed = months[-13:-1]
     rows = []
