@@ -97,21 +97,25 @@ def build(db_path: Path, files: list[str], rules: RuleSet | None = None) -> None
             return
         source = parquet_source(files)
         create_tag_map(con, source, rules)
-        attributed = allocation.attributed_sql(rules.allocation, source, "tag_map")
         metrics = ", ".join(f"sum({m}) AS {m}" for m in METRICS)
         # The rollups hold each group's direct attribution and its shared-cost pool; the views
-        # fan pooled groups out to their teams through ``shares`` when read (a small hash join),
-        # which keeps the build at one scan per rollup.
-        keys = ", ".join((C.x_ChargeDate, C.x_BillingMonth, C.BillingCurrency, *ROLLUP_DIMENSIONS, C.x_Pool))
-        con.execute(f"CREATE TABLE daily AS SELECT {keys}, {metrics} FROM ({attributed}) GROUP BY ALL")
-        allocation.create_shares(con, rules.allocation, "daily", "shares")
-        keys = ", ".join(
+        # fan pooled groups out to their teams through ``shares`` when read (a small hash join).
+        # Sorted by date, so the tables come out clustered and a query's date range skips most
+        # row groups (the sort costs about a fifth of the build).
+        attributed = allocation.attributed_sql(rules.allocation, source, "tag_map")
+        daily_keys = ", ".join((C.x_ChargeDate, C.x_BillingMonth, C.BillingCurrency, *ROLLUP_DIMENSIONS, C.x_Pool))
+        resource_keys = ", ".join(
             (C.x_ChargeDate, C.x_BillingMonth, C.BillingCurrency, *RESOURCE_DIMENSIONS, C.x_AllocationRule, C.x_Pool)
         )
         con.execute(
-            f"CREATE TABLE resource_daily AS SELECT {keys}, {allocation.TAGGABLE_SQL} AS taggable, "
-            f"{C.x_MissingTags} AS missing, {metrics} FROM ({attributed}) GROUP BY ALL"
+            f"CREATE TABLE daily AS SELECT {daily_keys}, {metrics} FROM ({attributed}) "
+            f"GROUP BY ALL ORDER BY {C.x_ChargeDate}"
         )
+        con.execute(
+            f"CREATE TABLE resource_daily AS SELECT {resource_keys}, {allocation.TAGGABLE_SQL} AS taggable, "
+            f"{C.x_MissingTags} AS missing, {metrics} FROM ({attributed}) GROUP BY ALL ORDER BY {C.x_ChargeDate}"
+        )
+        allocation.create_shares(con, rules.allocation, "daily", "shares")
         con.execute(
             f"CREATE TABLE compliance AS SELECT {', '.join(COMPLIANCE_KEYS)}, taggable, missing, "
             f"sum({C.EffectiveCost}) AS {C.EffectiveCost}, sum({C.BilledCost}) AS {C.BilledCost} "
@@ -146,4 +150,9 @@ def create_views(con: duckdb.DuckDBPyConnection, files: list[str], schema: str) 
         rules = version_rules(con, schema)
         attributed = allocation.attributed_sql(rules.allocation, parquet_source(files, hive=True), f"{schema}.tag_map")
         con.execute(f"CREATE OR REPLACE VIEW focus_rows AS {attributed}")
+        raw = parquet_source(files, hive=True)
+        con.execute(
+            f"CREATE OR REPLACE VIEW raw_rows AS SELECT *, CAST({C.ChargePeriodStart} AS DATE) AS {C.x_ChargeDate}, "
+            f"CAST({C.BillingPeriodStart} AS DATE) AS {C.x_BillingMonth} FROM {raw}"
+        )
         con.execute(f"CREATE OR REPLACE VIEW costs AS {allocation.allocated_sql(attributed, f'{schema}.shares')}")

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from finops_core import drilldown
-from finops_core.query import NOT_SET, OTHER, CostQuery, QueryError, Scope, view_for
+from finops_core.query import NOT_SET, OTHER, CostQuery, QueryError, Scope, compile_where, dimension_sql, view_for
 from finops_core.rollups import current_rules
 from finops_core.schema import QUERY_DIMENSIONS, ROLLUP_DIMENSIONS, C
 from tests.allocation_ref import allocate
@@ -161,7 +161,25 @@ def test_requests_are_validated() -> None:
 def test_queries_use_the_smallest_view() -> None:
     assert view_for({C.ServiceName, C.x_Team}) == "daily"
     assert view_for({C.ResourceId, C.x_Team}) == "resource_daily"
-    assert view_for({"tag:team"}) == "costs"
+    assert view_for({"tag:team"}) == "raw_rows"  # no allocation column: the rows as billed
+    assert view_for({"tag:team", C.x_Team}) == "costs"
+    assert view_for({C.SkuId, C.x_AllocationRule}) == "costs"
+
+
+def test_raw_and_allocated_views_agree_on_every_non_allocation_grouping(con) -> None:  # type: ignore[no-untyped-def]
+    """A split moves cost between teams but never changes a charge's sum per any other column."""
+    for dim in ("tag:team", C.SkuId, C.CommitmentDiscountId, C.AvailabilityZone):
+        q = CostQuery(START, END, group_by=(dim,))
+        via_raw = _got(drilldown.cost_by_dimension(con, q), (dim,), q.metric)
+        _, where, params = compile_where(q)
+        expr = dimension_sql(dim, p := [])
+        rows = con.execute(
+            f"SELECT {expr}, {C.BillingCurrency}, sum({q.metric}) FROM costs WHERE {where} GROUP BY ALL", p + params
+        ).fetchall()
+        via_costs = {(r[0] if r[0] is not None else NOT_SET, r[1]): r[2] for r in rows}
+        assert via_raw.keys() == via_costs.keys()
+        for k, v in via_raw.items():
+            assert v == pytest.approx(via_costs[k], rel=1e-9, abs=1e-6)
 
 
 def test_filter_values_are_bound_not_formatted(con) -> None:  # type: ignore[no-untyped-def]
