@@ -20,6 +20,7 @@ Errors in a rules file name the file, the line and the field.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -242,9 +243,14 @@ def _matches(p: Path, node: yaml.Node | None, what: str, columns: tuple[str, ...
     return tuple(out)
 
 
+@functools.cache
+def _regex_connection() -> duckdb.DuckDBPyConnection:
+    return duckdb.connect()
+
+
 def _check_pattern(p: Path, node: yaml.Node, what: str, pattern: str) -> None:
     """DuckDB's regular expressions are RE2: check the pattern there, where it will run."""
-    con = duckdb.connect()
+    con = _regex_connection().cursor()
     try:
         con.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
     except duckdb.Error as exc:

@@ -15,6 +15,7 @@ every billing period, currency and metric is refused.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,8 +133,13 @@ def build(db_path: Path, files: list[str], rules: RuleSet | None = None) -> None
 
 
 def version_rules(con: duckdb.DuckDBPyConnection, schema: str) -> RuleSet:
-    """The rules a version was built with."""
-    return parse_rules(dict(db.rows(con, f"SELECT name, text FROM {schema}.rules")))
+    """The rules a version was built with (parsed once per distinct text: every connect needs them)."""
+    return _parsed(tuple(sorted(db.rows(con, f"SELECT name, text FROM {schema}.rules"))))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(texts: tuple[tuple[str, str], ...]) -> RuleSet:
+    return parse_rules(dict(texts))
 
 
 def create_views(con: duckdb.DuckDBPyConnection, files: list[str], schema: str) -> None:
