@@ -14,7 +14,7 @@ from finops_core.query import CostQuery
 from finops_core.schema import METRIC_LABELS, C
 from ui import cache, charts, tables
 from ui.filters import Selection
-from ui.format import money
+from ui.format import column_format, money
 
 EDITORS = ("admin", "finance")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -230,7 +230,8 @@ def _budget_section(version: str, sel: Selection, ev: events.Events, bar: st.del
     teams = {k: v for k, v in fcs.items() if "/" not in k}
     plan = outlook.monthly_plan(teams, sel.data_end.replace(day=1), outlook.horizon_end(sel.data_end, "12m"))
     st.caption("Teams as rows, months as columns: actual for past days, forecast for the rest; paste into a plan.")
-    st.dataframe(plan, hide_index=True, width="stretch")
+    money_cols = {c: st.column_config.NumberColumn(c, format=column_format(sel.currency)) for c in plan.columns[1:]}
+    st.dataframe(plan, hide_index=True, width="stretch", column_config=money_cols)
     tables.downloads(plan, "monthly-forecast-by-team", "plan")
     _track_records(version, fcs, ev)
 
