@@ -180,7 +180,8 @@ def _remediation(version: str, sel: Selection, keys: tuple[str, ...]) -> None:
     st.caption(
         f"Resources without a {key!r} tag, costliest first ({sel.query.metric}, {sel.query.start} to "
         f"{sel.query.end}). *Likely owner*: the team with most tagged cost in the same sub account. "
-        "*Allocated to / by rule*: where allocation rules put the cost meanwhile."
+        "*Allocated to / by rule / shared by*: where the allocation rules put the cost meanwhile (a shared-cost "
+        "pool splits it between teams)."
     )
     shown = frame.with_columns(pl.col("missing_tags").list.join(", ")).rename({"cost": sel.query.metric})
     st.dataframe(
