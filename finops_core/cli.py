@@ -1,4 +1,4 @@
-"""Command line: ``python -m finops_core demo|query|export``.
+"""Command line: ``python -m finops_core demo|query|export|ingest``.
 
 Exit codes: 0 ok, 2 bad usage or input (the message names the file or field), 1 unexpected.
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from finops_core import access, db, drilldown, store
+from finops_core.ingest.core import IngestError
 from finops_core.query import CostQuery, QueryError
 from finops_core.schema import DEFAULT_METRIC, METRICS, C
 from finops_core.tagrules import RulesError
@@ -61,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="write the normalized FOCUS rows to Parquet or CSV")
     e.add_argument("--store", required=True)
     e.add_argument("--out", required=True, help="FILE.parquet or FILE.csv")
+    i = sub.add_parser("ingest", help="ingest billing exports (FOCUS, AWS CUR, Azure, GCP, OCI) into a store")
+    i.add_argument("paths", nargs="+", metavar="PATH", help="export files (CSV, CSV.gz, Parquet, JSON lines)")
+    i.add_argument("--store", required=True, help="store directory")
+    i.add_argument("--source", default="auto", choices=("auto", "focus", "aws-cur", "azure", "gcp", "oci"))
     return p
 
 
@@ -134,6 +139,26 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from finops_core.ingest import ingest
+
+    report = ingest([Path(p) for p in args.paths], Path(args.store), args.source)
+    for r in report.inputs:
+        if r.skipped:
+            print(f"{r.label}: already in the store (sha256 {r.sha256[:12]}), nothing to do")
+            continue
+        print(f"{r.label}: {r.source}, {r.rows} rows published")
+        for cur, t in sorted(r.totals.items()):
+            print(f"  {cur}: BilledCost {t[C.BilledCost]:.6f}  EffectiveCost {t[C.EffectiveCost]:.6f}")
+        if r.replaces:
+            print(f"  replaces source(s) {', '.join(s[:12] for s in r.replaces)}")
+        for w in r.warnings:
+            print(f"  warning: {w}")
+    state = f"published data version {report.data_version}" if report.published else "store unchanged"
+    print(state, file=sys.stderr)
+    return 0
+
+
 def cmd_rebuild(args: argparse.Namespace) -> int:
     root = Path(args.store)
     store.version_dir(root)  # refuses an empty store with a clear message
@@ -172,9 +197,10 @@ def cmd_tags(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"demo": cmd_demo, "query": cmd_query, "export": cmd_export, "rebuild": cmd_rebuild, "tags": cmd_tags}
+    handlers["ingest"] = cmd_ingest
     try:
         return handlers[args.command](args)
-    except (UsageError, QueryError, store.StoreError, RulesError) as exc:
+    except (UsageError, QueryError, store.StoreError, RulesError, IngestError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
