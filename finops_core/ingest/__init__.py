@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from finops_core import store
-from finops_core.ingest import aws, focus, gcp, oci
+from finops_core.ingest import aws, azure, focus, gcp, oci
 from finops_core.ingest.core import IngestError, InputFile, describe
 from finops_core.ingest.pipeline import Plan, Staged, connection, stage
 
-SOURCES: dict[str, Any] = {m.KEY: m for m in (focus, aws, gcp, oci)}
+SOURCES: dict[str, Any] = {m.KEY: m for m in (focus, aws, azure, gcp, oci)}
 
 
 @dataclass

@@ -184,12 +184,12 @@ class Mapper:
         if kind in ("TIMESTAMP", "DATE"):
             return f"CAST({c} AS TIMESTAMPTZ)"
         t = self.text(n)
+        iso = f"CASE WHEN substr({c}, 5, 1) = '-' THEN TRY_CAST({c} AS TIMESTAMPTZ) END"
         if us_date:
-            parsed = f"CAST(try_strptime({c}, '%m/%d/%Y') AS TIMESTAMPTZ)"
-            reason = "is not a date in MM/DD/YYYY form"
+            parsed = f"coalesce(CAST(try_strptime({c}, '%m/%d/%Y') AS TIMESTAMPTZ), {iso})"
+            reason = "is not a date (MM/DD/YYYY or YYYY-MM-DD)"
         else:
-            # the substr test stops DuckDB reading '11/1/25' as the year 11
-            parsed = f"CASE WHEN substr({c}, 5, 1) = '-' THEN TRY_CAST({c} AS TIMESTAMPTZ) END"
+            parsed = iso  # the substr test stops DuckDB reading '11/1/25' as the year 11
             reason = "is not an ISO 8601 date-time (YYYY-MM-DDTHH:MM:SSZ)"
         self.checks.append(Check(n, f"({t}) IS NOT NULL AND ({parsed}) IS NULL", c, reason))
         return f"CASE WHEN ({t}) IS NOT NULL THEN {parsed} END"
