@@ -140,7 +140,7 @@ def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
         f"CASE WHEN {unused} OR {covered} THEN 'Committed' WHEN ({category}) <> 'Usage' THEN NULL "
         f"WHEN {term} = 'Spot' THEN 'Dynamic' ELSE 'Standard' END"
     )
-    list_cost = f"CASE WHEN {unused} THEN {_unused(m)} ELSE coalesce({od_cost}, {rate} * {amount}, {unblended}) END"
+    list_cost = f"CASE WHEN {unused} THEN {_unused(m)} WHEN {lt} = 'SavingsPlanNegation' THEN 0 ELSE coalesce({od_cost}, {rate} * {amount}, {unblended}) END"
     contracted = (
         f"CASE WHEN {unused} THEN {_unused(m)} WHEN {lt} = 'SavingsPlanNegation' THEN 0 "
         f"WHEN {lt} = 'DiscountedUsage' THEN coalesce({od_cost}, {unblended}) ELSE {unblended} END"
@@ -181,7 +181,7 @@ def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
             f"CASE WHEN {has_cd} AND {sp_arn} IS NOT NULL THEN 'Savings Plan' "
             f"WHEN {has_cd} AND {ri_arn} IS NOT NULL THEN 'Reserved Instance' END"
         ),
-        C.ConsumedQuantity: f"CASE WHEN {is_usage} THEN {amount} END",
+        C.ConsumedQuantity: f"CASE WHEN {is_usage} AND {unit_raw} IS NOT NULL THEN {amount} END",
         C.ConsumedUnit: f"CASE WHEN {is_usage} AND {amount} IS NOT NULL THEN {unit} END",
         C.ContractedCost: contracted,
         C.ContractedUnitPrice: f"CASE WHEN NOT {unused} THEN {_n(m, 'lineItem/UnblendedRate', 'line_item_unblended_rate')} END",
@@ -195,7 +195,7 @@ def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
         C.PricingCurrencyContractedUnitPrice: f"CASE WHEN NOT {unused} THEN {_n(m, 'lineItem/UnblendedRate', 'line_item_unblended_rate')} END",
         C.PricingCurrencyEffectiveCost: effective,
         C.PricingCurrencyListUnitPrice: f"CASE WHEN NOT {unused} THEN {rate} END",
-        C.PricingQuantity: f"CASE WHEN NOT {unused} AND {lt} <> 'Tax' THEN {amount} END",
+        C.PricingQuantity: f"CASE WHEN NOT {unused} AND {lt} <> 'Tax' AND {unit_raw} IS NOT NULL THEN {amount} END",
         C.PricingUnit: f"CASE WHEN NOT {unused} AND {lt} <> 'Tax' AND {amount} IS NOT NULL THEN {unit} END",
         C.ProviderName: "'AWS'",
         C.PublisherName: f"coalesce({_t(m, 'lineItem/LegalEntity', 'line_item_legal_entity')}, 'AWS')",

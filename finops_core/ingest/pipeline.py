@@ -91,7 +91,7 @@ def _diagnose(con: duckdb.DuckDBPyConnection, plan: Plan, checks: list[Check]) -
     file_col = "__file" if len(plan.files) > 1 else sql_str(str(plan.files[0].path))
     sql = (
         f"SELECT __row, {file_col}, CASE {which} END AS k, CASE {values} END FROM {rel} AS src "
-        f"WHERE CASE {which} END IS NOT NULL ORDER BY {file_col}, __row LIMIT 1"
+        f"WHERE CASE {which} END IS NOT NULL ORDER BY {'__file, ' if len(plan.files) > 1 else ''}__row LIMIT 1"
     )
     con.execute("SET threads = 1")
     con.execute("SET preserve_insertion_order = true")
@@ -133,7 +133,10 @@ def stage(plan: Plan, staging: Path, work: Path) -> Staged:
             con.execute(copy)
         except duckdb.Error as exc:
             located = _diagnose(con, plan, mapper.checks)
-            raise IngestError(located or f"{plan.label}: {first_line(exc)}") from exc
+            message = first_line(exc)
+            raise IngestError(
+                located or (message if message.startswith(plan.label) else f"{plan.label}: {message}")
+            ) from exc
         staged = _move(plan.source.KEY, out, staging)
         _check_currencies(con, plan, staged, staging)
         _summarize(con, staged, staging)

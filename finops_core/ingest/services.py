@@ -11,6 +11,7 @@ from finops_core.ingest.core import sql_str
 # code -> (ServiceCategory, ServiceSubcategory); keys are matched exactly as the provider spells them
 AWS: dict[str, tuple[str, str]] = {
     "AmazonEC2": ("Compute", "Virtual Machines"),
+    "ComputeSavingsPlans": ("Compute", "Virtual Machines"),
     "AWSLambda": ("Compute", "Serverless Compute"),
     "AmazonECS": ("Compute", "Containers"),
     "AmazonEKS": ("Compute", "Containers"),
