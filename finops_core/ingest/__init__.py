@@ -64,6 +64,7 @@ def plan(paths: list[Path], source: str = "auto") -> list[Plan]:
         mod = detect(f)
         if source not in ("auto", mod.KEY):
             raise IngestError(f"{f.path}: --source {source} given, but the header is that of {mod.KEY} ({mod.NAME})")
+        _require_columns(f, mod)
         by_source.setdefault(mod.KEY, []).append(f)
     plans: list[Plan] = []
     for key, group in by_source.items():
@@ -72,6 +73,13 @@ def plan(paths: list[Path], source: str = "auto") -> list[Plan]:
         for part in grouping(group) if grouping else [[f] for f in group]:
             plans.append(Plan(mod, part))
     return plans
+
+
+def _require_columns(f: InputFile, mod: Any) -> None:
+    lower = {c.lower() for c in f.columns}
+    missing = [alts[0] for alts in getattr(mod, "REQUIRED", ()) if not any(a.lower() in lower for a in alts)]
+    if missing:
+        raise IngestError(f"{f.path}: row 0 (header): {mod.NAME} without required column(s) {', '.join(missing)}")
 
 
 def _sha(p: Plan) -> str:

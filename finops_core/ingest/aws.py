@@ -46,6 +46,18 @@ UNITS = {
 }
 
 
+REQUIRED = (
+    ("lineItem/LineItemType", "line_item_line_item_type"),
+    ("lineItem/UnblendedCost", "line_item_unblended_cost"),
+    ("lineItem/UsageStartDate", "line_item_usage_start_date"),
+    ("lineItem/UsageEndDate", "line_item_usage_end_date"),
+    ("bill/BillingPeriodStartDate", "bill_billing_period_start_date"),
+    ("bill/BillingPeriodEndDate", "bill_billing_period_end_date"),
+    ("bill/PayerAccountId", "bill_payer_account_id"),
+    ("lineItem/CurrencyCode", "line_item_currency_code"),
+)
+
+
 def detect(columns: list[str]) -> bool:
     lower = {c.lower() for c in columns}
     return "lineitem/lineitemtype" in lower or "line_item_line_item_type" in lower
@@ -62,8 +74,9 @@ def _t(m: Mapper, legacy: str, cur2: str) -> str:
 def _unused(m: Mapper) -> str:
     """The unused commitment amount an RI or SP fee row carries (0 when none)."""
     lt = _t(m, "lineItem/LineItemType", "line_item_line_item_type")
-    ri = f"coalesce({_n(m, 'reservation/UnusedAmortizedUpfrontFeeForBillingPeriod', 'reservation_unused_amortized_upfront_fee_for_billing_period')}, 0) + coalesce({_n(m, 'reservation/UnusedRecurringFee', 'reservation_unused_recurring_fee')}, 0)"
-    sp = f"coalesce({_n(m, 'savingsPlan/TotalCommitmentToDate', 'savings_plan_total_commitment_to_date')}, 0) - coalesce({_n(m, 'savingsPlan/UsedCommitment', 'savings_plan_used_commitment')}, 0)"
+    # no coalesce: a fee row without these amounts is refused (see build) rather than read as fully used
+    ri = f"{_n(m, 'reservation/UnusedAmortizedUpfrontFeeForBillingPeriod', 'reservation_unused_amortized_upfront_fee_for_billing_period')} + {_n(m, 'reservation/UnusedRecurringFee', 'reservation_unused_recurring_fee')}"
+    sp = f"{_n(m, 'savingsPlan/TotalCommitmentToDate', 'savings_plan_total_commitment_to_date')} - {_n(m, 'savingsPlan/UsedCommitment', 'savings_plan_used_commitment')}"
     return f"CASE {lt} WHEN 'RIFee' THEN {ri} WHEN 'SavingsPlanRecurringFee' THEN {sp} ELSE 0 END"
 
 
@@ -71,7 +84,7 @@ def relation(files: list[InputFile], row_numbers: bool) -> str:
     """Each row once, plus a second copy (``__part`` 1) of fee rows that carry an unused amount."""
     m = Mapper(files[0])
     return (
-        f"(SELECT *, unnest(CASE WHEN ({_unused(m)}) <> 0 THEN [0, 1] ELSE [0] END) AS __part "
+        f"(SELECT *, unnest(CASE WHEN coalesce(({_unused(m)}) <> 0, false) THEN [0, 1] ELSE [0] END) AS __part "
         f"FROM {files[0].relation(row_numbers)})"
     )
 
@@ -98,6 +111,14 @@ def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
     category = "CASE " + " ".join(f"WHEN {lt} = {sql_str(k)} THEN {sql_str(v)}" for k, v in CATEGORY.items()) + " END"
     m.checks.append(
         Check("LineItemType", f"({category}) IS NULL", lt_raw, f"is not a known CUR line item type {tuple(CATEGORY)}")
+    )
+    m.checks.append(
+        Check(
+            "LineItemType",
+            f"{lt} IN ('RIFee', 'SavingsPlanRecurringFee') AND ({_unused(m)}) IS NULL",
+            lt_raw,
+            "row lacks its unused-commitment amounts (reservation/Unused* or savingsPlan/TotalCommitmentToDate, UsedCommitment)",
+        )
     )
     unused = "src.__part = 1"
     unblended = _n(m, "lineItem/UnblendedCost", "line_item_unblended_cost")

@@ -36,6 +36,17 @@ UNITS = {
     "1/Hour": "Units/Hour",
 }
 
+REQUIRED = (
+    ("Date", "UsageDate"),
+    ("CostInBillingCurrency", "Cost", "PreTaxCost"),
+    ("ChargeType",),
+    ("PricingModel",),
+    ("BillingPeriodStartDate", "BillingPeriodStart"),
+    ("BillingPeriodEndDate", "BillingPeriodEnd"),
+    ("BillingCurrency", "BillingCurrencyCode"),
+    ("BillingAccountId", "BillingProfileId", "EnrollmentNumber"),
+)
+
 
 def detect(columns: list[str]) -> bool:
     lower = {c.lower() for c in columns}

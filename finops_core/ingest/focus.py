@@ -27,7 +27,7 @@ RENAMED = {
     C.InvoiceId: ("x_InvoiceId",),
 }
 # Mandatory in every version we read, non-null: refuse the file when one is missing
-REQUIRED = (
+MANDATORY = (
     C.BilledCost,
     C.BillingAccountId,
     C.BillingCurrency,
@@ -74,7 +74,7 @@ def _json_object(m: Mapper, name: str) -> str:
 
 def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
     names = {col.name: m.name(col.name, *RENAMED.get(col.name, ())) for col in FOCUS_COLUMNS}
-    missing = [c for c in REQUIRED if names[c] is None]
+    missing = [c for c in MANDATORY if names[c] is None]
     if missing:
         raise IngestError(f"{m.file.path}: row 0 (header): missing mandatory FOCUS column(s) {', '.join(missing)}")
     out: dict[str, str] = {}

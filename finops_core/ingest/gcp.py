@@ -21,6 +21,15 @@ NAME = "Google Cloud billing export (BigQuery CSV or JSON lines)"
 COST_TYPES = {"regular": "Usage", "tax": "Tax", "adjustment": "Credit", "rounding_error": "Adjustment"}
 _NUM = r"-?[0-9.]+(?:[eE][-+]?[0-9]+)?"
 
+REQUIRED = (
+    ("billing_account_id",),
+    ("cost",),
+    ("currency",),
+    ("usage_start_time",),
+    ("usage_end_time",),
+    ("invoice.month", "invoice"),
+)
+
 
 def detect(columns: list[str]) -> bool:
     lower = {c.lower() for c in columns}

@@ -15,6 +15,14 @@ from finops_core.schema import C
 KEY = "oci"
 NAME = "Oracle Cloud cost report (CSV)"
 
+REQUIRED = (
+    ("lineItem/intervalUsageStart",),
+    ("lineItem/intervalUsageEnd",),
+    ("cost/myCost",),
+    ("cost/currencyCode",),
+    ("cost/subscriptionId",),
+)
+
 
 def detect(columns: list[str]) -> bool:
     lower = {c.lower() for c in columns}

@@ -65,8 +65,21 @@ def connection(spill: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+REQUIRED_OUT = tuple(c.name for c in FOCUS_COLUMNS if not c.nullable and c.level.value == "Mandatory")
+EMPTY = "is empty but FOCUS requires a value"
+
+
+def output_checks(exprs: dict[str, str]) -> list[Check]:
+    """Null checks on the mapped values of FOCUS's non-nullable Mandatory columns (slow path)."""
+    return [Check(n, f"({exprs.get(n, 'NULL')}) IS NULL", "NULL", EMPTY) for n in REQUIRED_OUT]
+
+
 def focus_sql(exprs: dict[str, str], checks: list[Check], relation: str, label: str) -> str:
-    """SELECT of the 57 FOCUS columns (schema order and types) from ``relation``; checks raise."""
+    """SELECT of the 57 FOCUS columns (schema order and types) from ``relation``; checks raise.
+
+    Provider-value checks ride on the first column; null checks on required FOCUS columns run in
+    an outer SELECT over the computed values, so no mapping expression is evaluated twice.
+    """
     cols = []
     for i, col in enumerate(FOCUS_COLUMNS):
         expr = f"CAST(({exprs.get(col.name, 'NULL')}) AS {sql_type(col.dtype)})"
@@ -78,7 +91,13 @@ def focus_sql(exprs: dict[str, str], checks: list[Check], relation: str, label: 
             )
             expr = f"CASE {whens} ELSE {expr} END"
         cols.append(f"{expr} AS {ident(col.name)}")
-    return f"SELECT {', '.join(cols)} FROM {relation} AS src"
+    inner = f"SELECT {', '.join(cols)} FROM {relation} AS src"
+    whens = " ".join(
+        f"WHEN {ident(n)} IS NULL THEN error({sql_str(f'{label}: column {n} {EMPTY}')})" for n in REQUIRED_OUT
+    )
+    first = FOCUS_COLUMNS[0].name
+    guarded = f"CASE {whens} ELSE {ident(first)} END AS {ident(first)}"
+    return f"SELECT {guarded}, * EXCLUDE ({ident(first)}) FROM ({inner})"
 
 
 def _diagnose(con: duckdb.DuckDBPyConnection, plan: Plan, checks: list[Check]) -> str | None:
@@ -132,7 +151,7 @@ def stage(plan: Plan, staging: Path, work: Path) -> Staged:
         try:
             con.execute(copy)
         except duckdb.Error as exc:
-            located = _diagnose(con, plan, mapper.checks)
+            located = _diagnose(con, plan, mapper.checks + output_checks(exprs))
             message = first_line(exc)
             raise IngestError(
                 located or (message if message.startswith(plan.label) else f"{plan.label}: {message}")
