@@ -77,7 +77,7 @@ def plan(paths: list[Path], source: str = "auto") -> list[Plan]:
 
 def _require_columns(f: InputFile, mod: Any) -> None:
     lower = {c.lower() for c in f.columns}
-    missing = [alts[0] for alts in getattr(mod, "REQUIRED", ()) if not any(a.lower() in lower for a in alts)]
+    missing = [" or ".join(alts) for alts in getattr(mod, "REQUIRED", ()) if not any(a.lower() in lower for a in alts)]
     if missing:
         raise IngestError(f"{f.path}: row 0 (header): {mod.NAME} without required column(s) {', '.join(missing)}")
 

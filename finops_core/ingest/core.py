@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,7 +110,12 @@ def describe(con: duckdb.DuckDBPyConnection, path: Path) -> InputFile:
 
 
 def first_line(exc: BaseException) -> str:
+    """DuckDB's error message, shortened; CSV shape errors become 'line N: expected X columns, found Y'."""
     text = str(exc).strip()
+    shape = re.search(r"CSV Error on Line: (\d+).*?Expected Number of Columns: (\d+) Found: (\d+)", text, re.S)
+    if shape:
+        line, want, got = shape.groups()
+        return f"line {line}: expected {want} columns, found {got} (a shifted or broken row)"
     for prefix in ("Invalid Input Error: ", "IO Error: ", "Conversion Error: "):
         text = text.removeprefix(prefix)
     return text.split("\n\nLINE")[0].replace("\nPossible fixes:", "").split("\n*")[0].strip()
