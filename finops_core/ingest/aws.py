@@ -128,6 +128,9 @@ def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
     ri_arn = _t(m, "reservation/ReservationARN", "reservation_reservation_a_r_n")
     cd_id = f"coalesce({sp_arn}, {ri_arn})"
     covered = f"{lt} IN ('SavingsPlanCoveredUsage', 'DiscountedUsage')"
+    # an RI up-front fee: its ARN, or AWS's HeavyUsage usage type when reservation columns are absent
+    usage_type = _t(m, "lineItem/UsageType", "line_item_usage_type")
+    ri_upfront = f"({lt} = 'Fee' AND ({ri_arn} IS NOT NULL OR coalesce({usage_type} LIKE '%HeavyUsage%', false)))"
     billed = (
         f"CASE WHEN {unused} THEN 0 WHEN {lt} IN ('SavingsPlanCoveredUsage', 'SavingsPlanNegation') THEN 0 "
         f"ELSE {billed_raw} END"
@@ -137,7 +140,7 @@ def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
         f"WHEN {lt} = 'SavingsPlanCoveredUsage' THEN {_n(m, 'savingsPlan/SavingsPlanEffectiveCost', 'savings_plan_savings_plan_effective_cost')} "
         f"WHEN {lt} = 'DiscountedUsage' THEN {_n(m, 'reservation/EffectiveCost', 'reservation_effective_cost')} "
         f"WHEN {lt} IN ('SavingsPlanNegation', 'SavingsPlanUpfrontFee', 'RIFee', 'SavingsPlanRecurringFee') THEN 0 "
-        f"WHEN {lt} = 'Fee' AND {ri_arn} IS NOT NULL THEN 0 ELSE {unblended} END"
+        f"WHEN {ri_upfront} THEN 0 ELSE {unblended} END"
     )
     amount = _n(m, "lineItem/UsageAmount", "line_item_usage_amount")
     rate = _n(m, "pricing/publicOnDemandRate", "pricing_public_on_demand_rate")

@@ -171,9 +171,11 @@ class Mapper:
         self.checks.append(
             Check(
                 n,
-                f"({t}) IS NOT NULL AND NOT coalesce(isfinite(TRY_CAST({c} AS DOUBLE)), false)",
+                # DuckDB's cast also takes spaces, '+' and '_'; FOCUS NumericFormat does not
+                f"({t}) IS NOT NULL AND (NOT coalesce(isfinite(TRY_CAST({c} AS DOUBLE)), false) "
+                f"OR regexp_matches({c}, '[^-0-9.eE]'))",
                 c,
-                "is not a number",
+                "is not a number (FOCUS NumericFormat: digits, '.', '-', E-notation)",
             )
         )
         return f"TRY_CAST({t} AS DOUBLE)"
