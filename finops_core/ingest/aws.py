@@ -72,21 +72,17 @@ def _t(m: Mapper, legacy: str, cur2: str) -> str:
 
 
 def _unused(m: Mapper) -> str:
-    """The unused commitment amount an RI or SP fee row carries (0 when none)."""
+    """The unused commitment amount an RI or SP fee row carries (0 on other rows)."""
     lt = _t(m, "lineItem/LineItemType", "line_item_line_item_type")
     # no coalesce: a fee row without these amounts is refused (see build) rather than read as fully used
     ri = f"{_n(m, 'reservation/UnusedAmortizedUpfrontFeeForBillingPeriod', 'reservation_unused_amortized_upfront_fee_for_billing_period')} + {_n(m, 'reservation/UnusedRecurringFee', 'reservation_unused_recurring_fee')}"
     sp = f"{_n(m, 'savingsPlan/TotalCommitmentToDate', 'savings_plan_total_commitment_to_date')} - {_n(m, 'savingsPlan/UsedCommitment', 'savings_plan_used_commitment')}"
-    return f"CASE {lt} WHEN 'RIFee' THEN {ri} WHEN 'SavingsPlanRecurringFee' THEN {sp} ELSE 0 END"
+    return m.let("unused", f"CASE {lt} WHEN 'RIFee' THEN {ri} WHEN 'SavingsPlanRecurringFee' THEN {sp} ELSE 0 END")
 
 
-def relation(files: list[InputFile], row_numbers: bool) -> str:
+def expand(m: Mapper) -> str:
     """Each row once, plus a second copy (``__part`` 1) of fee rows that carry an unused amount."""
-    m = Mapper(files[0])
-    return (
-        f"(SELECT *, unnest(CASE WHEN coalesce(({_unused(m)}) <> 0, false) THEN [0, 1] ELSE [0] END) AS __part "
-        f"FROM {files[0].relation(row_numbers)})"
-    )
+    return f"CASE WHEN coalesce({_unused(m)} <> 0, false) THEN [0, 1] ELSE [0] END"
 
 
 def _tags(m: Mapper) -> str:
@@ -108,7 +104,10 @@ def _tags(m: Mapper) -> str:
 def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
     lt_raw = m.col("lineItem/LineItemType", "line_item_line_item_type")
     lt = _t(m, "lineItem/LineItemType", "line_item_line_item_type")
-    category = "CASE " + " ".join(f"WHEN {lt} = {sql_str(k)} THEN {sql_str(v)}" for k, v in CATEGORY.items()) + " END"
+    category = m.let(
+        "category",
+        "CASE " + " ".join(f"WHEN {lt} = {sql_str(k)} THEN {sql_str(v)}" for k, v in CATEGORY.items()) + " END",
+    )
     m.checks.append(
         Check("LineItemType", f"({category}) IS NULL", lt_raw, f"is not a known CUR line item type {tuple(CATEGORY)}")
     )

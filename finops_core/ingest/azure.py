@@ -72,7 +72,7 @@ def _kind(f: InputFile) -> str | None:
         row = con.execute(
             f"SELECT count(*) FILTER (WHERE {ct} = 'Usage' AND {pm} IN {COMMIT} AND {cost} <> 0), "
             f"count(*) FILTER (WHERE {ct} IN ('Purchase', 'Refund') AND {pm} IN {COMMIT} AND {cost} <> 0) "
-            f"FROM {f.relation()}"
+            f"FROM {m.wrap(f.relation())}"
         ).fetchone()
     finally:
         con.close()
@@ -108,7 +108,7 @@ def relation(files: list[InputFile], row_numbers: bool) -> str:
         return f"(SELECT {tag}*, 'single' AS __kind FROM {first})"
     m = Mapper(files[1])
     second = f"(SELECT {sql_str(str(files[1].path)) + ' AS __file, ' if row_numbers else ''}* FROM {files[1].relation(row_numbers)})"
-    keep = f"{m.text('ChargeType')} IN ('Purchase', 'Refund') AND {m.text('PricingModel')} IN {COMMIT}"
+    keep = f"{m.col('ChargeType')} IN ('Purchase', 'Refund') AND {m.col('PricingModel')} IN {COMMIT}"
     return (
         f"(SELECT *, 'amortized' AS __kind FROM {first} "
         f"UNION ALL BY NAME SELECT *, 'actual' AS __kind FROM {second} WHERE {keep})"
@@ -119,10 +119,11 @@ def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
     cost = _cost(m)
     ct, pm = m.text("ChargeType"), m.text("PricingModel")
     committed = f"{pm} IN {COMMIT}"
-    category = (
+    category = m.let(
+        "category",
         f"CASE WHEN {ct} IN ('Usage', 'Purchase', 'Credit', 'Tax') THEN {ct} "
         f"WHEN {ct} IN ('UnusedReservation', 'UnusedSavingsPlan') THEN 'Usage' WHEN {ct} = 'Refund' THEN 'Purchase' "
-        f"WHEN {ct} IS NOT NULL THEN 'Adjustment' END"
+        f"WHEN {ct} IS NOT NULL THEN 'Adjustment' END",
     )
     m.require(C.ChargeCategory, category)
     is_mca = not m.has("AccountOwnerId") and m.has("BillingProfileId")

@@ -53,7 +53,7 @@ class InputFile:
         else:
             base = (
                 f"read_csv({p}, header = true, delim = ',', quote = '\"', escape = '\"', strict_mode = true, "
-                f"auto_detect = false, columns = {_struct(self.columns)})"
+                f"auto_detect = false, nullstr = ['', 'NULL', 'null'], columns = {_struct(self.columns)})"
             )
         return f"(SELECT row_number() OVER () AS __row, * FROM {base})" if row_numbers else base
 
@@ -123,14 +123,42 @@ def first_line(exc: BaseException) -> str:
 
 @dataclass
 class Mapper:
-    """SQL expressions over one input's columns, collecting the checks their parsing needs."""
+    """SQL expressions over one input's columns, collecting the checks their parsing needs.
+
+    Each provider column is parsed once, as a column of an inner projection (``wrap``), and the
+    mapping refers to it by name; ``let`` does the same for a derived value used in many places.
+    Without this, DuckDB evaluates a value once per reference, and the references are many.
+    """
 
     file: InputFile
     checks: list[Check] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    stages: tuple[dict[str, str], dict[str, str]] = field(default_factory=lambda: ({}, {}))
 
     def __post_init__(self) -> None:
         self._lower = {k.lower(): k for k in self.file.columns}
+        self._keys: dict[tuple[str, ...], str] = {}
+
+    def _column(self, stage: int, key: tuple[str, ...], expr: str, check: Check | None = None) -> str:
+        name = self._keys.get(key)
+        if name is None:
+            name = self._keys[key] = f"__v{len(self._keys)}"
+            self.stages[stage][name] = expr
+            if check is not None:
+                self.checks.append(check)
+        return ident(name)
+
+    def wrap(self, relation: str) -> str:
+        """``relation`` plus the parsed (stage 0) and derived (stage 1) columns."""
+        for stage in self.stages:
+            if stage:
+                cols = ", ".join(f"{e} AS {ident(n)}" for n, e in stage.items())
+                relation = f"(SELECT *, {cols} FROM {relation})"
+        return relation
+
+    def let(self, key: str, expr: str) -> str:
+        """A derived value (over parsed columns) computed once per row."""
+        return self._column(1, ("let", key), expr)
 
     def name(self, *candidates: str) -> str | None:
         """The file's spelling of the first candidate column present (case-insensitive)."""
@@ -156,8 +184,10 @@ class Mapper:
             return "CAST(NULL AS VARCHAR)"
         c = ident(n)
         if self.file.columns[n] != "VARCHAR":
-            return f"CAST({c} AS VARCHAR)"
-        return f"CASE WHEN trim({c}) IN ('', 'NULL', 'null') THEN NULL ELSE {c} END"
+            return self._column(0, ("t", n), f"CAST({c} AS VARCHAR)")
+        if self.file.fmt == "csv":
+            return c  # the CSV reader already turns '', NULL and null into null
+        return self._column(0, ("t", n), f"CASE WHEN trim({c}) IN ('', 'NULL', 'null') THEN NULL ELSE {c} END")
 
     def num(self, *candidates: str) -> str:
         """A decimal column; anything that is not a plain finite number is refused."""
@@ -166,19 +196,17 @@ class Mapper:
             return "CAST(NULL AS DOUBLE)"
         c = ident(n)
         if self.file.columns[n] != "VARCHAR":
-            return f"CAST({c} AS DOUBLE)"
+            return self._column(0, ("n", n), f"CAST({c} AS DOUBLE)")
         t = self.text(n)
-        self.checks.append(
-            Check(
-                n,
-                # DuckDB's cast also takes spaces, '+' and '_'; FOCUS NumericFormat does not
-                f"({t}) IS NOT NULL AND (NOT coalesce(isfinite(TRY_CAST({c} AS DOUBLE)), false) "
-                f"OR regexp_matches({c}, '[^-0-9.eE]'))",
-                c,
-                "is not a number (FOCUS NumericFormat: digits, '.', '-', E-notation)",
-            )
+        v = ident(self._keys.get(("n", n), f"__v{len(self._keys)}"))
+        check = Check(
+            n,
+            # DuckDB's cast also takes spaces, '+' and '_'; FOCUS NumericFormat does not
+            f"{t} IS NOT NULL AND (NOT coalesce(isfinite({v}), false) OR regexp_matches({c}, '[^-0-9.eE]'))",
+            c,
+            "is not a number (FOCUS NumericFormat: digits, '.', '-', E-notation)",
         )
-        return f"TRY_CAST({t} AS DOUBLE)"
+        return self._column(0, ("n", n), f"TRY_CAST({c} AS DOUBLE)", check)
 
     def ts(self, *candidates: str, us_date: bool = False) -> str:
         """A UTC timestamp: ISO 8601 (``Z`` or an offset), or ``MM/DD/YYYY`` when ``us_date``."""
@@ -190,7 +218,7 @@ class Mapper:
         if kind.startswith("TIMESTAMP WITH"):
             return c
         if kind in ("TIMESTAMP", "DATE"):
-            return f"CAST({c} AS TIMESTAMPTZ)"
+            return self._column(0, ("ts", n), f"CAST({c} AS TIMESTAMPTZ)")
         t = self.text(n)
         iso = f"CASE WHEN substr({c}, 5, 1) = '-' THEN TRY_CAST({c} AS TIMESTAMPTZ) END"
         if us_date:
@@ -199,8 +227,9 @@ class Mapper:
         else:
             parsed = iso  # the substr test stops DuckDB reading '11/1/25' as the year 11
             reason = "is not an ISO 8601 date-time (YYYY-MM-DDTHH:MM:SSZ)"
-        self.checks.append(Check(n, f"({t}) IS NOT NULL AND ({parsed}) IS NULL", c, reason))
-        return f"CASE WHEN ({t}) IS NOT NULL THEN {parsed} END"
+        v = ident(self._keys.get(("ts", n), f"__v{len(self._keys)}"))
+        check = Check(n, f"{t} IS NOT NULL AND {v} IS NULL", c, reason)
+        return self._column(0, ("ts", n), parsed, check)
 
     def require(self, focus_column: str, expr: str, reason: str = "is empty but FOCUS requires a value") -> None:
         """Refuse rows whose mapped value for a non-nullable column is null."""

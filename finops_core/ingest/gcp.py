@@ -72,6 +72,7 @@ def _credits(m: Mapper) -> tuple[str, str, str]:
                 "has a credit whose amount is not a number",
             )
         )
+        amounts = m.let("credit_amounts", amounts)
         total = f"coalesce(list_sum(list_transform({amounts}, lambda x: CAST(x AS DOUBLE))), 0)"
         kind = f"regexp_extract({c}, '[''\"]type[''\"]\\s*:\\s*[''\"](COMMITTED_USAGE_DISCOUNT(_DOLLAR_BASE)?)', 1)"
         cud_id = f"nullif(regexp_extract({c}, '[''\"]id[''\"]\\s*:\\s*[''\"]([^''\"]*)[''\"][^}}]*COMMITTED_USAGE_DISCOUNT', 1), '')"
@@ -81,7 +82,7 @@ def _credits(m: Mapper) -> tuple[str, str, str]:
         kind = f"coalesce({cud}[1].type, '')"
         cud_id = f"{cud}[1].id"
     category = f"CASE {kind} WHEN 'COMMITTED_USAGE_DISCOUNT' THEN 'Usage' WHEN 'COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE' THEN 'Spend' END"
-    return total, cud_id, category
+    return total, m.let("cud_id", cud_id), m.let("cud_category", category)
 
 
 def _labels(m: Mapper, name: str, prefix: str) -> str:
@@ -104,7 +105,7 @@ def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
     credits, cud_id, cud_cat = _credits(m)
     cost_type = m.text("cost_type")
     category = "CASE " + " ".join(f"WHEN {cost_type} = '{k}' THEN '{v}'" for k, v in COST_TYPES.items())
-    category += f" WHEN {cost_type} IS NULL THEN 'Usage' END"
+    category = m.let("category", category + f" WHEN {cost_type} IS NULL THEN 'Usage' END")
     m.checks.append(
         Check("cost_type", f"({category}) IS NULL", m.col("cost_type"), f"is not one of {tuple(COST_TYPES)}")
     )

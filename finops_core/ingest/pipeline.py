@@ -39,10 +39,19 @@ class Plan:
         return " + ".join(str(f.path) for f in self.files)
 
     def relation(self, row_numbers: bool = False) -> str:
+        """The raw rows (one file, or a source's combination of its files)."""
         custom: Callable[[list[InputFile], bool], str] | None = getattr(self.source, "relation", None)
         if custom is not None:
             return custom(self.files, row_numbers)
         return self.files[0].relation(row_numbers)
+
+    def mapped(self, mapper: Mapper, row_numbers: bool = False) -> str:
+        """The raw rows with ``mapper``'s parsed columns, each row repeated if the source expands it."""
+        rel = mapper.wrap(self.relation(row_numbers))
+        expand: Callable[[Mapper], str] | None = getattr(self.source, "expand", None)
+        if expand is not None:
+            rel = f"(SELECT *, unnest({expand(mapper)}) AS __part FROM {rel})"
+        return rel
 
 
 @dataclass
@@ -100,13 +109,13 @@ def focus_sql(exprs: dict[str, str], checks: list[Check], relation: str, label: 
     return f"SELECT {guarded}, * EXCLUDE ({ident(first)}) FROM ({inner})"
 
 
-def _diagnose(con: duckdb.DuckDBPyConnection, plan: Plan, checks: list[Check]) -> str | None:
+def _diagnose(con: duckdb.DuckDBPyConnection, plan: Plan, mapper: Mapper, checks: list[Check]) -> str | None:
     """The first bad row as 'file: row N: column X: value reason', or None if none is found."""
     if not checks:
         return None
     which = " ".join(f"WHEN {c.bad} THEN {i}" for i, c in enumerate(checks))
     values = " ".join(f"WHEN {c.bad} THEN CAST({c.value} AS VARCHAR)" for c in checks)
-    rel = plan.relation(row_numbers=True)
+    rel = plan.mapped(mapper, row_numbers=True)
     file_col = "__file" if len(plan.files) > 1 else sql_str(str(plan.files[0].path))
     sql = (
         f"SELECT __row, {file_col}, CASE {which} END AS k, CASE {values} END FROM {rel} AS src "
@@ -141,29 +150,46 @@ def stage(plan: Plan, staging: Path, work: Path) -> Staged:
     try:
         mapper = Mapper(plan.files[0])
         exprs = plan.source.build(mapper, plan.files)
-        select = focus_sql(exprs, mapper.checks, plan.relation(), plan.label)
-        out = work / "out"
-        copy = (
-            f"COPY (SELECT *, strftime({C.BillingPeriodStart}, '%Y-%m') AS __period, "
-            f"{_acct_slug(C.BillingAccountId)} AS __acct FROM ({select})) TO {quote_path(out)} "
-            "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (__period, __acct))"
-        )
+        select = focus_sql(exprs, mapper.checks, plan.mapped(mapper), plan.label)
+        whole = work / "all.parquet"
         try:
-            con.execute(copy)
+            con.execute(f"COPY ({select}) TO {quote_path(whole)} (FORMAT parquet, COMPRESSION zstd)")
         except duckdb.Error as exc:
-            located = _diagnose(con, plan, mapper.checks + output_checks(exprs))
+            located = _diagnose(con, plan, mapper, mapper.checks + output_checks(exprs))
             message = first_line(exc)
             raise IngestError(
                 located or (message if message.startswith(plan.label) else f"{plan.label}: {message}")
             ) from exc
+        out = _split(con, whole, work / "out")
         staged = _move(plan.source.KEY, out, staging)
-        _check_currencies(con, plan, staged, staging)
+        _check_currencies(con, plan, mapper, exprs, staged, staging)
         _summarize(con, staged, staging)
         staged.warnings = mapper.warnings + staged.warnings
         return staged
     finally:
         con.close()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _split(con: duckdb.DuckDBPyConnection, whole: Path, out: Path) -> Path:
+    """``whole`` as ``out/__period=P/__acct=A/*.parquet``, one folder per billing period and account.
+
+    An export usually holds one billing period of one account: then the file is moved, not
+    rewritten (DuckDB's partitioned write costs about three plain writes, so it is the fallback).
+    """
+    keys = f"strftime({C.BillingPeriodStart}, '%Y-%m') AS __period, {_acct_slug(C.BillingAccountId)} AS __acct"
+    src = f"read_parquet({quote_path(whole)})"
+    found = con.execute(f"SELECT DISTINCT {keys} FROM {src} LIMIT 2").fetchall()
+    if len(found) == 1:
+        folder = out / f"__period={found[0][0]}" / f"__acct={found[0][1]}"
+        folder.mkdir(parents=True)
+        whole.rename(folder / "data_0.parquet")
+    elif found:
+        con.execute(
+            f"COPY (SELECT *, {keys} FROM {src}) TO {quote_path(out)} "
+            "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (__period, __acct))"
+        )
+    return out
 
 
 def _move(key: str, out: Path, staging: Path) -> Staged:
@@ -186,7 +212,9 @@ def _paths(staged: Staged, staging: Path) -> list[str]:
     return [str(staging / f"billing_period={p}" / n) for p, names in staged.files.items() for n in names]
 
 
-def _check_currencies(con: duckdb.DuckDBPyConnection, plan: Plan, staged: Staged, staging: Path) -> None:
+def _check_currencies(
+    con: duckdb.DuckDBPyConnection, plan: Plan, mapper: Mapper, exprs: dict[str, str], staged: Staged, staging: Path
+) -> None:
     """One billing account bills in one currency; a second currency is refused at its first row."""
     files = _paths(staged, staging)
     if not files:
@@ -200,10 +228,8 @@ def _check_currencies(con: duckdb.DuckDBPyConnection, plan: Plan, staged: Staged
         return
     account, currencies = mixed
     msg = f"{plan.label}: billing account {account} has several billing currencies {currencies}"
-    mapper = Mapper(plan.files[0])
-    exprs = plan.source.build(mapper, plan.files)
     acct, cur = exprs[C.BillingAccountId], exprs[C.BillingCurrency]
-    rel = plan.relation(row_numbers=True)
+    rel = plan.mapped(mapper, row_numbers=True)
     con.execute("SET threads = 1")
     first = con.execute(f"SELECT {cur} FROM {rel} AS src WHERE {acct} = ? ORDER BY __row LIMIT 1", [account]).fetchone()
     row = con.execute(
