@@ -20,6 +20,7 @@ PAGES = {  # key in access.PAGE_ROLES -> (file, title, icon)
     "savings": ("views/savings.py", "Savings", ":material/savings:"),
     "audit": ("views/audit.py", "Audit log", ":material/policy:"),
     "users": ("views/users.py", "Users", ":material/group:"),
+    "ingest": ("views/ingest.py", "Ingest", ":material/upload_file:"),
 }
 
 

@@ -36,6 +36,7 @@ PAGE_ROLES: dict[str, tuple[str, ...]] = {
     "savings": ROLES,
     "audit": ("admin",),
     "users": ("admin",),
+    "ingest": ("admin",),
 }
 COOKIE_NAME = "finops_auth"
 COOKIE_EXPIRY_DAYS = 7

@@ -11,6 +11,7 @@ import sys
 import textwrap
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -394,3 +395,54 @@ def test_ingested_rows_reach_the_costs_view(tmp_path: Path) -> None:
     finally:
         con.close()
     assert by_provider == {"Microsoft": 29, "Google Cloud": 516}
+
+
+def _gcp_jsonl(src: Path, dst: Path) -> Path:
+    """The CSV sample as BigQuery writes JSON lines: nested records, real lists, typed numbers."""
+    import json
+
+    def lit(text: str) -> Any:
+        return ast.literal_eval(text) if text.strip() else []
+
+    with dst.open("w") as fh:
+        for r in raw_rows(src):
+            rec = {
+                "billing_account_id": r["billing_account_id"],
+                "service": {"id": r["service.id"], "description": r["service.description"]},
+                "sku": {"id": r["sku.id"], "description": r["sku.description"]},
+                "usage_start_time": r["usage_start_time"],
+                "usage_end_time": r["usage_end_time"],
+                "project": {"id": r["project.id"], "name": r["project.name"], "labels": lit(r["project.labels"])},
+                "labels": lit(r["labels"]),
+                "system_labels": lit(r["system_labels"]),
+                "location": {
+                    "location": r["location.location"],
+                    "region": r["location.region"],
+                    "zone": r["location.zone"],
+                },
+                "cost": float(r["cost"]),
+                "currency": r["currency"],
+                "usage": {
+                    "amount": float(r["usage.amount"]),
+                    "unit": r["usage.unit"],
+                    "amount_in_pricing_units": float(r["usage.amount_in_pricing_units"]),
+                    "pricing_unit": r["usage.pricing_unit"],
+                },
+                "credits": lit(r["credits"]),
+                "invoice": {"month": r["invoice.month"]},
+                "cost_type": r["cost_type"],
+            }
+            fh.write(json.dumps(rec) + "\n")
+    return dst
+
+
+def test_gcp_json_lines_match_the_csv_flattening(tmp_path: Path) -> None:
+    ingest(GCP, tmp_path / "csv")
+    jsonl = [_gcp_jsonl(p, tmp_path / f"{p.stem}.jsonl") for p in GCP]
+    report = ingest(jsonl, tmp_path / "json")
+    assert {r.source for r in report.inputs} == {"gcp"}
+    assert totals(tmp_path / "json") == totals(tmp_path / "csv")
+    cols = [C.Tags, C.SubAccountId, C.ServiceName, C.ChargePeriodStart, C.BillingPeriodStart, C.EffectiveCost]
+    a = snapshot(tmp_path / "csv").select(cols).sort(cols)
+    b = snapshot(tmp_path / "json").select(cols).sort(cols)
+    assert a.equals(b)

@@ -95,6 +95,20 @@ def _live_sources(root: Path) -> list[dict[str, Any]]:
     return [s for s in sources if s.get("kind") == "ingest" and s["sha256"] not in replaced]
 
 
+def live_sources(root: Path) -> list[dict[str, Any]]:
+    """One row per ingested source whose files are in the current version: name, format, rows, files."""
+    return [
+        {
+            "name": s["name"],
+            "source": s["source"],
+            "rows": s["rows"],
+            "ingested_at": s["ingested_at"],
+            "files": len(s["files"]),
+        }
+        for s in _live_sources(root)
+    ]
+
+
 def ingest(paths: list[Path], root: Path, source: str = "auto") -> IngestReport:
     """Ingest ``paths`` into the store at ``root`` in one publication (all or nothing)."""
     plans = plan(paths, source)
@@ -144,4 +158,4 @@ def _record(p: Plan, r: InputReport, staged: Staged) -> dict[str, Any]:
     }
 
 
-__all__ = ["SOURCES", "IngestError", "IngestReport", "InputReport", "detect", "ingest", "plan"]
+__all__ = ["SOURCES", "IngestError", "IngestReport", "InputReport", "detect", "ingest", "live_sources", "plan"]

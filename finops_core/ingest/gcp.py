@@ -49,10 +49,15 @@ def _field(m: Mapper, dotted: str, number: bool = False) -> str:
 
 
 def _list_kind(m: Mapper, name: str) -> tuple[str, bool] | None:
+    """(SQL of a list column, whether it is a Python-literal string) for a flat or nested name."""
     n = m.name(name)
-    if n is None:
+    if n is not None:
+        return ident(n), m.file.columns[n] == "VARCHAR"
+    head, _, rest = name.partition(".")
+    n = m.name(head)
+    if n is None or not rest or not m.file.columns[n].startswith("STRUCT"):
         return None
-    return ident(n), m.file.columns[n] == "VARCHAR"
+    return f"{ident(n)}.{ident(rest)}", False
 
 
 def _credits(m: Mapper) -> tuple[str, str, str]:
@@ -76,11 +81,12 @@ def _credits(m: Mapper) -> tuple[str, str, str]:
         total = f"coalesce(list_sum(list_transform({amounts}, lambda x: CAST(x AS DOUBLE))), 0)"
         kind = f"regexp_extract({c}, '[''\"]type[''\"]\\s*:\\s*[''\"](COMMITTED_USAGE_DISCOUNT(_DOLLAR_BASE)?)', 1)"
         cud_id = f"nullif(regexp_extract({c}, '[''\"]id[''\"]\\s*:\\s*[''\"]([^''\"]*)[''\"][^}}]*COMMITTED_USAGE_DISCOUNT', 1), '')"
-    else:
-        total = f"coalesce(list_sum(list_transform({c}, lambda x: x.amount)), 0)"
-        cud = f"list_filter({c}, lambda x: x.type LIKE 'COMMITTED_USAGE_DISCOUNT%')"
-        kind = f"coalesce({cud}[1].type, '')"
-        cud_id = f"{cud}[1].id"
+    else:  # a nested list: through JSON, since an all-empty column is typed JSON[] rather than a struct list
+        js = f"to_json({c})"
+        total = f"coalesce(list_sum(CAST(json_extract({js}, '$[*].amount') AS DOUBLE[])), 0)"
+        types = f"json_extract_string({js}, '$[*].type')"
+        kind = f"coalesce(list_filter({types}, lambda t: t LIKE 'COMMITTED_USAGE_DISCOUNT%')[1], '')"
+        cud_id = f"json_extract_string({js}, '$[*].id')[list_position({types}, {kind})]"
     category = f"CASE {kind} WHEN 'COMMITTED_USAGE_DISCOUNT' THEN 'Usage' WHEN 'COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE' THEN 'Spend' END"
     return total, m.let("cud_id", cud_id), m.let("cud_category", category)
 
@@ -97,7 +103,9 @@ def _labels(m: Mapper, name: str, prefix: str) -> str:
             f"list_transform({pairs}, lambda p: struct_pack(k := '{prefix}' || regexp_extract(p, '''key'': ''([^'']*)''', 1), "
             f"v := regexp_extract(p, '''value'': ''([^'']*)''', 1)))"
         )
-    return f"list_transform(coalesce({c}, []), lambda p: struct_pack(k := '{prefix}' || p.key, v := p.value))"
+    js = f"to_json({c})"
+    pairs = f"list_zip(json_extract_string({js}, '$[*].key'), json_extract_string({js}, '$[*].value'))"
+    return f"list_transform(coalesce({pairs}, []), lambda p: struct_pack(k := '{prefix}' || p[1], v := p[2]))"
 
 
 def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
