@@ -147,7 +147,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         if r.skipped:
             print(f"{r.label}: already in the store (sha256 {r.sha256[:12]}), nothing to do")
             continue
-        print(f"{r.label}: {r.source}, {r.rows} rows published")
+        print(f"{r.label}: {r.source}, {r.rows_in} rows in, {r.rows} rows published")
         for cur, t in sorted(r.totals.items()):
             print(f"  {cur}: BilledCost {t[C.BilledCost]:.6f}  EffectiveCost {t[C.EffectiveCost]:.6f}")
         if r.replaces:

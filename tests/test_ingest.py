@@ -135,6 +135,7 @@ def test_cur2_fixture_maps_commitments_per_the_mapping(tmp_path: Path, fmt: str)
             effective += num(r["line_item_unblended_cost"])
     assert df[C.EffectiveCost].sum() == pytest.approx(effective)
     assert df.height == len(raw) + 2  # two unused-commitment rows
+    assert store.manifest(tmp_path / "store")["sources"][0]["rows_in"] == len(raw)
     assert df.filter(pl.col(C.ChargeCategory) == "Purchase")[C.EffectiveCost].abs().sum() == 0
     unused = df.filter(pl.col(C.CommitmentDiscountStatus) == "Unused")
     assert sorted(unused[C.EffectiveCost].to_list()) == pytest.approx([0.5, 1.0])
@@ -176,6 +177,7 @@ def test_azure_actual_plus_amortized_follows_microsofts_recipe(tmp_path: Path) -
     ) + sum(float(r["Cost"]) for r in purchases)
     report = ingest([AZ_ACTUAL, AZ_AMORTIZED], tmp_path)
     assert report.inputs[0].rows == len(amortized) + len(purchases) == 29
+    assert report.inputs[0].rows_in == len(amortized) + len(actual) == 39
     (_, got_billed, got_effective) = totals(tmp_path)["USD"]
     assert got_billed == pytest.approx(billed) and got_effective == pytest.approx(effective)
     df = snapshot(tmp_path)
@@ -381,7 +383,7 @@ def test_killed_ingest_leaves_the_store_unchanged(tmp_path: Path) -> None:
 def test_cli_prints_rows_totals_and_warnings(tmp_path: Path) -> None:
     code, out = _cli("ingest", str(OCI), str(AWS_LEGACY), "--store", str(tmp_path))
     assert code == 0
-    assert "oci, 506 rows published" in out and "aws-cur, 1281 rows published" in out
+    assert "oci, 506 rows in, 506 rows published" in out and "aws-cur, 1281 rows in, 1281 rows published" in out
     assert "USD: BilledCost" in out
     code, out = _cli("ingest", str(OCI), "--store", str(tmp_path), "--source", "gcp")
     assert code == 2 and "--source gcp given, but the header is that of oci" in out

@@ -27,6 +27,7 @@ class InputReport:
     label: str
     source: str
     sha256: str
+    rows_in: int = 0
     rows: int = 0
     totals: dict[str, dict[str, float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -125,7 +126,7 @@ def ingest(paths: list[Path], root: Path, source: str = "auto") -> IngestReport:
         parent = store.manifest(root, pub.parent) if pub.parent else {"partitions": {}, "sources": []}
         for i, (p, r) in enumerate(todo):
             staged = stage(p, pub.staging, pub.staging / f".ingest-{i}")
-            r.rows, r.totals, r.warnings = staged.rows, staged.totals, staged.warnings
+            r.rows_in, r.rows, r.totals, r.warnings = staged.rows_in, staged.rows, staged.totals, staged.warnings
             r.replaces = _replace(pub, parent, p.source.KEY, staged)
             pub.add_source(_record(p, r, staged))
     return IngestReport(reports, True, store.current_version(root))
@@ -150,6 +151,7 @@ def _record(p: Plan, r: InputReport, staged: Staged) -> dict[str, Any]:
         "source": p.source.KEY,
         "inputs": [{"path": str(f.path.resolve()), "bytes": f.path.stat().st_size} for f in p.files],
         "sha256": r.sha256,
+        "rows_in": r.rows_in,
         "rows": r.rows,
         "totals": r.totals,
         "files": sorted(f"{period}/{n}" for period, names in staged.files.items() for n in names),

@@ -46,6 +46,7 @@ UNITS = {
 }
 
 
+EXPANDED = f"{C.CommitmentDiscountStatus} = 'Unused'"  # rows this mapping adds (CUR has no unused rows)
 REQUIRED = (
     ("lineItem/LineItemType", "line_item_line_item_type"),
     ("lineItem/UnblendedCost", "line_item_unblended_cost"),

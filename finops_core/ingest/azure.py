@@ -36,6 +36,7 @@ UNITS = {
     "1/Hour": "Units/Hour",
 }
 
+COUNT_INPUTS = True  # only some rows of the actual-cost file are kept
 REQUIRED = (
     ("Date", "UsageDate"),
     ("CostInBillingCurrency", "Cost", "PreTaxCost"),

@@ -59,7 +59,8 @@ class Staged:
     """The outcome of one input: files written (period -> names), counts, totals and warnings."""
 
     files: dict[str, list[str]] = field(default_factory=dict)
-    rows: int = 0
+    rows_in: int = 0  # provider rows read
+    rows: int = 0  # FOCUS rows published
     totals: dict[str, dict[str, float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -164,6 +165,7 @@ def stage(plan: Plan, staging: Path, work: Path) -> Staged:
         staged = _move(plan.source.KEY, out, staging)
         _check_currencies(con, plan, mapper, exprs, staged, staging)
         _summarize(con, staged, staging)
+        staged.rows_in = _rows_in(con, plan, staged, staging)
         staged.warnings = mapper.warnings + staged.warnings
         return staged
     finally:
@@ -239,6 +241,20 @@ def _check_currencies(
     if row is not None:
         msg += f"; row {row[0]}: column BillingCurrency: {row[1]!r} differs from {first[0] if first else None!r}"
     raise IngestError(msg)
+
+
+def _rows_in(con: duckdb.DuckDBPyConnection, plan: Plan, staged: Staged, staging: Path) -> int:
+    """Provider rows read: counted in the inputs when the source filters rows (Azure's actual file),
+    else the rows published less those the source adds (``EXPANDED``, AWS's unused-commitment rows)."""
+    if getattr(plan.source, "COUNT_INPUTS", False):
+        counts = [con.execute(f"SELECT count(*) FROM {f.relation()}").fetchone() for f in plan.files]
+        return sum(int(c[0]) for c in counts if c)
+    expanded = getattr(plan.source, "EXPANDED", None)
+    files = _paths(staged, staging)
+    if expanded is None or not files:
+        return staged.rows
+    added = con.execute(f"SELECT count(*) FILTER (WHERE {expanded}) FROM read_parquet(?)", [files]).fetchone()
+    return staged.rows - int(added[0] if added else 0)
 
 
 def _summarize(con: duckdb.DuckDBPyConnection, staged: Staged, staging: Path) -> None:
