@@ -448,3 +448,31 @@ def test_gcp_json_lines_match_the_csv_flattening(tmp_path: Path) -> None:
     a = snapshot(tmp_path / "csv").select(cols).sort(cols)
     b = snapshot(tmp_path / "json").select(cols).sort(cols)
     assert a.equals(b)
+
+
+def test_azure_mca_fixture_pairs_by_name_and_zeroes_commitment_rows(tmp_path: Path) -> None:
+    actual, amortized = DATA / "azure-mca-fixture-actual.csv", DATA / "azure-mca-fixture-amortized.csv"
+    report = ingest([actual, amortized], tmp_path)
+    amort_rows, actual_rows = raw_rows(amortized), raw_rows(actual)
+    kept = [r for r in actual_rows if r["ChargeType"] in ("Purchase", "Refund")]
+    assert (report.inputs[0].rows_in, report.inputs[0].rows) == (
+        len(amort_rows) + len(actual_rows),
+        len(amort_rows) + len(kept),
+    )
+    df = snapshot(tmp_path)
+    commit = ("Reservation", "SavingsPlan")
+    billed = sum(
+        float(r["CostInBillingCurrency"])
+        for r in amort_rows
+        if not (r["PricingModel"] in commit and r["ChargeType"] in ("Usage", "UnusedReservation", "UnusedSavingsPlan"))
+    ) + sum(float(r["CostInBillingCurrency"]) for r in kept)
+    assert df[C.BilledCost].sum() == pytest.approx(billed) == 37.5
+    assert df[C.EffectiveCost].sum() == pytest.approx(sum(float(r["CostInBillingCurrency"]) for r in amort_rows))
+    assert set(df[C.BillingAccountId]) == {"BP-1234"} and set(df[C.BillingAccountType]) == {"Billing Profile"}
+    unused = df.filter(pl.col(C.CommitmentDiscountStatus) == "Unused")
+    assert unused[C.ResourceId].to_list() == unused[C.CommitmentDiscountId].to_list() != [None]
+    assert df.filter(pl.col(C.ChargeClass) == "Correction")[C.ChargeCategory].to_list() == ["Purchase"]
+    assert set(df.filter(pl.col(C.CommitmentDiscountId).is_not_null())[C.CommitmentDiscountCategory]) == {
+        "Usage",
+        "Spend",
+    }

@@ -135,7 +135,11 @@ def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
     m.require(C.BillingCurrency, currency)
     date = m.ts("Date", "UsageDate", us_date=True)
     m.require(C.ChargePeriodStart, date)
-    billed = f"CASE WHEN {ct} = 'Usage' AND {committed} THEN 0 ELSE {cost} END"
+    # covered usage and the unused part of a commitment were invoiced with its purchase
+    billed = (
+        f"CASE WHEN ({ct} = 'Usage' AND {committed}) OR {ct} IN ('UnusedReservation', 'UnusedSavingsPlan') "
+        f"THEN 0 ELSE {cost} END"
+    )
     effective = f"CASE WHEN {ct} IN ('Purchase', 'Refund') AND {committed} THEN 0 ELSE {cost} END"
     benefit = m.text("benefitId", "BenefitId", "ReservationId")
     cd_cat = (
@@ -149,7 +153,12 @@ def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
     unit += f" ELSE {uom} END"
     is_usage = f"({category}) = 'Usage' AND {ct} NOT IN ('UnusedReservation', 'UnusedSavingsPlan')"
     location = m.text("ResourceLocation")
-    resource = m.text("ResourceId")
+    # an unused-commitment row is the commitment's own: FOCUS sets its ResourceId to the commitment
+    resource = m.let(
+        "resource",
+        f"CASE WHEN {ct} IN ('UnusedReservation', 'UnusedSavingsPlan') THEN coalesce({m.text('ResourceId')}, "
+        f"{m.text('benefitId', 'BenefitId', 'ReservationId')}) ELSE {m.text('ResourceId')} END",
+    )
     meter_category = m.text("MeterCategory")
     svc_cat, svc_sub = category_sql(meter_category, AZURE)
     sub = m.text("SubscriptionId")
