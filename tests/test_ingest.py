@@ -476,3 +476,20 @@ def test_azure_mca_fixture_pairs_by_name_and_zeroes_commitment_rows(tmp_path: Pa
         "Usage",
         "Spend",
     }
+
+
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [
+        (
+            "commitment_discount_purchase_scenario_3.csv",
+            "row 0 (header): missing mandatory FOCUS column(s) BillingAccountId",
+        ),
+        ("simple_saas_agreements_a1.csv", "row 1: column BilledCost: '$10,000.00 ' is not a number"),
+    ],
+)
+def test_focus_spec_examples_are_refused_where_they_are_flawed(tmp_path: Path, name: str, needle: str) -> None:
+    with pytest.raises(IngestError) as err:
+        ingest([DATA / name], tmp_path)
+    assert str(DATA / name) in str(err.value) and needle in str(err.value)
+    assert store.current_version(tmp_path) is None
