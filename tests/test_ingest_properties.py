@@ -74,7 +74,7 @@ def corruption(draw: st.DrawFn) -> tuple[str, str, bytes]:
     return kind, ".csv", _write(rows)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(corruption())
 def test_corrupted_export_is_refused_with_a_location_or_ingested_identically(case: tuple[str, str, bytes]) -> None:
     kind, suffix, data = case

@@ -55,7 +55,7 @@ def detect(file: InputFile) -> Any:
 
 def plan(paths: list[Path], source: str = "auto") -> list[Plan]:
     """Detect and group the inputs (Azure actual + amortized pairs become one plan)."""
-    con = connection(Path("."))
+    con = connection()
     try:
         files = [describe(con, Path(p)) for p in paths]
     finally:

@@ -11,8 +11,6 @@ a commitment purchase with a cost is actual).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from finops_core.ingest.core import Check, IngestError, InputFile, Mapper, sql_str
 from finops_core.ingest.pipeline import connection
 from finops_core.ingest.services import AZURE, category_sql
@@ -68,7 +66,7 @@ def _kind(f: InputFile) -> str | None:
         return "actual"
     m = Mapper(f)
     cost, ct, pm = _cost(m), m.text("ChargeType"), m.text("PricingModel")
-    con = connection(Path("."))
+    con = connection()
     try:
         row = con.execute(
             f"SELECT count(*) FILTER (WHERE {ct} = 'Usage' AND {pm} IN {COMMIT} AND {cost} <> 0), "

@@ -1,8 +1,9 @@
 """Stream one planned input into FOCUS Parquet files inside a publication's staging folder.
 
-One COPY per input reads the provider file, maps and checks every row, and writes one file per
-(billing period, billing account). Checks raise inside the COPY; on failure a second,
-single-threaded pass finds the first bad row so the message names file, row and field.
+One COPY per input reads the provider file, maps and checks every row, and writes one Parquet
+file, which becomes one file per (billing period, billing account): moved into place when the
+export holds one pair (the usual case), split otherwise. Checks raise inside the COPY; on failure
+a second, single-threaded pass finds the first bad row so the message names file, row and field.
 """
 
 from __future__ import annotations
@@ -65,13 +66,14 @@ class Staged:
     warnings: list[str] = field(default_factory=list)
 
 
-def connection(spill: Path) -> duckdb.DuckDBPyConnection:
+def connection(spill: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with bounded memory; it spills to ``spill``, or not at all."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET enable_progress_bar = false")
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-    con.execute(f"SET temp_directory = {quote_path(spill)}")
+    con.execute(f"SET temp_directory = {quote_path(spill) if spill else chr(39) * 2}")
     return con
 
 
