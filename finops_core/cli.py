@@ -196,8 +196,14 @@ def cmd_tags(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"demo": cmd_demo, "query": cmd_query, "export": cmd_export, "rebuild": cmd_rebuild, "tags": cmd_tags}
-    handlers["ingest"] = cmd_ingest
+    handlers = {
+        "demo": cmd_demo,
+        "query": cmd_query,
+        "export": cmd_export,
+        "rebuild": cmd_rebuild,
+        "tags": cmd_tags,
+        "ingest": cmd_ingest,
+    }
     try:
         return handlers[args.command](args)
     except (UsageError, QueryError, store.StoreError, RulesError, IngestError) as exc:
