@@ -22,6 +22,7 @@ PAGES = {  # key in access.PAGE_ROLES -> (file, title, icon)
     "forecast": ("views/forecast.py", "Forecast & budgets", ":material/trending_up:"),
     "audit": ("views/audit.py", "Audit log", ":material/policy:"),
     "users": ("views/users.py", "Users", ":material/group:"),
+    "ingest": ("views/ingest.py", "Ingest", ":material/upload_file:"),
 }
 
 

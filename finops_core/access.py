@@ -38,6 +38,7 @@ PAGE_ROLES: dict[str, tuple[str, ...]] = {
     "forecast": ROLES,  # viewers see their scope only; budgets are edited by finance and admin
     "audit": ("admin",),
     "users": ("admin",),
+    "ingest": ("admin",),
 }
 COOKIE_NAME = "finops_auth"
 COOKIE_EXPIRY_DAYS = 7

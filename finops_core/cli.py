@@ -1,4 +1,4 @@
-"""Command line: ``python -m finops_core demo|query|export``.
+"""Command line: ``python -m finops_core demo|query|export|ingest``.
 
 Exit codes: 0 ok, 2 bad usage or input (the message names the file or field), 1 unexpected.
 """
@@ -17,6 +17,7 @@ import polars as pl
 
 from finops_core import access, db, drilldown, store
 from finops_core.allocation import ConservationError
+from finops_core.ingest.core import IngestError
 from finops_core.query import CostQuery, QueryError
 from finops_core.schema import DEFAULT_METRIC, METRICS, C
 from finops_core.tagrules import RulesError
@@ -68,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="write the normalized FOCUS rows to Parquet or CSV")
     e.add_argument("--store", required=True)
     e.add_argument("--out", required=True, help="FILE.parquet or FILE.csv")
+    i = sub.add_parser("ingest", help="ingest billing exports (FOCUS, AWS CUR, Azure, GCP, OCI) into a store")
+    i.add_argument("paths", nargs="+", metavar="PATH", help="export files (CSV, CSV.gz, Parquet, JSON lines)")
+    i.add_argument("--store", required=True, help="store directory")
+    i.add_argument("--source", default="auto", choices=("auto", "focus", "aws-cur", "azure", "gcp", "oci"))
     return p
 
 
@@ -138,6 +143,26 @@ def cmd_export(args: argparse.Namespace) -> int:
         rel.write_csv(str(tmp), timestamp_format="%Y-%m-%dT%H:%M:%SZ")
     tmp.replace(out)
     print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from finops_core.ingest import ingest
+
+    report = ingest([Path(p) for p in args.paths], Path(args.store), args.source)
+    for r in report.inputs:
+        if r.skipped:
+            print(f"{r.label}: already in the store (sha256 {r.sha256[:12]}), nothing to do")
+            continue
+        print(f"{r.label}: {r.source}, {r.rows_in} rows in, {r.rows} rows published")
+        for cur, t in sorted(r.totals.items()):
+            print(f"  {cur}: BilledCost {t[C.BilledCost]:.6f}  EffectiveCost {t[C.EffectiveCost]:.6f}")
+        if r.replaces:
+            print(f"  replaces source(s) {', '.join(s[:12] for s in r.replaces)}")
+        for w in r.warnings:
+            print(f"  warning: {w}")
+    state = f"published data version {report.data_version}" if report.published else "store unchanged"
+    print(state, file=sys.stderr)
     return 0
 
 
@@ -212,10 +237,11 @@ def main(argv: list[str] | None = None) -> int:
         "rebuild": cmd_rebuild,
         "tags": cmd_tags,
         "rules": cmd_rules,
+        "ingest": cmd_ingest,
     }
     try:
         return handlers[args.command](args)
-    except (UsageError, QueryError, store.StoreError, RulesError, ConservationError) as exc:
+    except (UsageError, QueryError, store.StoreError, RulesError, ConservationError, IngestError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:

@@ -108,6 +108,7 @@ class Publication:
     replace: set[str] = field(default_factory=set)  # periods written anew in this publication
     sources: list[dict[str, Any]] = field(default_factory=list)
     note: str = ""
+    dropped: set[tuple[str, str]] = field(default_factory=set)  # (period, file) not to carry over
 
     def write(self, period: str, part: str, frame: pl.DataFrame) -> Path:
         """Write one chunk of FOCUS rows into billing period ``period`` ('YYYY-MM')."""
@@ -117,6 +118,10 @@ class Publication:
         frame.write_parquet(path, compression="zstd", statistics=True)
         self.replace.add(period)
         return path
+
+    def drop_file(self, period: str, name: str) -> None:
+        """Leave one file of the current version's ``period`` out of the new version (a replaced source)."""
+        self.dropped.add((period, name))
 
     def add_source(self, record: dict[str, Any]) -> None:
         self.sources.append(record | {"ingested_at": _now()})
@@ -164,6 +169,8 @@ def _finish(pub: Publication, vid: str, carry_over: bool) -> None:
             folder = pub.staging / f"billing_period={period}"
             folder.mkdir(parents=True, exist_ok=True)
             for f in info["files"]:
+                if (period, f) in pub.dropped or (folder / f).exists():  # replaced in this publication
+                    continue
                 os.link(parent_dir / f"billing_period={period}" / f, folder / f)
     carried = (
         {p: i for p, i in parent_manifest["partitions"].items() if p not in pub.replace} if parent_manifest else {}

@@ -131,3 +131,19 @@ def test_old_versions_are_collected(tmp_path: Path) -> None:
     versions = [p for p in (tmp_path / "versions").iterdir() if not p.name.startswith(".")]
     assert len(versions) == store.KEEP_VERSIONS
     assert store.current_version(tmp_path) in {p.name for p in versions}
+
+
+def test_a_publication_can_replace_single_files_of_a_period(tmp_path: Path) -> None:
+    """Ingest replaces one source's file in a period and keeps the period's other files."""
+    with store.publish(tmp_path) as pub:
+        pub.write("2026-01", "aws", _rows("2026-01", 1.0))
+        pub.write("2026-01", "gcp", _rows("2026-01", 2.0))
+    with store.publish(tmp_path) as pub:
+        pub.drop_file("2026-01", "aws.parquet")
+        folder = pub.staging / "billing_period=2026-01"
+        folder.mkdir(parents=True)
+        _rows("2026-01", 5.0).write_parquet(folder / "aws-restated.parquet")
+        _rows("2026-01", 7.0).write_parquet(folder / "gcp.parquet")  # same name: the new file wins
+    m = store.manifest(tmp_path)
+    assert m["partitions"]["2026-01"]["files"] == ["aws-restated.parquet", "gcp.parquet"]
+    assert _total(tmp_path) == pytest.approx(3 * 5.0 + 3 * 7.0)

@@ -1,0 +1,280 @@
+"""Stream one planned input into FOCUS Parquet files inside a publication's staging folder.
+
+One COPY per input reads the provider file, maps and checks every row, and writes one Parquet
+file, which becomes one file per (billing period, billing account): moved into place when the
+export holds one pair (the usual case), split otherwise. Checks raise inside the COPY; on failure
+a second, single-threaded pass finds the first bad row so the message names file, row and field.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from finops_core.ingest.core import Check, IngestError, InputFile, Mapper, first_line, ident, sql_str
+from finops_core.rollups import quote_path
+from finops_core.schema import FOCUS_COLUMNS, C
+
+_SQL_TYPE = {"String": "VARCHAR", "Float64": "DOUBLE"}
+MEMORY_LIMIT = "1GB"
+
+
+def sql_type(dtype: object) -> str:
+    return _SQL_TYPE.get(str(dtype), "TIMESTAMPTZ")
+
+
+@dataclass
+class Plan:
+    """What to ingest: a source format, its input file(s) and how to read them."""
+
+    source: Any  # a module or object with KEY, build(mapper) and optionally relation(files, row_numbers)
+    files: list[InputFile]
+
+    @property
+    def label(self) -> str:
+        return " + ".join(str(f.path) for f in self.files)
+
+    def relation(self, row_numbers: bool = False) -> str:
+        """The raw rows (one file, or a source's combination of its files)."""
+        custom: Callable[[list[InputFile], bool], str] | None = getattr(self.source, "relation", None)
+        if custom is not None:
+            return custom(self.files, row_numbers)
+        return self.files[0].relation(row_numbers)
+
+    def mapped(self, mapper: Mapper, row_numbers: bool = False) -> str:
+        """The raw rows with ``mapper``'s parsed columns, each row repeated if the source expands it."""
+        rel = mapper.wrap(self.relation(row_numbers))
+        expand: Callable[[Mapper], str] | None = getattr(self.source, "expand", None)
+        if expand is not None:
+            rel = f"(SELECT *, unnest({expand(mapper)}) AS __part FROM {rel})"
+        return rel
+
+
+@dataclass
+class Staged:
+    """The outcome of one input: files written (period -> names), counts, totals and warnings."""
+
+    files: dict[str, list[str]] = field(default_factory=dict)
+    rows_in: int = 0  # provider rows read
+    rows: int = 0  # FOCUS rows published
+    totals: dict[str, dict[str, float]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def connection(spill: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with bounded memory; it spills to ``spill``, or not at all."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    con.execute(f"SET temp_directory = {quote_path(spill) if spill else chr(39) * 2}")
+    return con
+
+
+REQUIRED_OUT = tuple(c.name for c in FOCUS_COLUMNS if not c.nullable and c.level.value == "Mandatory")
+EMPTY = "is empty but FOCUS requires a value"
+
+
+def output_checks(exprs: dict[str, str]) -> list[Check]:
+    """Null checks on the mapped values of FOCUS's non-nullable Mandatory columns (slow path)."""
+    return [Check(n, f"({exprs.get(n, 'NULL')}) IS NULL", "NULL", EMPTY) for n in REQUIRED_OUT]
+
+
+def focus_sql(exprs: dict[str, str], checks: list[Check], relation: str, label: str) -> str:
+    """SELECT of the 57 FOCUS columns (schema order and types) from ``relation``; checks raise.
+
+    Provider-value checks ride on the first column; null checks on required FOCUS columns run in
+    an outer SELECT over the computed values, so no mapping expression is evaluated twice.
+    """
+    cols = []
+    for i, col in enumerate(FOCUS_COLUMNS):
+        expr = f"CAST(({exprs.get(col.name, 'NULL')}) AS {sql_type(col.dtype)})"
+        if i == 0 and checks:  # every check rides on one column the COPY always computes
+            whens = " ".join(
+                f"WHEN {c.bad} THEN error({sql_str(label + ': column ' + c.field + ': ')} || "
+                f"coalesce(CAST({c.value} AS VARCHAR), 'NULL') || {sql_str(' ' + c.reason)})"
+                for c in checks
+            )
+            expr = f"CASE {whens} ELSE {expr} END"
+        cols.append(f"{expr} AS {ident(col.name)}")
+    inner = f"SELECT {', '.join(cols)} FROM {relation} AS src"
+    whens = " ".join(
+        f"WHEN {ident(n)} IS NULL THEN error({sql_str(f'{label}: column {n} {EMPTY}')})" for n in REQUIRED_OUT
+    )
+    first = FOCUS_COLUMNS[0].name
+    guarded = f"CASE {whens} ELSE {ident(first)} END AS {ident(first)}"
+    return f"SELECT {guarded}, * EXCLUDE ({ident(first)}) FROM ({inner})"
+
+
+def _diagnose(con: duckdb.DuckDBPyConnection, plan: Plan, mapper: Mapper, checks: list[Check]) -> str | None:
+    """The first bad row as 'file: row N: column X: value reason', or None if none is found."""
+    if not checks:
+        return None
+    which = " ".join(f"WHEN {c.bad} THEN {i}" for i, c in enumerate(checks))
+    values = " ".join(f"WHEN {c.bad} THEN CAST({c.value} AS VARCHAR)" for c in checks)
+    rel = plan.mapped(mapper, row_numbers=True)
+    file_col = "__file" if len(plan.files) > 1 else sql_str(str(plan.files[0].path))
+    sql = (
+        f"SELECT __row, {file_col}, CASE {which} END AS k, CASE {values} END FROM {rel} AS src "
+        f"WHERE CASE {which} END IS NOT NULL ORDER BY {'__file, ' if len(plan.files) > 1 else ''}__row LIMIT 1"
+    )
+    con.execute("SET threads = 1")
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        found = con.execute(sql).fetchone()
+    except duckdb.Error:
+        return None
+    if found is None:
+        return None
+    row, path, k, value = found
+    c = checks[int(k)]
+    shown = "empty" if value is None else repr(value)
+    return f"{path}: row {row}: column {c.field}: {shown} {c.reason}"
+
+
+def _acct_slug(expr: str) -> str:
+    """A file-name-safe key per billing account (readable when the id already is)."""
+    return (
+        f"CASE WHEN regexp_full_match({expr}, '[A-Za-z0-9_.-]{{1,48}}') THEN {expr} "
+        f"ELSE left(regexp_replace({expr}, '[^A-Za-z0-9_.-]', '_', 'g'), 32) || '-' || left(md5({expr}), 10) END"
+    )
+
+
+def stage(plan: Plan, staging: Path, work: Path) -> Staged:
+    """Write ``plan``'s FOCUS rows as ``staging/billing_period=P/<source>--<account>--NNN.parquet``."""
+    work.mkdir(parents=True, exist_ok=True)
+    con = connection(work / ".spill")
+    try:
+        mapper = Mapper(plan.files[0])
+        exprs = plan.source.build(mapper, plan.files)
+        select = focus_sql(exprs, mapper.checks, plan.mapped(mapper), plan.label)
+        whole = work / "all.parquet"
+        try:
+            con.execute(f"COPY ({select}) TO {quote_path(whole)} (FORMAT parquet, COMPRESSION zstd)")
+        except duckdb.Error as exc:
+            located = _diagnose(con, plan, mapper, mapper.checks + output_checks(exprs))
+            message = first_line(exc)
+            raise IngestError(
+                located or (message if message.startswith(plan.label) else f"{plan.label}: {message}")
+            ) from exc
+        out = _split(con, whole, work / "out")
+        staged = _move(plan.source.KEY, out, staging)
+        _check_currencies(con, plan, mapper, exprs, staged, staging)
+        _summarize(con, staged, staging)
+        staged.rows_in = _rows_in(con, plan, staged, staging)
+        staged.warnings = mapper.warnings + staged.warnings
+        return staged
+    finally:
+        con.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _split(con: duckdb.DuckDBPyConnection, whole: Path, out: Path) -> Path:
+    """``whole`` as ``out/__period=P/__acct=A/*.parquet``, one folder per billing period and account.
+
+    An export usually holds one billing period of one account: then the file is moved, not
+    rewritten (DuckDB's partitioned write costs about three plain writes, so it is the fallback).
+    """
+    keys = f"strftime({C.BillingPeriodStart}, '%Y-%m') AS __period, {_acct_slug(C.BillingAccountId)} AS __acct"
+    src = f"read_parquet({quote_path(whole)})"
+    found = con.execute(f"SELECT DISTINCT {keys} FROM {src} LIMIT 2").fetchall()
+    if len(found) == 1:
+        folder = out / f"__period={found[0][0]}" / f"__acct={found[0][1]}"
+        folder.mkdir(parents=True)
+        whole.rename(folder / "data_0.parquet")
+    elif found:
+        con.execute(
+            f"COPY (SELECT *, {keys} FROM {src}) TO {quote_path(out)} "
+            "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (__period, __acct))"
+        )
+    return out
+
+
+def _move(key: str, out: Path, staging: Path) -> Staged:
+    staged = Staged()
+    for acct_dir in sorted(out.glob("__period=*/__acct=*")):
+        period = acct_dir.parent.name.split("=", 1)[1]
+        acct = acct_dir.name.split("=", 1)[1]
+        folder = staging / f"billing_period={period}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for earlier in folder.glob(f"{key}--{acct}--*.parquet"):  # an earlier input of this same run
+            earlier.unlink()
+        for i, f in enumerate(sorted(acct_dir.glob("*.parquet"))):
+            name = f"{key}--{acct}--{i:03d}.parquet"
+            f.rename(folder / name)
+            staged.files.setdefault(period, []).append(name)
+    return staged
+
+
+def _paths(staged: Staged, staging: Path) -> list[str]:
+    return [str(staging / f"billing_period={p}" / n) for p, names in staged.files.items() for n in names]
+
+
+def _check_currencies(
+    con: duckdb.DuckDBPyConnection, plan: Plan, mapper: Mapper, exprs: dict[str, str], staged: Staged, staging: Path
+) -> None:
+    """One billing account bills in one currency; a second currency is refused at its first row."""
+    files = _paths(staged, staging)
+    if not files:
+        return
+    mixed = con.execute(
+        f"SELECT {C.BillingAccountId}, list(DISTINCT {C.BillingCurrency} ORDER BY {C.BillingCurrency}) "
+        f"FROM read_parquet(?) GROUP BY 1 HAVING count(DISTINCT {C.BillingCurrency}) > 1 LIMIT 1",
+        [files],
+    ).fetchone()
+    if mixed is None:
+        return
+    account, currencies = mixed
+    msg = f"{plan.label}: billing account {account} has several billing currencies {currencies}"
+    acct, cur = exprs[C.BillingAccountId], exprs[C.BillingCurrency]
+    rel = plan.mapped(mapper, row_numbers=True)
+    con.execute("SET threads = 1")
+    first = con.execute(f"SELECT {cur} FROM {rel} AS src WHERE {acct} = ? ORDER BY __row LIMIT 1", [account]).fetchone()
+    row = con.execute(
+        f"SELECT __row, {cur} FROM {rel} AS src WHERE {acct} = ? AND {cur} IS DISTINCT FROM ? ORDER BY __row LIMIT 1",
+        [account, first[0] if first else None],
+    ).fetchone()
+    if row is not None:
+        msg += f"; row {row[0]}: column BillingCurrency: {row[1]!r} differs from {first[0] if first else None!r}"
+    raise IngestError(msg)
+
+
+def _rows_in(con: duckdb.DuckDBPyConnection, plan: Plan, staged: Staged, staging: Path) -> int:
+    """Provider rows read: counted in the inputs when the source filters rows (Azure's actual file),
+    else the rows published less those the source adds (``EXPANDED``, AWS's unused-commitment rows)."""
+    if getattr(plan.source, "COUNT_INPUTS", False):
+        counts = [con.execute(f"SELECT count(*) FROM {f.relation()}").fetchone() for f in plan.files]
+        return sum(int(c[0]) for c in counts if c)
+    expanded = getattr(plan.source, "EXPANDED", None)
+    files = _paths(staged, staging)
+    if expanded is None or not files:
+        return staged.rows
+    added = con.execute(f"SELECT count(*) FILTER (WHERE {expanded}) FROM read_parquet(?)", [files]).fetchone()
+    return staged.rows - int(added[0] if added else 0)
+
+
+def _summarize(con: duckdb.DuckDBPyConnection, staged: Staged, staging: Path) -> None:
+    files = _paths(staged, staging)
+    if not files:
+        return
+    for cur, n, billed, effective in con.execute(
+        f"SELECT {C.BillingCurrency}, count(*), sum({C.BilledCost}), sum({C.EffectiveCost}) "
+        "FROM read_parquet(?) GROUP BY 1 ORDER BY 1",
+        [files],
+    ).fetchall():
+        staged.rows += int(n)
+        staged.totals[cur] = {C.BilledCost: float(billed), C.EffectiveCost: float(effective)}
+    other = con.execute(
+        f"SELECT {C.ServiceName}, count(*) FROM read_parquet(?) WHERE {C.ServiceCategory} = 'Other' "
+        "GROUP BY 1 ORDER BY 2 DESC",
+        [files],
+    ).fetchall()
+    if other:
+        names = ", ".join(f"{s} ({n} rows)" for s, n in other[:8])
+        staged.warnings.append(f"{len(other)} service(s) not in the service map, ServiceCategory = Other: {names}")

@@ -1,0 +1,64 @@
+"""Ingest (admins): upload billing exports, see what was published or why a file was refused."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from finops_core import state, store
+from finops_core.ingest import SOURCES, IngestError, ingest, live_sources
+from ui import cache
+
+st.title("Ingest")
+st.caption(
+    "FOCUS 1.0-1.2, AWS CUR (legacy or 2.0), Azure EA/MCA (actual + amortized together), GCP BigQuery "
+    "export, OCI cost reports. A refused file publishes nothing; re-uploading a file already in the "
+    "store changes nothing; a newer export of the same month and account replaces the older one."
+)
+root = cache.store_root()
+files = st.file_uploader(
+    "Billing export files", accept_multiple_files=True, type=["csv", "gz", "parquet", "json", "jsonl", "ndjson"]
+)
+source = st.selectbox("Format", ["auto", *SOURCES], help="auto reads each file's header")
+if st.button("Ingest", type="primary", disabled=not files):
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for f in files or []:
+            path = Path(tmp) / Path(f.name).name
+            path.write_bytes(f.getvalue())
+            paths.append(path)
+        try:
+            with st.spinner("Checking and publishing"):
+                report = ingest(paths, root, source)
+        except (IngestError, store.StoreError) as exc:
+            st.error(str(exc).replace(tmp + "/", ""), icon=":material/block:")
+            state.record("ingest_refused", st.session_state["user"].username, {"error": str(exc)})
+        else:
+            for r in report.inputs:
+                label = r.label.replace(tmp + "/", "")
+                if r.skipped:
+                    st.info(f"{label}: already in the store, nothing to do")
+                    continue
+                sums = "; ".join(
+                    f"{c} billed {t['BilledCost']:,.2f}, effective {t['EffectiveCost']:,.2f}"
+                    for c, t in r.totals.items()
+                )
+                st.success(f"{label}: {r.source}, {r.rows:,} rows published. {sums}")
+                for w in r.warnings:
+                    st.warning(f"{label}: {w}")
+            state.record(
+                "ingest",
+                st.session_state["user"].username,
+                {
+                    "data_version": report.data_version,
+                    "inputs": [r.label.replace(tmp + "/", "") for r in report.inputs],
+                },
+            )
+st.subheader("Sources in the store")
+sources = live_sources(root)
+if sources:
+    st.dataframe(sources, hide_index=True, width="stretch")
+else:
+    st.info("No ingested sources yet (the demo data is not an ingested source).")
