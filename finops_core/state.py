@@ -101,6 +101,15 @@ def audit_log(
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
+def audit_actions(path: Path | None = None) -> list[str]:
+    """The actions the audit log holds, alphabetically (what the Audit page offers to filter on)."""
+    con = connect(path)
+    try:
+        return [r[0] for r in con.execute("SELECT DISTINCT action FROM audit_log ORDER BY 1").fetchall()]
+    finally:
+        con.close()
+
+
 def last_logout(username: str, path: Path | None = None) -> datetime | None:
     """When ``username`` last logged out (UTC), or None. Sessions issued before it are revoked."""
     con = connect(path)

@@ -493,3 +493,24 @@ def test_focus_spec_examples_are_refused_where_they_are_flawed(tmp_path: Path, n
         ingest([DATA / name], tmp_path)
     assert str(DATA / name) in str(err.value) and needle in str(err.value)
     assert store.current_version(tmp_path) is None
+
+
+def test_the_demo_export_re_ingests_with_the_same_totals(demo_store: Path, tmp_path: Path) -> None:
+    """Our own FOCUS export is valid FOCUS input: every row back, every currency's totals equal."""
+    out = tmp_path / "demo.csv"
+    assert main(["export", "--store", str(demo_store), "--out", str(out)]) == 0
+    report = ingest([out], tmp_path / "again", "auto")
+    assert report.published
+    want = {
+        cur: (b, e)
+        for cur, b, e in db.rows(
+            duckdb.connect(),
+            f"SELECT {C.BillingCurrency}, sum({C.BilledCost}), sum({C.EffectiveCost}) FROM read_parquet(?) GROUP BY 1",
+            [store.partition_files(demo_store)],
+        )
+    }
+    (got,) = report.inputs
+    assert got.rows == sum(p["rows"] for p in store.manifest(demo_store)["partitions"].values())
+    for cur, (billed, effective) in want.items():
+        assert got.totals[cur][C.BilledCost] == pytest.approx(billed, rel=1e-9)
+        assert got.totals[cur][C.EffectiveCost] == pytest.approx(effective, rel=1e-9)

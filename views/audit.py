@@ -9,7 +9,7 @@ from ui import tables
 
 st.title("Audit log")
 left, right, _ = st.columns([2, 2, 3])
-action = left.selectbox("Action", ["(all)", "login", "login_failed", "logout", "download", "user_change", "demo_build"])
+action = left.selectbox("Action", ["(all)", *state.audit_actions()])
 who = right.text_input("User", placeholder="any")
 log = state.audit_log(action=None if action == "(all)" else action, username=who.strip().lower() or None)
 if log.is_empty():

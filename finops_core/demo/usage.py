@@ -160,7 +160,7 @@ def apply_commitments(
         pl.Series("billed", billed),
         pl.Series("effective", effective),
         pl.Series("cd_idx", cd_idx, dtype=pl.Int32),
-        pl.Series("cd_qty", cd_qty, dtype=pl.Float64),
+        pl.Series("cd_qty", cd_qty, dtype=pl.Float64, nan_to_null=True),  # numpy held the nulls as NaN
         pl.when(pl.Series(cd_idx) >= 0).then(pl.lit("Used")).otherwise(None).alias("cd_status"),
         pl.when(pl.Series(cd_idx) >= 0)
         .then(pl.lit("Committed"))

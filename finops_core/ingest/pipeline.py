@@ -277,4 +277,7 @@ def _summarize(con: duckdb.DuckDBPyConnection, staged: Staged, staging: Path) ->
     ).fetchall()
     if other:
         names = ", ".join(f"{s} ({n} rows)" for s, n in other[:8])
-        staged.warnings.append(f"{len(other)} service(s) not in the service map, ServiceCategory = Other: {names}")
+        staged.warnings.append(
+            f"{len(other)} service(s) with ServiceCategory Other (no known category; provider exports map theirs "
+            f"through finops_core/ingest/services.py): {names}"
+        )
