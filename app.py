@@ -20,9 +20,9 @@ PAGES = {  # key in access.PAGE_ROLES -> (file, title, icon)
     "savings": ("views/savings.py", "Savings", ":material/savings:"),
     "allocation": ("views/allocation.py", "Allocation & tagging", ":material/account_tree:"),
     "forecast": ("views/forecast.py", "Forecast & budgets", ":material/trending_up:"),
+    "ingest": ("views/ingest.py", "Ingest", ":material/upload_file:"),
     "audit": ("views/audit.py", "Audit log", ":material/policy:"),
     "users": ("views/users.py", "Users", ":material/group:"),
-    "ingest": ("views/ingest.py", "Ingest", ":material/upload_file:"),
 }
 
 

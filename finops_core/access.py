@@ -36,9 +36,9 @@ PAGE_ROLES: dict[str, tuple[str, ...]] = {
     "savings": ROLES,
     "allocation": ROLES,
     "forecast": ROLES,  # viewers see their scope only; budgets are edited by finance and admin
+    "ingest": ("admin",),
     "audit": ("admin",),
     "users": ("admin",),
-    "ingest": ("admin",),
 }
 COOKIE_NAME = "finops_auth"
 COOKIE_EXPIRY_DAYS = 7
