@@ -389,7 +389,7 @@ def attributed_sql(rules: AllocationRules, source: str, tag_table: str) -> str:
     base = (
         f"SELECT f.*, CAST(f.{C.ChargePeriodStart} AS DATE) AS {C.x_ChargeDate}, "
         f"CAST(f.{C.BillingPeriodStart} AS DATE) AS {C.x_BillingMonth}, {tag_cols}, "
-        f"coalesce(m.missing_tags, []) AS {C.x_MissingTags} "
+        f"coalesce(m.missing_tags, ',') AS {C.x_MissingTags} "
         f"FROM {source} f LEFT JOIN {tag_table} m ON coalesce(f.{C.Tags}, '') = m.tag_key"
     )
     cases = []

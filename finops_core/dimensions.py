@@ -2,7 +2,9 @@
 
 Grain: one row per distinct Tags value. Keys are matched case-insensitively against the rules'
 spellings (``tags.yaml``), values go through the rules' aliases and case folding; a key that is
-missing or empty is null. ``missing_tags`` lists the required keys a Tags value lacks.
+missing or empty is null. ``missing_tags`` lists the required keys a Tags value lacks, as a
+comma-delimited string with commas at both ends (``,team,cost_center,``; ``,`` for none), which
+groups and filters far faster than a list: test a key with ``contains(missing_tags, ',team,')``.
 The allocation rules (``finops_core.allocation``) turn these into the x_ columns.
 """
 
@@ -32,7 +34,7 @@ def tag_map(distinct_tags: pl.Series, tag_rules: tagrules.TagRules, required: tu
     data: dict[str, list[object]] = {"tag_key": list(keys)}
     for key in CANONICAL:
         data[f"tag_{key}"] = [r[key] for r in rows]
-    data["missing_tags"] = [[k for k in required if r[k] is None] for r in rows]
+    data["missing_tags"] = ["," + "".join(f"{k}," for k in required if r[k] is None) for r in rows]
     schema: dict[str, pl.DataType] = {"tag_key": pl.String(), **{f"tag_{k}": pl.String() for k in CANONICAL}}
-    schema["missing_tags"] = pl.List(pl.String())
+    schema["missing_tags"] = pl.String()
     return pl.DataFrame(data, schema=schema)

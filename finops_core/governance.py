@@ -68,7 +68,7 @@ def coverage(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:
 def _compliant_shares(keys: tuple[str, ...]) -> str:
     """Per key, the share of taggable cost whose resource carries it (0 when none does)."""
     return ", ".join(
-        f"coalesce(sum({C.EffectiveCost}) FILTER (NOT list_contains(missing, '{k}')), 0) "
+        f"coalesce(sum({C.EffectiveCost}) FILTER (NOT contains(missing, ',{k},')), 0) "
         f'/ nullif(sum({C.EffectiveCost}), 0) AS "{k}"'
         for k in keys
     )
@@ -122,17 +122,17 @@ def remediation(con: duckdb.DuckDBPyConnection, q: CostQuery, key: str = "team",
     owners = (
         f"SELECT {C.SubAccountId}, arg_max(team, cost) AS likely_owner, max(cost) / sum(cost) AS owner_share FROM ("
         f"SELECT {C.SubAccountId}, {C.x_Team} AS team, sum({C.EffectiveCost}) AS cost FROM compliance "
-        f"WHERE taggable AND NOT list_contains(missing, 'team') AND {C.x_Team} <> '{UNALLOCATED}' GROUP BY ALL) GROUP BY ALL"
+        f"WHERE taggable AND NOT contains(missing, ',team,') AND {C.x_Team} <> '{UNALLOCATED}' GROUP BY ALL) GROUP BY ALL"
     )
     sql = (
         f"WITH gaps AS (SELECT {C.ResourceId}, any_value({C.ResourceName}) AS {C.ResourceName}, "
         f"any_value({C.SubAccountName}) AS {C.SubAccountName}, {C.SubAccountId}, "
         f"any_value({C.ServiceName}) AS {C.ServiceName}, any_value({C.RegionId}) AS {C.RegionId}, "
-        f"sum({q.metric}) AS cost, max({C.x_MissingTags}) AS missing_tags, "
+        f"sum({q.metric}) AS cost, replace(trim(max({C.x_MissingTags}), ','), ',', ', ') AS missing_tags, "
         f"arg_max({C.x_Team}, {q.metric}) AS allocated_to, arg_max({C.x_AllocationRule}, {q.metric}) AS by_rule, "
         f"arg_max({C.x_Pool}, {q.metric}) AS shared_by "
         f"FROM focus_rows WHERE {where} AND {allocation.TAGGABLE_SQL} "
-        f"AND list_contains({C.x_MissingTags}, ?) GROUP BY {C.ResourceId}, {C.SubAccountId}) "
+        f"AND contains({C.x_MissingTags}, ',' || ? || ',') GROUP BY {C.ResourceId}, {C.SubAccountId}) "
         f"SELECT g.*, o.likely_owner, o.owner_share FROM gaps g LEFT JOIN ({owners}) o USING ({C.SubAccountId}) "
         f"ORDER BY cost DESC LIMIT ?"
     )

@@ -12,7 +12,7 @@ from enum import StrEnum
 import polars as pl
 
 FOCUS_VERSION = "1.2"
-SCHEMA_VERSION = "focus-1.2+x.2"  # x.2: allocation rules, splits and compliance rollups
+SCHEMA_VERSION = "focus-1.2+x.3"  # x.2: allocation rules, splits, compliance; x.3: missing tags as text
 
 UTC_TS = pl.Datetime("us", "UTC")
 

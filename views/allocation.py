@@ -183,7 +183,7 @@ def _remediation(version: str, sel: Selection, keys: tuple[str, ...]) -> None:
         "*Allocated to / by rule / shared by*: where the allocation rules put the cost meanwhile (a shared-cost "
         "pool splits it between teams)."
     )
-    shown = frame.with_columns(pl.col("missing_tags").list.join(", ")).rename({"cost": sel.query.metric})
+    shown = frame.rename({"cost": sel.query.metric})
     st.dataframe(
         shown,
         hide_index=True,
