@@ -13,7 +13,6 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
-import polars as pl
 
 from finops_core import access, db, drilldown, store
 from finops_core.allocation import ConservationError
@@ -213,13 +212,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
         raise UsageError(f"rules {args.action} needs --store")
     root = Path(args.store)
     if args.action == "dry-run":
-        frame = governance.dry_run(root, {path.name: text})
-        per_team = (
-            frame.group_by(C.BillingCurrency, C.x_Team)
-            .agg(pl.col("before").sum(), pl.col("after").sum(), pl.col("change").sum())
-            .filter(pl.col("change").abs() > 0.005)
-            .sort(C.BillingCurrency, "change")
-        )
+        per_team = governance.moves(governance.dry_run(root, {path.name: text}))
         sys.stdout.write(per_team.write_csv(float_precision=2))
         print(f"{per_team.height} team totals change (all billing months); nothing was saved", file=sys.stderr)
         return 0

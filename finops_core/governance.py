@@ -152,6 +152,23 @@ def showback(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:
     ).with_columns(pl.col("direct").fill_null(0.0))
 
 
+def showback_by_team(frame: pl.DataFrame) -> pl.DataFrame:
+    """``showback`` rows summed per team over the period: direct, shared, total and share of the total."""
+    return (
+        frame.group_by(C.x_Team)
+        .agg(pl.col("direct").sum(), pl.col("shared").sum(), pl.col("total").sum())
+        .sort("total", descending=True)
+        .with_columns((pl.col("total") / pl.col("total").sum()).alias("share"))
+    )
+
+
+def showback_pivot(frame: pl.DataFrame) -> pl.DataFrame:
+    """``showback`` totals as teams x months (YYYY-MM-01 columns), zero where a team had none."""
+    monthly = frame.with_columns(pl.col("month").cast(pl.String))
+    pivot = monthly.pivot("month", index=C.x_Team, values="total", aggregate_function="sum", sort_columns=True)
+    return pivot.fill_null(0.0)
+
+
 # ---------------------------------------------------------------------------------------------
 # Rule explorer
 
@@ -321,6 +338,22 @@ def dry_run(root: Path, candidate: dict[str, str]) -> pl.DataFrame:
         pl.col("before").fill_null(0.0), pl.col("after").fill_null(0.0)
     )
     return out.with_columns((pl.col("after") - pl.col("before")).alias("change")).sort(keys)
+
+
+def moves(frame: pl.DataFrame, currency: str | None = None, last_months: int | None = None) -> pl.DataFrame:
+    """A ``dry_run`` summed per (currency, team) over its billing months (the last ``last_months``
+    of them if given, in ``currency`` if given): before, after, change; only teams that change."""
+    if currency is not None:
+        frame = frame.filter(pl.col(C.BillingCurrency) == currency)
+    if last_months is not None:
+        months = sorted(frame[C.x_BillingMonth].unique().to_list())[-last_months:]
+        frame = frame.filter(pl.col(C.x_BillingMonth).is_in(months))
+    return (
+        frame.group_by(C.BillingCurrency, C.x_Team)
+        .agg(pl.col("before").sum(), pl.col("after").sum(), pl.col("change").sum())
+        .filter(pl.col("change").abs() > 0.005)
+        .sort(C.BillingCurrency, "change")
+    )
 
 
 RULES_SCHEMA = """

@@ -4,6 +4,7 @@ never changes the store."""
 
 from __future__ import annotations
 
+import atexit
 import csv
 import gzip
 import io
@@ -31,6 +32,7 @@ NUMERIC_OR_DATE = [
 NOISE = [chr(c) for c in range(32, 127) if not chr(c).isdigit()] + ["\x00", "\xe9"]
 
 _BASE = Path(tempfile.mkdtemp(prefix="ingest-prop-"))
+atexit.register(shutil.rmtree, _BASE, True)  # made at import (hypothesis needs module-level data)
 ingest([OCI], _BASE / "base")
 ingest([CUR2], _BASE / "intact")
 BASE_TOTALS = totals(_BASE / "base")

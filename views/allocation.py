@@ -199,12 +199,7 @@ def _showback(version: str, sel: Selection) -> None:
     if frame.is_empty():
         st.info("No cost in this period.")
         return
-    per_team = (
-        frame.group_by(C.x_Team)
-        .agg(pl.col("direct").sum(), pl.col("shared").sum(), pl.col("total").sum())
-        .sort("total", descending=True)
-        .with_columns((pl.col("total") / pl.col("total").sum()).alias("share"))
-    )
+    per_team = governance.showback_by_team(frame)
     fmt = {
         c: st.column_config.NumberColumn(c, format=column_format(sel.currency)) for c in ("direct", "shared", "total")
     }
@@ -222,13 +217,12 @@ def _showback(version: str, sel: Selection) -> None:
     c1, c2 = st.columns(2)
     c1.metric("Total of the table", money(float(per_team["total"].sum()), sel.currency))
     c2.metric("Shared cost distributed", money(float(per_team["shared"].sum()), sel.currency))
-    monthly = frame.with_columns(pl.col("month").cast(pl.String))
-    tables.downloads(monthly, "showback-by-team-and-month", "show")
-    if monthly["month"].n_unique() > 1:
+    tables.downloads(frame.with_columns(pl.col("month").cast(pl.String)), "showback-by-team-and-month", "show")
+    pivot = governance.showback_pivot(frame)
+    if pivot.width > 2:
         st.markdown("**Total per team and month** (direct + shared)")
-        pivot = monthly.pivot("month", index=C.x_Team, values="total", aggregate_function="sum", sort_columns=True)
         fmt_m = {c: st.column_config.NumberColumn(c, format=column_format(sel.currency)) for c in pivot.columns[1:]}
-        st.dataframe(pivot.fill_null(0.0), hide_index=True, width="stretch", column_config=fmt_m)
+        st.dataframe(pivot, hide_index=True, width="stretch", column_config=fmt_m)
 
 
 def _explorer(version: str, sel: Selection) -> None:
@@ -327,13 +321,7 @@ def _show_dry_run(frame: pl.DataFrame, sel: Selection) -> None:
         st.info(f"No {cur} cost in the store.")
         return
     window = months[-3:]
-    moved = (
-        frame.filter((pl.col(C.BillingCurrency) == cur) & pl.col(C.x_BillingMonth).is_in(window))
-        .group_by(C.x_Team)
-        .agg(pl.col("before").sum(), pl.col("after").sum(), pl.col("change").sum())
-        .filter(pl.col("change").abs() > 0.005)
-        .sort("change")
-    )
+    moved = governance.moves(frame, cur, len(window)).drop(C.BillingCurrency)
     total_moved = float(moved.filter(pl.col("change") > 0)["change"].sum())
     st.markdown(
         f"**Dry run**: over the last {len(window)} billing months ({window[0]:%b %Y} to {window[-1]:%b %Y}), "
