@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from finops_core import state, store
+from finops_core.allocation import ConservationError
 from finops_core.ingest import SOURCES, IngestError, ingest, live_sources
 from ui import cache
 
@@ -32,7 +33,7 @@ if st.button("Ingest", type="primary", disabled=not files):
         try:
             with st.spinner("Checking and publishing"):
                 report = ingest(paths, root, source)
-        except (IngestError, store.StoreError) as exc:
+        except (IngestError, store.StoreError, ConservationError) as exc:
             st.error(str(exc).replace(tmp + "/", ""), icon=":material/block:")
             state.record("ingest_refused", st.session_state["user"].username, {"error": str(exc)})
         else:
