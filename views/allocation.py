@@ -79,7 +79,7 @@ def _overview(version: str, sel: Selection, keys: tuple[str, ...]) -> None:
         alt.Chart(long)
         .mark_bar()
         .encode(
-            x=alt.X("yearmonth(month):T", title=None),
+            x=alt.X("yearmonth(month):O", title=None, axis=alt.Axis(format="%b %Y", labelAngle=0)),
             y=alt.Y("cost:Q", title=f"{q.metric} ({sel.currency})", axis=alt.Axis(format=",.2~s")),
             color=alt.Color("source:N", title="Attributed by", sort=list(SOURCE_LABELS.values())),
             order=alt.Order("source:N"),
@@ -130,7 +130,7 @@ def _compliance(version: str, sel: Selection, keys: tuple[str, ...]) -> None:
             alt.Chart(lines)
             .mark_line(point=True)
             .encode(
-                x=alt.X("yearmonth(month):T", title=None),
+                x=alt.X("yearmonth(month):O", title=None, axis=alt.Axis(format="%b %Y", labelAngle=0)),
                 y=alt.Y("compliance:Q", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
                 color=alt.Color("tag key:N", sort=list(keys)),
                 tooltip=["yearmonth(month):T", "tag key:N", alt.Tooltip("compliance:Q", format=".1%")],
