@@ -9,6 +9,7 @@ import streamlit as st
 
 from finops_core import access, state, store
 from finops_core.demo import DemoConfig, build_demo, is_demo
+from finops_core.ingest import live_sources
 from ui import auth, cache, filters
 
 st.set_page_config(page_title="FinOps analytics", page_icon=":material/payments:", layout="wide")
@@ -77,7 +78,9 @@ except access.AccessError as exc:
 with st.sidebar:
     st.markdown("### FinOps analytics")
     if demo:
-        st.badge("Demo data: a fictional company", icon=":material/science:", color="orange")
+        ingested = len(live_sources(cache.store_root()))
+        label = "Demo data: a fictional company" + (f", plus {ingested} ingested file(s)" if ingested else "")
+        st.badge(label, icon=":material/science:", color="orange")
     scope_note = (
         "all data"
         if user.sees_all
