@@ -32,7 +32,7 @@ import duckdb
 import polars as pl
 import yaml
 
-from finops_core import db
+from finops_core import db, tagrules
 from finops_core.schema import FOCUS_COLUMNS, METRICS, UNALLOCATED, C
 from finops_core.tagrules import CANONICAL, RulesError, where
 
@@ -128,20 +128,13 @@ def rules_path(name: str) -> Path:
 
 
 def load(path: Path) -> AllocationRules:
-    try:
-        text = path.read_text()
-    except FileNotFoundError as exc:
-        raise RulesError(f"{path}: no such rules file") from exc
-    return parse(text, path)
+    return parse(tagrules.read(path), path)
 
 
 def parse(text: str, path: Path | str = "allocation.yaml") -> AllocationRules:
     """Parse and check an allocation rules document; errors name file, line and field."""
     p = Path(path)
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        raise RulesError(f"{p}: not valid YAML: {exc}") from exc
+    root = tagrules.compose(text, p)
     if root is None:
         return AllocationRules()
     parts = _mapping(p, root, "", {"required_tags", "attribution", "shared"})

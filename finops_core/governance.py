@@ -224,14 +224,13 @@ def explain(con: duckdb.DuckDBPyConnection, q: CostQuery) -> Explanation:
                 verdict = "no match"
             rows.append({"order": i + 1, "rule": r.id, "line": r.line, "gives": describe(r), "result": verdict})
         chains[(team, rule, pool)] = pl.DataFrame(rows)
-    pools = [p for p in outcomes["pool"].drop_nulls().unique().to_list()]
+    pools = outcomes["pool"].drop_nulls().unique().to_list()
     splits = db.frame(
         con,
         "SELECT pool, month, currency, team, share FROM shares WHERE list_contains(?, pool) AND month BETWEEN ? AND ? "
         "ORDER BY pool, month, share DESC",
         [pools, q.start.replace(day=1), q.end],
     )
-    _, where, params = compile_where(q, (C.Tags,))
     received = db.frame(
         con,
         f"SELECT {C.x_Team} AS team, {C.x_AllocationRule} AS split, sum({q.metric}) AS cost FROM costs "

@@ -62,22 +62,31 @@ def _strings(path: Path, node: yaml.Node, field_name: str) -> list[str]:
     return [str(n.value) for n in node.value]
 
 
-def load(path: Path = DEFAULT_RULES) -> TagRules:
-    """Parse and check a tag rules file."""
+def read(path: Path) -> str:
+    """A rules file's text; a missing file is a RulesError naming it."""
     try:
-        text = path.read_text()
+        return path.read_text()
     except FileNotFoundError as exc:
         raise RulesError(f"{path}: no such rules file") from exc
-    return parse(text, path)
+
+
+def compose(text: str, path: Path) -> yaml.Node | None:
+    """A rules document as YAML nodes (they carry line numbers for errors); None when empty."""
+    try:
+        return yaml.compose(text)
+    except yaml.YAMLError as exc:
+        raise RulesError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def load(path: Path = DEFAULT_RULES) -> TagRules:
+    """Parse and check a tag rules file."""
+    return parse(read(path), path)
 
 
 def parse(text: str, path: Path | str = "tags.yaml") -> TagRules:
     """Parse and check a tag rules document; errors name ``path``, the line and the field."""
     path = Path(path)
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        raise RulesError(f"{path}: not valid YAML: {exc}") from exc
+    root = compose(text, path)
     if root is None:
         return TagRules()
     if not isinstance(root, yaml.MappingNode):
