@@ -1,21 +1,33 @@
 """Realized savings of an implemented optimization, measured from the billing rows.
 
+The saving (docs/savings.md; the demo's savings_truth.csv follows the same definition): over the
+28 days after a 7-day settling week, the mean daily difference between what the scope's
+resources would have cost without the change and what they cost, in one billing currency.
+Every resource billed in that window counts, those deployed after the change included; a
+resource counts only on the days it is billed, so one retired for another reason stops counting
+on its last day instead of reading as a saving.
+
 Method, for one item whose scope is a set of filters (e.g. sub account + service) and an
-implementation date D:
+implementation date D, per billing currency:
 1. Daily cost and usage (ConsumedQuantity) of the scope's resources. After window: 28 days
    starting 7 days after D (a settling week), cut at the last day of data.
-2. Only the resources the scope had in the week before D count, before and after (deployments
-   after D are neither saving nor loss). What they would have cost without the change: each one's
-   mean over its days in the 8 weeks before D, grown at the relative trend of the resources present all 16 weeks before D
-   (Theil-Sen on weekly means, so a resource starting mid-window is not read as growth), to the
-   middle of the after window.
-3. With a usage driver (one consumed unit in the scope), the change splits into a rate effect,
+2. Resources billed in the week before D: without the change each would cost its mean over its
+   days in the 8 weeks before D, grown at the relative trend of the resources present all 16
+   weeks before D (Theil-Sen on weekly means) to the middle of the after window, on each day of
+   the after window up to its last billed day. One billed no more once the settling week is over
+   was removed by the change: its whole expected cost is saved.
+3. Resources deployed after D: they cost, without the change, what they cost with it divided
+   by the ratio (actual / expected, at most 1) of the resources that were there; when the change
+   removed nearly all of that cost, a new resource billed at zero counts at the mean expected cost
+   of one of them.
+4. With a usage driver (one consumed unit in the scope), the change splits into a rate effect,
    (rate before - rate after) x usage after, and a usage effect, (expected usage - usage after) x
    rate before; usage that grew beyond its trend is reported, not subtracted from the savings.
    Without a driver, realized = expected cost - actual cost.
-4. Realized monthly savings = daily savings x 365.25 / 12, never more than the scope's whole
+5. Realized monthly savings = daily savings x 365.25 / 12, never more than the scope's whole
    expected cost. Confidence: one standard error of the before window's daily noise, per month.
-5. Flags: too few days after, anomalies inside the windows, scope gone to zero.
+6. Flags: too few days after, the scope churned (resources deployed, retired or removed around
+   the change), anomalies inside the windows, scope gone to zero.
 """
 
 from __future__ import annotations
@@ -28,11 +40,12 @@ import numpy as np
 import polars as pl
 
 from finops_core import db
-from finops_core.query import CostQuery, compile_where
+from finops_core.query import CostQuery, QueryError, compile_where
 from finops_core.schema import C
 
 MONTH = 365.25 / 12
 BEFORE_DAYS, TREND_DAYS, SETTLE_DAYS, AFTER_DAYS, MIN_AFTER = 56, 112, 7, 28, 14
+RATIO_FLOOR = 0.05  # below it the change removed the cost: a new resource's ratio says nothing
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,7 @@ class Realization:
     after_days: int
     flags: tuple[str, ...]
     method: str
+    currency: str = ""
 
     def realization(self, estimate: float) -> float | None:
         if self.realized_monthly is None or not estimate:
@@ -55,15 +69,24 @@ class Realization:
 
 
 def resource_daily(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:
-    """Cost and usage of the scope per resource and day. One row per (day, ResourceId): cost, usage, unit."""
+    """Cost and usage of the scope per resource, day and billing currency. One row per
+    (day, ResourceId, currency): cost, usage, unit."""
     _, where, params = compile_where(q, (C.ConsumedUnit, C.ResourceId))
     return db.frame(
         con,
-        f"SELECT {C.x_ChargeDate} AS day, {C.ResourceId} AS resource, sum({q.metric}) AS cost, "
-        f"sum(coalesce({C.ConsumedQuantity}, 0)) AS usage, any_value({C.ConsumedUnit}) AS unit FROM costs "
-        f"WHERE {where} AND {C.ChargeCategory} = 'Usage' AND {C.ResourceId} IS NOT NULL GROUP BY 1, 2",
+        f"SELECT {C.x_ChargeDate} AS day, {C.ResourceId} AS resource, {C.BillingCurrency} AS currency, "
+        f"sum({q.metric}) AS cost, sum(coalesce({C.ConsumedQuantity}, 0)) AS usage, "
+        f"any_value({C.ConsumedUnit}) AS unit FROM costs "
+        f"WHERE {where} AND {C.ChargeCategory} = 'Usage' AND {C.ResourceId} IS NOT NULL GROUP BY 1, 2, 3",
         params,
     )
+
+
+def scope_currencies(con: duckdb.DuckDBPyConnection, q: CostQuery) -> list[str]:
+    """The billing currencies of the scope's usage rows over ``q``'s period, sorted."""
+    _, where, params = compile_where(q)
+    found = db.rows(con, f"SELECT DISTINCT {C.BillingCurrency} FROM costs WHERE {where} ORDER BY 1", params)
+    return [str(r[0]) for r in found if r[0] is not None]
 
 
 def _daily_totals(rows: pl.DataFrame, resources: list[str], first: date, last: date) -> pl.DataFrame:
@@ -87,70 +110,169 @@ def _trend(values: np.ndarray) -> float:
     return float(np.median(slopes)) / 7
 
 
-def measure(con: duckdb.DuckDBPyConnection, scope: CostQuery, implemented_on: date, data_end: date) -> Realization:
-    """Realized savings of a change to ``scope`` (its filters and scope; its dates are ignored)."""
-    start = implemented_on - timedelta(days=TREND_DAYS)
-    after_start = implemented_on + timedelta(days=SETTLE_DAYS)
-    after_end = min(after_start + timedelta(days=AFTER_DAYS - 1), data_end)
-    if after_end < after_start:
-        return _too_early(0)
-    rows = resource_daily(con, replace(scope, start=start, end=after_end))
-    last_week = rows.filter(
-        pl.col("day").is_between(implemented_on - timedelta(days=7), implemented_on - timedelta(days=1))
-        & (pl.col("cost") > 0)
-    )
-    # the scope's resources at the change: deployments after it are neither saving nor loss
-    present = last_week["resource"].unique().to_list()
-    first_week = rows.filter((pl.col("day") < start + timedelta(days=7)) & (pl.col("cost") > 0))
-    stable = [r for r in present if r in set(first_week["resource"].to_list())]
-    before = _daily_totals(rows, present, implemented_on - timedelta(days=7), implemented_on - timedelta(days=1))
-    after = _daily_totals(rows, present, after_start, after_end)
-    trend_rows = _daily_totals(rows, stable, start, implemented_on - timedelta(days=1))
-    n_after = after.height
-    if n_after < MIN_AFTER:
-        return _too_early(n_after)
-    # level: each resource's mean over its days in the 8 weeks before the change (one resource
-    # starting mid-window is counted at its own level), grown along the stable resources' trend
-    gap = (after_start - implemented_on).days + (n_after - 1) / 2 + BEFORE_DAYS / 2
+@dataclass(frozen=True)
+class _Window:
+    implemented: date
+    start: date  # first day of the trend window
+    after_start: date
+    after_end: date
+
+    @property
+    def n_after(self) -> int:
+        return (self.after_end - self.after_start).days + 1
+
+
+def _resources(rows: pl.DataFrame, w: _Window) -> pl.DataFrame:
+    """One row per resource of the scope billed in the week before the change or after it: kind
+    (present, gone, new), level_cost and level_usage (its mean per day over the 8 weeks before),
+    days (after-window days it counts on), cost and usage (its mean per after-window day)."""
+    d = w.implemented
+    present = rows.filter(pl.col("day").is_between(d - timedelta(days=7), d - timedelta(days=1)) & (pl.col("cost") > 0))
     level = (
-        rows.filter(
-            pl.col("resource").is_in(present)
-            & (pl.col("day") >= implemented_on - timedelta(days=BEFORE_DAYS))
-            & (pl.col("day") < implemented_on)
-        )
+        rows.filter(pl.col("day").is_between(d - timedelta(days=BEFORE_DAYS), d - timedelta(days=1)))
         .group_by("resource")
-        .agg(pl.col("cost").mean(), pl.col("usage").mean())
+        .agg(pl.col("cost").mean().alias("level_cost"), pl.col("usage").mean().alias("level_usage"))
     )
-    use_b = before["usage"].to_numpy()
-    stable_cost, stable_use = trend_rows["cost"].to_numpy(), trend_rows["usage"].to_numpy()
-    growth = _trend(stable_cost) / stable_cost[-7:].mean() if stable_cost[-7:].mean() > 0 else 0.0
-    use_growth = _trend(stable_use) / stable_use[-7:].mean() if stable_use[-7:].mean() > 0 else 0.0
-    expected_cost = max(0.0, float(level["cost"].sum()) * (1 + growth * gap))
-    expected_use = max(0.0, float(level["usage"].sum()) * (1 + use_growth * gap))
-    actual_cost, actual_use = float(after["cost"].to_numpy().mean()), float(after["usage"].to_numpy().mean())
-    units = rows.filter(pl.col("resource").is_in(present))["unit"].drop_nulls().n_unique()
-    noise_source = _daily_totals(
-        rows, present, implemented_on - timedelta(days=BEFORE_DAYS), implemented_on - timedelta(days=1)
-    )["cost"].to_numpy()
-    driver = units == 1 and use_b.sum() > 0
-    if driver:
-        rate_b = float(level["cost"].to_numpy().sum() / level["usage"].to_numpy().sum())
+    after = (
+        rows.filter(pl.col("day").is_between(w.after_start, w.after_end))
+        .group_by("resource")
+        .agg(
+            pl.col("day").min().alias("first"),
+            pl.col("day").max().alias("last"),
+            (pl.col("cost").sum() / w.n_after).alias("cost"),
+            (pl.col("usage").sum() / w.n_after).alias("usage"),
+        )
+    )
+    known = pl.DataFrame({"resource": present["resource"].unique()}).with_columns(pl.lit(True).alias("was_there"))
+    table = known.join(after, on="resource", how="full", coalesce=True).join(level, on="resource", how="left")
+    there = pl.col("was_there").fill_null(False)
+    # present: counted from the window's start to its last billed day; gone: the whole window
+    span = pl.when(there).then(pl.col("last").fill_null(w.after_end)).otherwise(pl.col("last"))
+    begin = pl.when(there).then(pl.lit(w.after_start)).otherwise(pl.col("first"))
+    return table.with_columns(
+        pl.when(~there)
+        .then(pl.lit("new"))
+        .when(pl.col("last").is_null())
+        .then(pl.lit("gone"))
+        .otherwise(pl.lit("present"))
+        .alias("kind"),
+        ((span - begin).dt.total_days() + 1).alias("days"),
+        pl.col("cost", "usage", "level_cost", "level_usage").fill_null(0.0),
+    )
+
+
+def _expected(res: pl.DataFrame, metric: str, growth: float, n_after: int) -> tuple[float, float]:
+    """(expected, actual) mean daily ``metric`` ('cost' or 'usage') of the scope without and with
+    the change over the after window: the resources that were there along their trend, new ones
+    at the ratio of those still billed (step 3 of the method)."""
+    old = res.filter(pl.col("kind") != "new")
+    scaled = old[f"level_{metric}"] * growth * old["days"] / n_after
+    expected_old = float(scaled.sum())
+    stayed = old["kind"] == "present"
+    stayed_expected = float(scaled.filter(stayed).sum())
+    ratio = float(old[metric].filter(stayed).sum()) / stayed_expected if stayed_expected > 0 else 0.0
+    new = res.filter(pl.col("kind") == "new")
+    actual = float(old[metric].sum()) + float(new[metric].sum())
+    if ratio >= RATIO_FLOOR:
+        return expected_old + float(new[metric].sum()) / min(ratio, 1.0), actual
+    # the change removed the cost: new resources billed at zero count as one of the old ones
+    per_day = stayed_expected / max(1, int(stayed.sum())) if stayed.any() else 0.0
+    zero = new.filter(pl.col("cost") == 0)
+    return expected_old + float(new[metric].sum()) + per_day * float(zero["days"].sum()) / n_after, actual
+
+
+def _growth(rows: pl.DataFrame, res: pl.DataFrame, w: _Window, metric: str) -> float:
+    """Growth factor from the 8 weeks before the change to the middle of the after window, at the
+    relative trend of the resources billed all 16 weeks before the change."""
+    first_week = rows.filter((pl.col("day") < w.start + timedelta(days=7)) & (pl.col("cost") > 0))
+    stable = [
+        r
+        for r in res.filter(pl.col("kind") != "new")["resource"].to_list()
+        if r in set(first_week["resource"].to_list())
+    ]
+    series = _daily_totals(rows, stable, w.start, w.implemented - timedelta(days=1))[metric].to_numpy()
+    level = series[-7:].mean() if series.size else 0.0
+    rate = _trend(series) / level if level > 0 else 0.0
+    gap = (w.after_start - w.implemented).days + (w.n_after - 1) / 2 + BEFORE_DAYS / 2
+    return max(0.0, 1 + rate * gap)
+
+
+def _churn_flags(res: pl.DataFrame, w: _Window) -> list[str]:
+    """Say when the scope's resources changed around the change, and how each kind is counted."""
+    flags = []
+    new = res.filter(pl.col("kind") == "new")
+    retired = res.filter((pl.col("kind") == "present") & (pl.col("last") < w.after_end))
+    gone = res.filter(pl.col("kind") == "gone")
+    if new.height:
+        flags.append(
+            f"scope churned: {new.height} resource(s) deployed after the change "
+            f"({float(new['cost'].sum()):,.2f}/day), counted with the relative saving of those that were there"
+        )
+    if retired.height:
+        flags.append(
+            f"scope churned: {retired.height} resource(s) retired inside the after window "
+            f"(last billed {retired['last'].min()!s}), not counted after their last day"
+        )
+    if gone.height:
+        flags.append(
+            f"scope churned: {gone.height} resource(s) not billed after the settling week, "
+            "counted as removed by the change"
+        )
+    return flags
+
+
+def measure(
+    con: duckdb.DuckDBPyConnection,
+    scope: CostQuery,
+    implemented_on: date,
+    data_end: date,
+    currency: str | None = None,
+) -> Realization:
+    """Realized savings of a change to ``scope`` (its filters and scope; its dates are ignored) in
+    ``currency``; without one the scope must bill in a single currency."""
+    w = _Window(
+        implemented_on,
+        implemented_on - timedelta(days=TREND_DAYS),
+        implemented_on + timedelta(days=SETTLE_DAYS),
+        min(implemented_on + timedelta(days=SETTLE_DAYS + AFTER_DAYS - 1), data_end),
+    )
+    if w.after_end < w.after_start:
+        return _unmeasured(0, currency or "", f"too early: 0 of {MIN_AFTER} days after the settling week")
+    rows = resource_daily(con, replace(scope, start=w.start, end=w.after_end))
+    found = sorted(rows["currency"].drop_nulls().unique().to_list())
+    if currency is None and len(found) > 1:
+        raise QueryError(f"the scope bills in {', '.join(found)}: measure each currency on its own")
+    currency = currency or (found[0] if found else "")
+    rows = rows.filter(pl.col("currency") == currency)
+    if w.n_after < MIN_AFTER:
+        return _unmeasured(w.n_after, currency, f"too early: {w.n_after} of {MIN_AFTER} days after the settling week")
+    res = _resources(rows, w)
+    if res.is_empty():
+        return _unmeasured(w.n_after, currency, "no billing rows of the scope around the change (within your access)")
+    expected_cost, actual_cost = _expected(res, "cost", _growth(rows, res, w, "cost"), w.n_after)
+    expected_use, actual_use = _expected(res, "usage", _growth(rows, res, w, "usage"), w.n_after)
+    old = res.filter(pl.col("kind") != "new")
+    units = rows.filter(pl.col("resource").is_in(old["resource"].to_list()))["unit"].drop_nulls().n_unique()
+    if units == 1 and old["level_usage"].sum() > 0:
+        rate_b = float(old["level_cost"].sum()) / float(old["level_usage"].sum())
         rate_a = actual_cost / actual_use if actual_use > 0 else rate_b
         rate_effect = (rate_b - rate_a) * actual_use
         usage_effect = max(0.0, expected_use - actual_use) * rate_b
         growth = max(0.0, actual_use - expected_use) * rate_b
-        daily_saving = rate_effect + usage_effect
         method = "rate and usage effects against the trend (usage driver: ConsumedQuantity)"
     else:
         rate_effect, usage_effect, growth = 0.0, expected_cost - actual_cost, 0.0
-        daily_saving = expected_cost - actual_cost
         method = "cost against the trend (no single usage unit in the scope)"
-    daily_saving = min(daily_saving, expected_cost)  # never more than the scope's whole cost
+    daily_saving = min(rate_effect + usage_effect, expected_cost)  # never more than the scope's whole cost
+    before = _daily_totals(
+        rows, old["resource"].to_list(), w.implemented - timedelta(days=BEFORE_DAYS), w.implemented - timedelta(days=1)
+    )
+    noise_source = before["cost"].to_numpy()
     smooth = np.convolve(noise_source, np.ones(7) / 7, mode="same")
     noise = float(np.std(noise_source - smooth, ddof=1)) if noise_source.size > 7 else 0.0
-    flags = []
-    if n_after < AFTER_DAYS:
-        flags.append(f"only {n_after} days measured after the settling week")
+    flags = _churn_flags(res, w)
+    if w.n_after < AFTER_DAYS:
+        flags.insert(0, f"only {w.n_after} days measured after the settling week")
     if actual_cost == 0:
         flags.append("the scope costs nothing afterwards: the saving is its whole cost")
     return Realization(
@@ -160,109 +282,13 @@ def measure(con: duckdb.DuckDBPyConnection, scope: CostQuery, implemented_on: da
         rate_effect_monthly=rate_effect * MONTH,
         usage_effect_monthly=usage_effect * MONTH,
         usage_growth_monthly=growth * MONTH,
-        uncertainty_monthly=noise * float(np.sqrt(1 / BEFORE_DAYS + 1 / n_after)) * MONTH,
-        after_days=n_after,
+        uncertainty_monthly=noise * float(np.sqrt(1 / BEFORE_DAYS + 1 / w.n_after)) * MONTH,
+        after_days=w.n_after,
         flags=tuple(flags),
         method=method,
+        currency=currency,
     )
 
 
-def _too_early(n_after: int) -> Realization:
-    return Realization(
-        None,
-        0.0,
-        0.0,
-        0.0,
-        0.0,
-        0.0,
-        0.0,
-        n_after,
-        (f"too early: {n_after} of {MIN_AFTER} days after the settling week",),
-        "not measured yet",
-    )
-
-
-def scope_query(item: dict[str, object], end: date) -> CostQuery:
-    """The cost query of a backlog item's scope (sub account, service, resource ids)."""
-    filters: list[tuple[str, tuple[str, ...]]] = []
-    if item.get("sub_account_name"):
-        filters.append((C.SubAccountName, (str(item["sub_account_name"]),)))
-    if item.get("service_name"):
-        filters.append((C.ServiceName, (str(item["service_name"]),)))
-    ids = tuple(i.strip() for i in str(item.get("resource_ids") or "").split(",") if i.strip())
-    if ids:
-        filters.append((C.ResourceId, ids))
-    return CostQuery(end, end, filters=tuple(filters))
-
-
-def _anomalies_in_window(con: duckdb.DuckDBPyConnection, scope: CostQuery, implemented: date) -> tuple[str, ...]:
-    """Anomalies in the scope's cost during the measurement windows: something else changed it."""
-    from finops_core.anomalies import DetectionSettings, detect
-
-    first, last = implemented - timedelta(days=BEFORE_DAYS), implemented + timedelta(days=SETTLE_DAYS + AFTER_DAYS)
-    found = detect(con, scope, DetectionSettings(per_scope=()), scopes=("total",))
-    if found.is_empty():
-        return ()
-    hits = found.filter((pl.col("start") <= last) & (pl.col("end") >= first))
-    return tuple(
-        f"{k} anomaly in the window ({s} to {e}): the scope changed for another reason too"
-        for k, s, e in hits.select("kind", "start", "end").iter_rows()
-    )
-
-
-def realized_for_items(con: duckdb.DuckDBPyConnection, q: CostQuery, items: pl.DataFrame) -> pl.DataFrame:
-    """Realized savings of every implemented or validated item, measured up to ``q.end`` within
-    ``q``'s scope. One row per item: item_id, realized_monthly, uncertainty_monthly, realization,
-    rate/usage effects, after_days, flags, method."""
-    rows = []
-    for item in items.filter(pl.col("status").is_in(["Implemented", "Validated"])).iter_rows(named=True):
-        scope = replace(scope_query(item, q.end), scope=q.scope)
-        implemented = date.fromisoformat(str(item["implemented_on"]))
-        r = measure(con, scope, implemented, q.end)
-        r = replace(r, flags=r.flags + _anomalies_in_window(con, replace(scope, start=q.start), implemented))
-        rows.append(
-            {
-                "item_id": item["item_id"],
-                "realized_monthly": r.realized_monthly,
-                "uncertainty_monthly": r.uncertainty_monthly,
-                "realization": r.realization(item["estimated_monthly_saving"]),
-                "rate_effect_monthly": r.rate_effect_monthly,
-                "usage_effect_monthly": r.usage_effect_monthly,
-                "usage_growth_monthly": r.usage_growth_monthly,  # reported, not held against the item
-                "expected_daily": r.expected_daily,
-                "actual_daily": r.actual_daily,
-                "after_days": r.after_days,
-                "flags": "; ".join(r.flags),
-                "method": r.method,
-            }
-        )
-    schema = {
-        "item_id": pl.String,
-        "realized_monthly": pl.Float64,
-        "uncertainty_monthly": pl.Float64,
-        "realization": pl.Float64,
-        "rate_effect_monthly": pl.Float64,
-        "usage_effect_monthly": pl.Float64,
-        "usage_growth_monthly": pl.Float64,
-        "expected_daily": pl.Float64,
-        "actual_daily": pl.Float64,
-        "after_days": pl.Int64,
-        "flags": pl.String,
-        "method": pl.String,
-    }
-    return pl.DataFrame(rows, schema=schema)
-
-
-def realized_from_csv(con: duckdb.DuckDBPyConnection, q: CostQuery, items_csv: str) -> pl.DataFrame:
-    """``realized_for_items`` for items given as CSV text (a cache-friendly argument)."""
-    import io
-
-    items = pl.read_csv(
-        io.StringIO(items_csv), schema_overrides={"implemented_on": pl.String, "resource_ids": pl.String}
-    )
-    return realized_for_items(con, q, items.with_columns(pl.col("resource_ids").fill_null("")))
-
-
-def scope_cost(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:
-    """Daily cost of a scope's resources. One row per day: day, cost."""
-    return resource_daily(con, q).group_by("day").agg(pl.col("cost").sum()).sort("day")
+def _unmeasured(n_after: int, currency: str, why: str) -> Realization:
+    return Realization(None, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, n_after, (why,), "not measured", currency)

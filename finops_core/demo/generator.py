@@ -18,7 +18,7 @@ import polars as pl
 from finops_core.demo import rows as R
 from finops_core.demo.catalog import BA_BY_ID, BILLING_ACCOUNTS
 from finops_core.demo.commitments import Commitment, daily_amount, plan
-from finops_core.demo.events import ALL_EVENTS
+from finops_core.demo.events import ALL_EVENTS, SAVINGS
 from finops_core.demo.monthly import monthly_records
 from finops_core.demo.resources import build_resources
 from finops_core.demo.usage import ChunkTruth, apply_commitments, apply_events, price, quantities
@@ -144,7 +144,9 @@ def generate(cfg: DemoConfig, truth: DemoTruth) -> Iterator[tuple[str, str, pl.D
         for block, res in enumerate(blocks):
             rng = np.random.default_rng([cfg.seed, m_idx, block])
             fact = quantities(res, days, weekday0, month_last, rng)
-            fact = price(apply_events(fact, res, cfg.n_days, truth.events), res) if block == 0 else price(fact, res)
+            # an implemented optimization changes every resource of its scope, so the backlog item's
+            # scope is what changed; anomalies stay in block 0
+            fact = price(apply_events(fact, res, cfg.n_days, truth.events, ALL_EVENTS if block == 0 else SAVINGS), res)
             unused = None
             if block == 0:
                 fact, unused = apply_commitments(fact, res, days, commitments, truth.sizes)

@@ -149,9 +149,12 @@ def _day(cfg: DemoConfig, days_before_end: int) -> date:
 
 
 def savings_truth(cfg: DemoConfig, truth: DemoTruth) -> pl.DataFrame:
-    """True monthly saving of each implemented optimization: the cost it removed per day over the
-    28 days after a 7-day settling week (exactly, from the rows written against the same rows
-    without the change) x 365.25/12. Later months save more or less as usage grows."""
+    """True monthly saving of each implemented optimization, as docs/savings.md defines it: the
+    cost it removed per day over the 28 days after a 7-day settling week x 365.25/12, exactly, from
+    the rows written against the same rows without the change. The change applies to every
+    resource of its scope on every day it is billed, so resources deployed after the change count
+    and a resource retired for another reason stops counting on its last day. Later months save
+    more or less as usage grows."""
     rows = []
     for ev in SAVINGS:
         first = cfg.n_days - ev.start
@@ -165,10 +168,15 @@ def savings_truth(cfg: DemoConfig, truth: DemoTruth) -> pl.DataFrame:
                 "sub_account_name": ev.sub_account,
                 "service_name": ev.service,
                 "true_monthly_saving": round(monthly, 2),
-                "currency": "USD",
+                "currency": _currency(ev.sub_account),
             }
         )
     return pl.DataFrame(rows)
+
+
+def _currency(sub_account_name: str) -> str:
+    sub = next(s for s in SUB_ACCOUNTS if s.name == sub_account_name)
+    return BA_BY_ID[sub.billing_account].currency
 
 
 def backlog(cfg: DemoConfig, truth: DemoTruth) -> pl.DataFrame:
@@ -186,6 +194,7 @@ def backlog(cfg: DemoConfig, truth: DemoTruth) -> pl.DataFrame:
                 "service_name": ev.service,
                 "owner": TEAM_BY_NAME[sub.team].owner if sub.team else "",
                 "estimated_monthly_saving": round(saved[ev.id] * ev.estimate_bias, -1),
+                "currency": _currency(ev.sub_account),
                 "status": "Implemented",
                 "implemented_on": f"{_day(cfg, ev.start)}",
                 "effort": "S",
@@ -255,6 +264,7 @@ def backlog(cfg: DemoConfig, truth: DemoTruth) -> pl.DataFrame:
                 "service_name": svc,
                 "owner": TEAM_BY_NAME[team].owner,
                 "estimated_monthly_saving": est,
+                "currency": _currency(sub_name),
                 "status": status,
                 "implemented_on": "",
                 "effort": "M",
