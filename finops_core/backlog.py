@@ -3,7 +3,9 @@
 Workflow: Proposed -> Approved -> In progress -> Implemented -> Validated, and Rejected / Won't do
 from any open state. Changes use optimistic locking (a writer names the version it read) and are
 recorded in ``backlog_history`` and the audit log. An item's scope is a sub account and a service
-(and optionally resource ids), which ``savings.measure`` reads realized savings from.
+(and optionally resource ids), which ``savings.measure`` reads realized savings from; its
+``currency`` (ISO 4217) is the currency of its estimate. Readers pass the caller's ``Scope``: a
+viewer sees the items of their teams and sub accounts only.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ from typing import Any
 import polars as pl
 
 from finops_core import state
+from finops_core.query import ALL, Scope
 
 CATEGORIES = (
     "rightsizing",
@@ -48,6 +52,7 @@ FIELDS = (
     "resource_ids",
     "owner",
     "estimated_monthly_saving",
+    "currency",
     "method_note",
     "effort",
     "risk",
@@ -63,7 +68,8 @@ CREATE TABLE IF NOT EXISTS backlog_item (
     estimated_monthly_saving REAL NOT NULL DEFAULT 0, method_note TEXT NOT NULL DEFAULT '',
     effort TEXT NOT NULL DEFAULT '', risk TEXT NOT NULL DEFAULT '', status TEXT NOT NULL,
     implemented_on TEXT NOT NULL DEFAULT '', ticket_url TEXT NOT NULL DEFAULT '',
-    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, version INTEGER NOT NULL DEFAULT 1
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, version INTEGER NOT NULL DEFAULT 1,
+    currency TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS backlog_history (
     id INTEGER PRIMARY KEY AUTOINCREMENT, item_id TEXT NOT NULL, at TEXT NOT NULL, username TEXT NOT NULL,
@@ -74,6 +80,19 @@ CREATE TABLE IF NOT EXISTS backlog_comment (
     text TEXT NOT NULL
 );
 """
+
+
+def _migrate(con: Any) -> None:
+    """Bring an older state database up to SCHEMA: items made before items carried a currency get
+    '' (savings then read it from the scope's billing rows, and an edit must set it)."""
+    cols = {row[1] for row in con.execute("PRAGMA table_info(backlog_item)").fetchall()}
+    if "currency" not in cols:
+        con.execute("ALTER TABLE backlog_item ADD COLUMN currency TEXT NOT NULL DEFAULT ''")
+
+
+def _open(con: Any) -> None:
+    con.executescript(SCHEMA)
+    _migrate(con)
 
 
 class BacklogError(ValueError):
@@ -101,6 +120,13 @@ def validate(item: dict[str, Any], where: str = "") -> dict[str, Any]:
             f"{prefix}estimated_monthly_saving: {out['estimated_monthly_saving']!r} is not a number"
         ) from exc
     out["estimated_monthly_saving"] = estimate
+    currency = str(out["currency"]).strip().upper()
+    out["currency"] = currency
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        raise BacklogError(
+            f"{prefix}currency: {out['currency']!r} is not a currency code (three letters, e.g. USD); "
+            "the estimate is in this currency"
+        )
     if estimate < 0:
         raise BacklogError(f"{prefix}estimated_monthly_saving: must not be negative")
     if out["implemented_on"]:
@@ -117,6 +143,7 @@ def create(item_id: str, item: dict[str, Any], username: str, path: Path | None 
     clean = validate(item, f"item {item_id}")
     at = _now()
     with state.transaction(path, SCHEMA) as con:
+        _migrate(con)
         if con.execute("SELECT 1 FROM backlog_item WHERE item_id = ?", (item_id,)).fetchone():
             raise BacklogError(f"item {item_id}: already exists")
         cols = ", ".join(FIELDS)
@@ -143,6 +170,7 @@ def _history(con: Any, item_id: str, at: str, username: str, changes: dict[str, 
 def update(item_id: str, version: int, username: str, changes: dict[str, Any], path: Path | None = None) -> int:
     """Apply ``changes`` as ``username`` who read the item at ``version``; returns the new version."""
     with state.transaction(path, SCHEMA) as con:
+        _migrate(con)
         cur = con.execute(f"SELECT {', '.join(FIELDS)}, version FROM backlog_item WHERE item_id = ?", (item_id,))
         row = cur.fetchone()
         if row is None:
@@ -177,6 +205,7 @@ def comment(item_id: str, username: str, text: str, path: Path | None = None) ->
     if not text.strip():
         raise BacklogError("comment: empty")
     with state.transaction(path, SCHEMA) as con:
+        _migrate(con)
         con.execute(
             "INSERT INTO backlog_comment (item_id, at, username, text) VALUES (?, ?, ?, ?)",
             (item_id, _now(), username, text.strip()),
@@ -186,7 +215,7 @@ def comment(item_id: str, username: str, text: str, path: Path | None = None) ->
 def _frame(path: Path | None, sql: str, params: tuple[Any, ...] = ()) -> pl.DataFrame:
     con = state.connect(path)
     try:
-        con.executescript(SCHEMA)
+        _open(con)
         cur = con.execute(sql, params)
         names = [d[0] for d in cur.description]
         return pl.DataFrame(cur.fetchall(), schema=names, orient="row", infer_schema_length=None)
@@ -194,16 +223,44 @@ def _frame(path: Path | None, sql: str, params: tuple[Any, ...] = ()) -> pl.Data
         con.close()
 
 
-def items(path: Path | None = None) -> pl.DataFrame:
-    """Every item, newest first."""
-    return _frame(path, "SELECT * FROM backlog_item ORDER BY created_at DESC, item_id")
+def visible(frame: pl.DataFrame, scope: Scope, sub_account_ids: dict[str, str] | None = None) -> pl.DataFrame:
+    """The items of ``frame`` a caller with ``scope`` may see: those of their teams, or whose sub
+    account (its id looked up in ``sub_account_ids``, name -> id) they may see."""
+    if scope.is_all or frame.is_empty():
+        return frame
+    keep = pl.lit(False)
+    if scope.teams is not None:
+        keep = keep | pl.col("team").is_in(list(scope.teams))
+    if scope.sub_accounts is not None:
+        ids = pl.col("sub_account_name").replace_strict(sub_account_ids or {}, default=None, return_dtype=pl.String)
+        keep = keep | ids.is_in(list(scope.sub_accounts)).fill_null(False)
+    return frame.filter(keep)
 
 
-def history(item_id: str, path: Path | None = None) -> pl.DataFrame:
+def items(
+    path: Path | None = None, *, scope: Scope = ALL, sub_account_ids: dict[str, str] | None = None
+) -> pl.DataFrame:
+    """Every item the caller's ``scope`` may see, newest first."""
+    frame = _frame(path, "SELECT * FROM backlog_item ORDER BY created_at DESC, item_id")
+    return visible(frame, scope, sub_account_ids)
+
+
+def _check_visible(item_id: str, path: Path | None, scope: Scope, sub_account_ids: dict[str, str] | None) -> None:
+    if not scope.is_all and item_id not in items(path, scope=scope, sub_account_ids=sub_account_ids)["item_id"]:
+        raise BacklogError(f"item {item_id}: not in your scope")
+
+
+def history(
+    item_id: str, path: Path | None = None, *, scope: Scope = ALL, sub_account_ids: dict[str, str] | None = None
+) -> pl.DataFrame:
+    _check_visible(item_id, path, scope, sub_account_ids)
     return _frame(path, "SELECT at, username, changes FROM backlog_history WHERE item_id = ? ORDER BY id", (item_id,))
 
 
-def comments(item_id: str, path: Path | None = None) -> pl.DataFrame:
+def comments(
+    item_id: str, path: Path | None = None, *, scope: Scope = ALL, sub_account_ids: dict[str, str] | None = None
+) -> pl.DataFrame:
+    _check_visible(item_id, path, scope, sub_account_ids)
     return _frame(path, "SELECT at, username, text FROM backlog_comment WHERE item_id = ? ORDER BY id", (item_id,))
 
 
@@ -231,13 +288,17 @@ def export_csv(path: Path | None = None) -> str:
     return frame.select("item_id", *FIELDS).write_csv() if frame.height else ",".join(("item_id", *FIELDS)) + "\n"
 
 
-def throughput(path: Path | None = None) -> pl.DataFrame:
-    """Items moved to Validated per month (from the history). One row per month: month, validated."""
-    hist = _frame(path, "SELECT at, changes FROM backlog_history ORDER BY id")
-    if hist.is_empty():
-        return pl.DataFrame(schema={"month": pl.String, "validated": pl.UInt32})
+def throughput(
+    path: Path | None = None, *, scope: Scope = ALL, sub_account_ids: dict[str, str] | None = None
+) -> pl.DataFrame:
+    """Items the caller may see moved to Validated per month (from the history). One row per
+    month: month, validated."""
+    hist = _frame(path, "SELECT item_id, at, changes FROM backlog_history ORDER BY id")
+    seen = set(items(path, scope=scope, sub_account_ids=sub_account_ids)["item_id"].to_list())
     moved = [
-        at[:7] for at, changes in hist.iter_rows() if json.loads(changes).get("status", [None, None])[-1] == "Validated"
+        at[:7]
+        for item_id, at, changes in hist.iter_rows()
+        if item_id in seen and json.loads(changes).get("status", [None, None])[-1] == "Validated"
     ]
     if not moved:
         return pl.DataFrame(schema={"month": pl.String, "validated": pl.UInt32})

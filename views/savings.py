@@ -8,7 +8,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from finops_core import backlog, savings
+from finops_core import backlog, savings, savings_items
 from finops_core.query import CostQuery
 from ui import cache, charts, tables
 from ui.filters import Selection
@@ -24,81 +24,81 @@ def _seed_from_demo() -> None:
         backlog.import_csv(path.read_text(), "demo", source=str(path))
 
 
-def _visible(items: pl.DataFrame, sel: Selection) -> pl.DataFrame:
-    """Viewers see the items of their teams only."""
-    scope = sel.query.scope
-    if scope.is_all or items.is_empty():
-        return items
-    keep = pl.lit(False)
-    if scope.teams is not None:
-        keep = keep | pl.col("team").is_in(list(scope.teams))
-    return items.filter(keep)
+def _tiles(table: pl.DataFrame) -> None:
+    """One row of tiles per currency: amounts are never added across currencies."""
+    for row in savings_items.totals(table).iter_rows(named=True):
+        cur = str(row["currency"])
+        a, b, c = st.columns(3)
+        a.metric(f"Estimated, implemented items ({cur})", money(row["estimated"], cur) + "/mo", border=True)
+        b.metric(
+            f"Realized, measured from the bill ({cur})",
+            money(row["realized"], cur) + "/mo",
+            border=True,
+            help="Sum of each implemented item's realized monthly savings in this currency (see an item for the method).",
+        )
+        c.metric(
+            f"Realization ({cur})", f"{row['realization']:.0%}" if row["realization"] is not None else "–", border=True
+        )
 
 
-def _tiles(table: pl.DataFrame, cur: str) -> None:
-    done = table.filter(pl.col("status").is_in(["Implemented", "Validated"]))
-    est, real = float(done["estimated_monthly_saving"].sum()), float(done["realized_monthly"].fill_null(0).sum())
-    a, b, c, d = st.columns(4)
-    a.metric("Estimated, implemented items", money(est, cur) + "/mo", border=True)
-    b.metric(
-        "Realized, measured from the bill",
-        money(real, cur) + "/mo",
-        border=True,
-        help="Sum of each implemented item's realized monthly savings (see an item for the method).",
-    )
-    c.metric("Realization", f"{real / est:.0%}" if est else "–", border=True)
-    d.metric(
-        "Open items",
-        int(table.filter(~pl.col("status").is_in(["Validated", "Rejected", "Won't do"])).height),
-        border=True,
-    )
-
-
-def _detail(version: str, sel: Selection, item: dict[str, object], editable: bool) -> None:
+def _detail(version: str, sel: Selection, item: dict[str, object], editable: bool, ids: dict[str, str]) -> None:
     st.subheader(f"{item['item_id']}: {item['title']}")
     impl = str(item["implemented_on"] or "")
+    cur = str(item["amount_currency"] or item["currency"])
     if impl:
         d = date.fromisoformat(impl)
         window = CostQuery(
             max(sel.data_start, d - timedelta(days=savings.BEFORE_DAYS)),
             min(sel.data_end, d + timedelta(days=45)),
-            filters=savings.scope_query(item, sel.data_end).filters,
+            filters=savings_items.scope_query(item, sel.data_end).filters,
             scope=sel.query.scope,
         )
-        daily = cache.call(version, savings.scope_cost, window)
+        daily = cache.call(version, savings_items.scope_cost, window)
         line = (
             alt.Chart(daily)
-            .mark_line(point=True, color="#1f5fae")
+            .mark_line(point=True)
             .encode(
                 x=alt.X("day:T", title=None),
-                y=alt.Y("cost:Q", title=f"Scope cost per day ({sel.currency})"),
-                tooltip=["day:T", alt.Tooltip("cost:Q", format=",.2f")],
+                y=alt.Y("cost:Q", title="Scope cost per day, in its billing currency"),
+                color=alt.Color("currency:N", title="Currency"),
+                tooltip=["day:T", "currency:N", alt.Tooltip("cost:Q", format=",.2f")],
             )
         )
         rule = alt.Chart(pl.DataFrame({"d": [d]})).mark_rule(color="#c23b5a", strokeWidth=2).encode(x="d:T")
         st.altair_chart((line + rule).properties(height=charts.HEIGHT - 60), width="stretch")
-        tables.chart_data(daily, f"{item['item_id']}-scope-cost", "sv", sel.currency)
+        tables.chart_data(daily, f"{item['item_id']}-scope-cost", "sv", cur)
         if item.get("realized_monthly") is not None:
-            st.markdown(
-                f"**Realized {money(float(item['realized_monthly']), sel.currency)}/month** "
-                f"(± {money(float(item['uncertainty_monthly']), sel.currency)}, one standard error) against an estimate "
-                f"of {money(float(item['estimated_monthly_saving']), sel.currency)}. Without the change the scope "
-                f"would cost {money(float(item['expected_daily']), sel.currency, 2)} a day; it costs "
-                f"{money(float(item['actual_daily']), sel.currency, 2)}. Rate effect "
-                f"{money(float(item['rate_effect_monthly']), sel.currency)}/mo, usage effect "
-                f"{money(float(item['usage_effect_monthly']), sel.currency)}/mo; usage growth not held against it: "
-                f"{money(float(item['usage_growth_monthly']), sel.currency)}/mo. Method: {item['method']}."
-            )
-            st.caption(savings.__doc__.split("Method, ")[1] if savings.__doc__ else "")
+            _explain(item, cur)
         if item.get("flags"):
             st.warning(str(item["flags"]))
     st.markdown("**History**")
-    st.dataframe(backlog.history(str(item["item_id"])), hide_index=True, width="stretch")
-    notes = backlog.comments(str(item["item_id"]))
+    who = {"scope": sel.query.scope, "sub_account_ids": ids}
+    st.dataframe(backlog.history(str(item["item_id"]), **who), hide_index=True, width="stretch")
+    notes = backlog.comments(str(item["item_id"]), **who)
     if notes.height:
         st.dataframe(notes, hide_index=True, width="stretch")
     if editable:
         _edit_form(item)
+
+
+def _explain(item: dict[str, object], cur: str) -> None:
+    """The realized saving of one (item, currency) row, in that currency."""
+    estimate = item.get("estimated_monthly_saving")
+    against = (
+        f"against an estimate of {money(float(estimate), cur)}"
+        if estimate is not None
+        else f"(the estimate is in {item['currency']})"
+    )
+    st.markdown(
+        f"**Realized {money(float(item['realized_monthly']), cur)}/month** "
+        f"(± {money(float(item['uncertainty_monthly']), cur)}, one standard error) {against}. "
+        f"Without the change the scope would cost {money(float(item['expected_daily']), cur, 2)} a day; it costs "
+        f"{money(float(item['actual_daily']), cur, 2)}. Rate effect "
+        f"{money(float(item['rate_effect_monthly']), cur)}/mo, usage effect "
+        f"{money(float(item['usage_effect_monthly']), cur)}/mo; usage growth not held against it: "
+        f"{money(float(item['usage_growth_monthly']), cur)}/mo. Method: {item['method']}."
+    )
+    st.caption(savings.__doc__.split("Method, ")[1] if savings.__doc__ else "")
 
 
 def _edit_form(item: dict[str, object]) -> None:
@@ -110,10 +110,11 @@ def _edit_form(item: dict[str, object]) -> None:
         impl = c.text_input("Implemented on (YYYY-MM-DD)", value=str(item["implemented_on"]))
         estimate = a.number_input(
             "Estimated monthly saving",
-            value=float(item["estimated_monthly_saving"]),
+            value=float(item["estimated_monthly_saving"] or 0),
             min_value=0.0,
         )
         ticket = b.text_input("Ticket URL", value=str(item["ticket_url"]))
+        currency = c.text_input("Currency of the estimate", value=str(item["currency"] or ""), placeholder="USD")
         note = st.text_input("Comment", placeholder="optional")
         if st.form_submit_button("Save", type="primary"):
             user = st.session_state["user"].username
@@ -127,6 +128,7 @@ def _edit_form(item: dict[str, object]) -> None:
                         "owner": owner,
                         "implemented_on": impl,
                         "estimated_monthly_saving": estimate,
+                        "currency": currency,
                         "ticket_url": ticket,
                     },
                 )
@@ -138,7 +140,7 @@ def _edit_form(item: dict[str, object]) -> None:
                 st.rerun()
 
 
-def _new_item(sel: Selection) -> None:
+def _new_item(currencies: list[str]) -> None:
     with st.expander("Add an item or import a CSV"), st.form("new_item", clear_on_submit=True):
         a, b, c = st.columns(3)
         item_id = a.text_input("Id", placeholder="OPT-200")
@@ -148,6 +150,7 @@ def _new_item(sel: Selection) -> None:
         sub = b.text_input("Sub account name")
         service = c.text_input("Service name")
         estimate = a.number_input("Estimated monthly saving", min_value=0.0)
+        currency = a.selectbox("Currency of the estimate", currencies or ["USD"])
         method = b.text_input("How the estimate was made", placeholder="e.g. Compute Optimizer, 30 days")
         effort = c.selectbox("Effort", ("S", "M", "L"))
         upload = st.file_uploader("…or import items from a CSV (same columns as the export)", type=["csv"])
@@ -167,6 +170,7 @@ def _new_item(sel: Selection) -> None:
                             "sub_account_name": sub,
                             "service_name": service,
                             "estimated_monthly_saving": estimate,
+                            "currency": currency,
                             "status": "Proposed",
                             "method_note": method,
                             "effort": effort,
@@ -183,19 +187,27 @@ def render(sel: Selection) -> None:
     st.title("Savings")
     st.caption(
         "The optimization backlog. Realized savings of implemented items are measured from the billing "
-        f"rows up to {sel.data_end}: select an item for the calculation."
+        f"rows up to {sel.data_end}, in each item's own currency: select an item for the calculation."
     )
     _seed_from_demo()
-    items = _visible(backlog.items(), sel)
+    whole = CostQuery(sel.data_start, sel.data_end, scope=sel.query.scope)
+    ids = cache.call(version, savings_items.sub_account_ids, whole)
+    items = backlog.items(scope=sel.query.scope, sub_account_ids=ids)
+    editable = st.session_state["user"].role in EDITORS
+    currencies = cache.call(version, savings.scope_currencies, whole)
     if items.is_empty():
         st.info("No backlog items in your scope yet.")
-        if st.session_state["user"].role in EDITORS:
-            _new_item(sel)
+        if editable:
+            _new_item(currencies)
         return
-    whole = CostQuery(sel.data_start, sel.data_end, scope=sel.query.scope)
-    realized = _realized(version, whole, items)
-    table = items.join(realized, on="item_id", how="left")
-    _tiles(table, sel.currency)
+    table = savings_items.item_table(items, _realized(version, whole, items))
+    _tiles(table)
+    st.metric(
+        "Open items",
+        int(items.filter(~pl.col("status").is_in(["Validated", "Rejected", "Won't do"])).height),
+        border=True,
+        width="content",
+    )
     a, b, c = st.columns([3, 2, 2])
     status = a.multiselect("Status", backlog.STATUSES, default=list(backlog.STATUSES))
     teams = b.multiselect("Team", sorted(t for t in table["team"].unique().to_list() if t), placeholder="All teams")
@@ -212,6 +224,7 @@ def render(sel: Selection) -> None:
         "category",
         "team",
         "owner",
+        "amount_currency",
         "estimated_monthly_saving",
         "realized_monthly",
         "uncertainty_monthly",
@@ -227,6 +240,7 @@ def render(sel: Selection) -> None:
         selection_mode="single-row",
         key="backlog_table",
         column_config={
+            "amount_currency": st.column_config.TextColumn("currency"),
             "estimated_monthly_saving": st.column_config.NumberColumn("estimated /mo", format="accounting"),
             "realized_monthly": st.column_config.NumberColumn("realized /mo", format="accounting"),
             "uncertainty_monthly": st.column_config.NumberColumn("±", format="accounting"),
@@ -235,12 +249,11 @@ def render(sel: Selection) -> None:
     )
     tables.downloads(shown.select(cols), "backlog", "bl")
     rows = event.selection.rows if event and event.selection else []
-    editable = st.session_state["user"].role in EDITORS
     if rows:
-        _detail(version, sel, shown.row(rows[0], named=True), editable)
+        _detail(version, sel, shown.row(rows[0], named=True), editable, ids)
     if editable:
-        _new_item(sel)
-    _totals(table, sel.currency)
+        _new_item(currencies)
+    _totals(table, sel, ids)
 
 
 def _realized(version: str, whole: CostQuery, items: pl.DataFrame) -> pl.DataFrame:
@@ -252,47 +265,27 @@ def _realized(version: str, whole: CostQuery, items: pl.DataFrame) -> pl.DataFra
         "service_name",
         "resource_ids",
         "estimated_monthly_saving",
+        "currency",
     ).write_csv()
-    return cache.call(version, savings.realized_from_csv, whole, key)
+    return cache.call(version, savings_items.realized_from_csv, whole, key)
 
 
-def _totals(table: pl.DataFrame, cur: str) -> None:
+def _totals(table: pl.DataFrame, sel: Selection, ids: dict[str, str]) -> None:
     st.subheader("Estimated vs realized")
-    done = table.filter(pl.col("status").is_in(["Implemented", "Validated"]))
+    money_cols = {
+        "estimated": st.column_config.NumberColumn(format="accounting"),
+        "realized": st.column_config.NumberColumn(format="accounting"),
+        "realization": st.column_config.NumberColumn(format="percent"),
+    }
     left, right = st.columns(2)
     for col, by in ((left, "team"), (right, "category")):
-        agg = (
-            done.group_by(by)
-            .agg(
-                pl.col("estimated_monthly_saving").sum().alias("estimated"),
-                pl.col("realized_monthly").sum().alias("realized"),
-            )
-            .sort("estimated", descending=True)
-        )
-        col.dataframe(
-            agg,
-            hide_index=True,
-            width="stretch",
-            column_config={
-                "estimated": st.column_config.NumberColumn(format="accounting"),
-                "realized": st.column_config.NumberColumn(format="accounting"),
-            },
-        )
-    month = (
-        done.with_columns(pl.col("implemented_on").str.slice(0, 7).alias("month"))
-        .group_by("month")
-        .agg(
-            pl.len().alias("items implemented"),
-            pl.col("estimated_monthly_saving").sum().alias("estimated"),
-            pl.col("realized_monthly").sum().alias("realized"),
-        )
-        .sort("month")
-    )
+        col.dataframe(savings_items.totals(table, (by,)), hide_index=True, width="stretch", column_config=money_cols)
+    month = savings_items.totals(table, ("month",))
     st.markdown("**By month of implementation**")
-    st.dataframe(month, hide_index=True, width="stretch")
+    st.dataframe(month, hide_index=True, width="stretch", column_config=money_cols)
     tables.downloads(month, "savings-by-month", "sm")
     st.markdown("**Throughput: items validated per month**")
-    st.dataframe(backlog.throughput(), hide_index=True, width="stretch")
+    st.dataframe(backlog.throughput(scope=sel.query.scope, sub_account_ids=ids), hide_index=True, width="stretch")
 
 
 render(st.session_state["selection"])
