@@ -218,7 +218,7 @@ def test_anomalies_page_lists_cases_and_opens_one(demo_store: Path, monkeypatch:
 
 
 def test_savings_page_measures_the_demo_items(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    at = _app(demo_store, monkeypatch, user="finops")
+    at = _app(demo_store, monkeypatch, user="finops", cur="EUR")  # the sidebar on EUR, the items in USD
     at.switch_page("views/savings.py").run()
     assert not at.exception and at.title[0].value == "Savings"
     table = at.dataframe[0].value
@@ -226,6 +226,11 @@ def test_savings_page_measures_the_demo_items(demo_store: Path, monkeypatch: pyt
     measured = dict(zip(table["item_id"], table["realized_monthly"], strict=True))
     for item_id, true in truth.select("item_id", "true_monthly_saving").iter_rows():
         assert measured[item_id] == pytest.approx(true, rel=0.10)
+    # tiles speak the items' own currency, not the sidebar's
+    assert at.selectbox(key="f_currency").value == "EUR"
+    realized = [m for m in at.metric if m.label.startswith("Realized")]
+    assert [m.label for m in realized] == ["Realized, measured from the bill (USD)"]
+    assert realized[0].value.startswith("$")
 
 
 def test_viewer_sees_only_their_teams_items(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
