@@ -197,6 +197,25 @@ def _growth(rows: pl.DataFrame, res: pl.DataFrame, w: _Window, metric: str) -> f
     return max(0.0, 1 + rate * gap)
 
 
+def _effects(rate_b: float, actual_cost: float, expected_use: float, actual_use: float) -> tuple[float, float, float]:
+    """(rate effect, usage effect, usage growth) per day: the rate change on the usage run, the
+    usage cut at the old rate; usage beyond its trend is growth, not a loss."""
+    rate_a = actual_cost / actual_use if actual_use > 0 else rate_b
+    return (
+        (rate_b - rate_a) * actual_use,
+        max(0.0, expected_use - actual_use) * rate_b,
+        max(0.0, actual_use - expected_use) * rate_b,
+    )
+
+
+def _noise(rows: pl.DataFrame, resources: list[str], w: _Window) -> float:
+    """Standard deviation of the resources' daily cost around its weekly mean, 8 weeks before."""
+    first, last = w.implemented - timedelta(days=BEFORE_DAYS), w.implemented - timedelta(days=1)
+    series = _daily_totals(rows, resources, first, last)["cost"].to_numpy()
+    smooth = np.convolve(series, np.ones(7) / 7, mode="same")
+    return float(np.std(series - smooth, ddof=1)) if series.size > 7 else 0.0
+
+
 def _churn_flags(res: pl.DataFrame, w: _Window) -> list[str]:
     """Say when the scope's resources changed around the change, and how each kind is counted."""
     flags = []
@@ -255,21 +274,13 @@ def measure(
     units = rows.filter(pl.col("resource").is_in(old["resource"].to_list()))["unit"].drop_nulls().n_unique()
     if units == 1 and old["level_usage"].sum() > 0:
         rate_b = float(old["level_cost"].sum()) / float(old["level_usage"].sum())
-        rate_a = actual_cost / actual_use if actual_use > 0 else rate_b
-        rate_effect = (rate_b - rate_a) * actual_use
-        usage_effect = max(0.0, expected_use - actual_use) * rate_b
-        growth = max(0.0, actual_use - expected_use) * rate_b
+        rate_effect, usage_effect, growth = _effects(rate_b, actual_cost, expected_use, actual_use)
         method = "rate and usage effects against the trend (usage driver: ConsumedQuantity)"
     else:
         rate_effect, usage_effect, growth = 0.0, expected_cost - actual_cost, 0.0
         method = "cost against the trend (no single usage unit in the scope)"
     daily_saving = min(rate_effect + usage_effect, expected_cost)  # never more than the scope's whole cost
-    before = _daily_totals(
-        rows, old["resource"].to_list(), w.implemented - timedelta(days=BEFORE_DAYS), w.implemented - timedelta(days=1)
-    )
-    noise_source = before["cost"].to_numpy()
-    smooth = np.convolve(noise_source, np.ones(7) / 7, mode="same")
-    noise = float(np.std(noise_source - smooth, ddof=1)) if noise_source.size > 7 else 0.0
+    noise = _noise(rows, old["resource"].to_list(), w)
     flags = _churn_flags(res, w)
     if w.n_after < AFTER_DAYS:
         flags.insert(0, f"only {w.n_after} days measured after the settling week")
