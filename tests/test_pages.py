@@ -233,6 +233,17 @@ def test_savings_page_measures_the_demo_items(demo_store: Path, monkeypatch: pyt
     assert realized[0].value.startswith("$")
 
 
+def test_a_savings_item_detail_speaks_its_own_currency(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _app(demo_store, monkeypatch, user="finops", cur="EUR")
+    at.switch_page("views/savings.py").run()
+    ids = at.dataframe[0].value["item_id"].to_list()
+    at.session_state["backlog_table"] = {"selection": {"rows": [ids.index("OPT-004")], "columns": []}}
+    at.run()
+    assert not at.exception
+    realized = next(m.value for m in at.markdown if m.value.startswith("**Realized"))
+    assert realized.startswith("**Realized $") and "€" not in realized
+
+
 def test_viewer_sees_only_their_teams_items(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = _app(demo_store, monkeypatch, user="viewer")
     at.switch_page("views/savings.py").run()

@@ -10,6 +10,7 @@ import streamlit as st
 
 from finops_core import backlog, savings, savings_items
 from finops_core.query import CostQuery
+from finops_core.schema import C
 from ui import cache, charts, tables
 from ui.filters import Selection
 from ui.format import money
@@ -50,18 +51,18 @@ def _detail(version: str, sel: Selection, item: dict[str, object], editable: boo
         window = CostQuery(
             max(sel.data_start, d - timedelta(days=savings.BEFORE_DAYS)),
             min(sel.data_end, d + timedelta(days=45)),
-            filters=savings_items.scope_query(item, sel.data_end).filters,
+            # this row's currency only: an item spanning two is one row (and one chart) per currency
+            filters=(*savings_items.scope_query(item, sel.data_end).filters, (C.BillingCurrency, (cur,))),
             scope=sel.query.scope,
         )
         daily = cache.call(version, savings_items.scope_cost, window)
         line = (
             alt.Chart(daily)
-            .mark_line(point=True)
+            .mark_line(point=True, color="#1f5fae")
             .encode(
                 x=alt.X("day:T", title=None),
-                y=alt.Y("cost:Q", title="Scope cost per day, in its billing currency"),
-                color=alt.Color("currency:N", title="Currency"),
-                tooltip=["day:T", "currency:N", alt.Tooltip("cost:Q", format=",.2f")],
+                y=alt.Y("cost:Q", title=f"Scope cost per day ({cur})"),
+                tooltip=["day:T", alt.Tooltip("cost:Q", format=",.2f")],
             )
         )
         rule = alt.Chart(pl.DataFrame({"d": [d]})).mark_rule(color="#c23b5a", strokeWidth=2).encode(x="d:T")
