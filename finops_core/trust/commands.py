@@ -1,4 +1,4 @@
-"""``python -m finops_core reconcile``: invoice reconciliation for cron and CI."""
+"""``python -m finops_core reconcile`` and ``check``: invoice reconciliation and data-quality checks for cron and CI."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import polars as pl
 
 from finops_core import store
 from finops_core.query import ALL
-from finops_core.trust import invoices, reconcile
+from finops_core.trust import invoices, quality, reconcile
 
 
 def add_parsers(sub: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
@@ -38,7 +38,35 @@ def add_parsers(sub: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
     r.add_argument("--tolerance", type=float, default=reconcile.DEFAULT_TOLERANCE, help="as a fraction (0.005)")
     r.add_argument("--as-of", type=date.fromisoformat, help="today's date for the open-month rule (YYYY-MM-DD)")
     r.add_argument("--format", default="text", choices=("text", "csv", "json"))
-    return {"reconcile": cmd_reconcile}
+    c = sub.add_parser(
+        "check",
+        help="run the data-quality checks; exit 1 when one at --fail-on level finds something",
+        description="Data-quality checks (completeness, freshness, open months, duplicates, required values, "
+        "negative costs, Tags, EffectiveCost above ListCost, currencies, service categories, ingest warnings).",
+    )
+    c.add_argument("--store", default=None, help="store directory (default: $FINOPS_STORE or data/store)")
+    c.add_argument("--format", default="text", choices=("text", "json"))
+    c.add_argument("--fail-on", default="error", choices=("error", "warning"), help="lowest level that exits 1")
+    c.add_argument("--as-of", type=date.fromisoformat, help="today's date for freshness (YYYY-MM-DD)")
+    return {"reconcile": cmd_reconcile, "check": cmd_check}
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    root = store.store_path(args.store)
+    found = quality.checks(store.connect(root), root, ALL, args.as_of)
+    if args.format == "json":
+        print(json.dumps([c.as_dict() for c in found], default=str, indent=1))
+    else:
+        for c in found:
+            money = ", ".join(f"{cur} {v:,.2f}" for cur, v in sorted(c.money.items()))
+            print(f"[{c.status.upper():7s}] {c.title}: {c.detail}" + (f" ({money})" if money else ""))
+            if c.status != "ok":
+                for r in c.samples.head(5).iter_rows(named=True):
+                    print("          " + ", ".join(f"{k}={v}" for k, v in r.items() if v is not None))
+    level = quality.SEVERITY_ORDER[args.fail_on]
+    failed = [c for c in found if quality.SEVERITY_ORDER[c.status] >= level]
+    print(f"{len(found)} checks, {len(failed)} at or above {args.fail_on}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
