@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 import xlsxwriter
 
-from finops_core import store
+from finops_core import db, store
 from finops_core.demo.sidefiles import INVOICE_DISCREPANCY
 from finops_core.query import ALL, QueryError, Scope
 from finops_core.schema import C
@@ -205,7 +205,7 @@ def test_cli_reconcile(demo_store: Path, tmp_path: Path) -> None:
 
 def test_rollup_holds_every_row(demo_store: Path, demo_rows: pl.DataFrame) -> None:
     con = store.connect(demo_store)
-    total = con.execute("SELECT sum(line_items), sum(BilledCost) FROM invoice_lines").fetchone()
+    total = db.rows(con, "SELECT sum(line_items), sum(BilledCost) FROM invoice_lines")[0]
     assert total is not None
     assert total[0] == demo_rows.height
     assert total[1] == pytest.approx(demo_rows[C.BilledCost].sum(), rel=1e-12)

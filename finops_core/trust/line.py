@@ -51,11 +51,10 @@ def coverage_part(days: pl.DataFrame, as_of: date) -> tuple[str, str]:
     """ "Complete through <day> for <providers>", or which provider lags or has gaps."""
     if days.height == 0:
         return "No billing data in scope", "warning"
-    per = days.group_by("provider").agg(pl.col("last_day").min(), pl.col("missing").list.len().sum()).sort("provider")
-    gaps = per.filter(pl.col("missing") > 0)
-    if gaps.height:
-        text = "; ".join(f"{r['provider']}: {r['missing']} day(s) missing" for r in gaps.iter_rows(named=True))
-        return f"Incomplete: {text}", "error"
+    gaps = quality.completeness(days)
+    if gaps.status != "ok":
+        return f"Incomplete: {gaps.detail}", gaps.status
+    per = days.group_by("provider").agg(pl.col("last_day").min()).sort("provider")
     fresh = quality.freshness(days, as_of)
     by_day: dict[date, list[str]] = {}
     for r in per.iter_rows(named=True):

@@ -67,7 +67,8 @@ def _check(name: str, title: str, severity: str, count: int, detail: str, **kw: 
 
 def account_days(con: duckdb.DuckDBPyConnection, scope: Scope) -> pl.DataFrame:
     """Per (provider, billing account) the scope has rows in: first and last charge day, days with
-    rows, and the missing days between first and last (all rows of the account count)."""
+    rows, the longest run of consecutive days with rows, and the missing days between first and
+    last (all rows of the account count)."""
     params: list[object] = []
     mine = (
         ""
@@ -80,9 +81,13 @@ def account_days(con: duckdb.DuckDBPyConnection, scope: Scope) -> pl.DataFrame:
         WITH seen AS (SELECT DISTINCT {C.ProviderName} AS provider, {C.BillingAccountId} AS account,
                       {C.BillingAccountName} AS account_name, {C.x_ChargeDate} AS day FROM account_days),
         spans AS (SELECT provider, account, any_value(account_name) AS account_name, min(day) AS first_day,
-                  max(day) AS last_day, count(DISTINCT day) AS days FROM seen {mine} GROUP BY 1, 2)
-        SELECT s.*, list(g.day ORDER BY g.day) FILTER (g.day IS NOT NULL AND seen.day IS NULL) AS missing
-        FROM spans s
+                  max(day) AS last_day, count(DISTINCT day) AS days FROM seen {mine} GROUP BY 1, 2),
+        islands AS (SELECT provider, account, day - CAST(row_number() OVER (PARTITION BY provider, account
+                    ORDER BY day) AS INTEGER) AS island FROM (SELECT DISTINCT provider, account, day FROM seen)),
+        runs AS (SELECT provider, account, max(n) AS longest_run FROM (SELECT provider, account, island, count(*) AS n
+                 FROM islands GROUP BY ALL) GROUP BY ALL)
+        SELECT s.*, any_value(r.longest_run) AS longest_run, list(g.day ORDER BY g.day) FILTER (g.day IS NOT NULL AND seen.day IS NULL) AS missing
+        FROM spans s JOIN runs r ON r.provider = s.provider AND r.account = s.account
         LEFT JOIN (SELECT provider, account, unnest(generate_series(first_day, last_day, INTERVAL 1 DAY))::DATE AS day
                    FROM spans) g ON g.provider = s.provider AND g.account = s.account
         LEFT JOIN seen ON seen.provider = g.provider AND seen.account = g.account AND seen.day = g.day
@@ -92,8 +97,18 @@ def account_days(con: duckdb.DuckDBPyConnection, scope: Scope) -> pl.DataFrame:
     ).with_columns(pl.col("missing").fill_null([]))
 
 
+DAILY_RUN = 28  # an account that had rows on 28 days in a row bills daily: a day without rows is a gap
+DAILY_SHARE = 0.8  # ... and so does one with rows on 80 % of the days of a span of a week or more
+
+
 def completeness(days: pl.DataFrame) -> Check:
-    gaps = days.filter(pl.col("missing").list.len() > 0)
+    """Missing days of accounts that bill daily; an account that never had rows on DAILY_RUN
+    consecutive days nor on DAILY_SHARE of its days (a sparse sandbox, a sample extract) has days
+    without usage, not gaps."""
+    span = (pl.col("last_day") - pl.col("first_day")).dt.total_days() + 1
+    daily = (pl.col("longest_run") >= DAILY_RUN) | ((span >= 7) & (pl.col("days") >= DAILY_SHARE * span))
+    gaps = days.filter((pl.col("missing").list.len() > 0) & daily)
+    sparse = days.filter((pl.col("missing").list.len() > 0) & ~daily)
     samples = gaps.select(
         "provider", "account", "account_name", pl.col("missing").list.head(10).cast(pl.List(pl.String)).list.join(", ")
     )
@@ -106,7 +121,9 @@ def completeness(days: pl.DataFrame) -> Check:
         "Every day present per billing account",
         "error",
         int(gaps["missing"].list.len().sum()) if gaps.height else 0,
-        detail or f"no missing day in {days.height} billing account(s)",
+        detail
+        or f"no missing day in {days.height - sparse.height} billing account(s) that bill daily"
+        + (f"; {sparse.height} account(s) do not bill every day" if sparse.height else ""),
         fix="ingest the missing days' export (or the whole month's delivery again)",
         samples=samples,
     )

@@ -7,6 +7,8 @@
 - ``quality_samples``: up to ``SAMPLES`` breaking rows per (rule, billing month), with the
   snapshot file (``billing_period=YYYY-MM/<file>.parquet``) and the row number inside it.
 
+Identical rows inside one file are the provider's own separate line items (split by a detail
+FOCUS does not carry); the same row in two files is a line item ingested twice.
 Rules that need more than one row at a time (gaps, freshness, currencies per account, category
 per service) are answered from the rollups when read (``quality.py``).
 """
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from finops_core.schema import FOCUS_COLUMNS, FOCUS_NAMES, C
+from finops_core.schema import FOCUS_COLUMNS, FOCUS_NAMES, C, Level
 
 SAMPLES = 5
 
@@ -31,7 +33,7 @@ class RowRule:
     fix: str
 
 
-_REQUIRED = [c.name for c in FOCUS_COLUMNS if not c.nullable]
+_REQUIRED = [c.name for c in FOCUS_COLUMNS if c.level == Level.MANDATORY and not c.nullable]
 _COUNTER_CHARGE = f"({C.ChargeCategory} = 'Credit' OR {C.ChargeClass} IS NOT DISTINCT FROM 'Correction')"
 RULES: tuple[RowRule, ...] = (
     RowRule(
@@ -44,9 +46,9 @@ RULES: tuple[RowRule, ...] = (
     RowRule(
         "duplicate_line",
         "error",
-        "Duplicate line items",
-        "_copies > 1",
-        "the same line item was ingested twice (overlapping exports?); re-ingest the period's delivery as one",
+        "Line items repeated in another file",
+        "_copy > 1",
+        "the same line item sits in two snapshot files (overlapping exports?); re-ingest the period's delivery as one",
     ),
     RowRule(
         "negative_cost",
@@ -92,8 +94,8 @@ def build(con: duckdb.DuckDBPyConnection, source: str, first: bool) -> None:
     rows = f"read_parquet([{source}], filename = true, file_row_number = true)"
     identity = f"hash({', '.join(FOCUS_NAMES)})"  # a line's identity is all of its FOCUS values
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _dup AS SELECT h FROM (SELECT {identity} AS h FROM {rows}) "
-        "GROUP BY h HAVING count(*) > 1"
+        f"CREATE OR REPLACE TEMP TABLE _dup AS SELECT h FROM (SELECT {identity} AS h, filename FROM {rows}) "
+        "GROUP BY h HAVING count(DISTINCT filename) > 1"
     )
     row_rules = [r for r in RULES if r.name != "duplicate_line"]
     flags = ", ".join(f"coalesce({r.condition}, false) AS {r.name}" for r in row_rules)
@@ -101,8 +103,8 @@ def build(con: duckdb.DuckDBPyConnection, source: str, first: bool) -> None:
         f"CREATE OR REPLACE TEMP TABLE _qf AS SELECT *, _copy > 1 AS duplicate_line FROM ("
         f"SELECT CAST({C.BillingPeriodStart} AS DATE) AS {C.x_BillingMonth}, {C.BillingCurrency}, "
         f"regexp_extract(filename, '[^/]+/[^/]+$') AS _file, file_row_number + 1 AS _row, {', '.join(SAMPLE_COLUMNS)}, {flags}, "
-        f"CASE WHEN h IN (SELECT h FROM _dup) THEN row_number() OVER (PARTITION BY h ORDER BY filename, "
-        f"file_row_number) ELSE 1 END AS _copy FROM (SELECT *, {identity} AS h FROM {rows}) "
+        f"CASE WHEN h IN (SELECT h FROM _dup) THEN dense_rank() OVER (PARTITION BY h ORDER BY filename) "
+        f"ELSE 1 END AS _copy FROM (SELECT *, {identity} AS h FROM {rows}) "
         f"WHERE h IN (SELECT h FROM _dup) OR {' OR '.join(f'coalesce({r.condition}, false)' for r in row_rules)})"
     )
     per_rule = " UNION ALL ".join(
