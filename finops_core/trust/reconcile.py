@@ -50,6 +50,12 @@ STATUSES = (
     "no invoice totals",
 )
 KEY = ("billing_account_id", "billing_period", "currency")
+# each billing account's main publisher (most billed cost); other publishers' rows are marketplace charges
+MAIN_PUBLISHER = (
+    f"WITH main AS (SELECT {C.BillingAccountId} AS acct, arg_max({C.PublisherName}, abs_cost) AS publisher FROM ("
+    f"SELECT {C.BillingAccountId}, {C.PublisherName}, sum(abs({C.BilledCost})) AS abs_cost FROM invoice_lines "
+    "GROUP BY ALL) GROUP BY 1)"
+)
 
 
 @dataclass(frozen=True)
@@ -74,11 +80,7 @@ def billed(con: duckdb.DuckDBPyConnection, scope: Scope) -> pl.DataFrame:
     frame = db.frame(
         con,
         f"""
-        WITH main AS (
-            SELECT {C.BillingAccountId} AS acct, arg_max({C.PublisherName}, abs_cost) AS publisher FROM (
-                SELECT {C.BillingAccountId}, {C.PublisherName}, sum(abs({C.BilledCost})) AS abs_cost
-                FROM invoice_lines GROUP BY ALL) GROUP BY 1
-        )
+        {MAIN_PUBLISHER}
         SELECT l.{C.BillingAccountId} AS billing_account_id, strftime(l.{C.x_BillingMonth}, '%Y-%m') AS billing_period,
             l.{C.BillingCurrency} AS currency, any_value(l.{C.BillingAccountName}) AS billing_account_name,
             any_value(l.{C.ProviderName}) AS provider, sum(l.{C.BilledCost}) AS billed,
