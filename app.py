@@ -10,7 +10,7 @@ import streamlit as st
 from finops_core import access, state, store
 from finops_core.demo import DemoConfig, build_demo, is_demo
 from finops_core.ingest import live_sources
-from ui import auth, cache, filters
+from ui import auth, cache, filters, trust
 
 st.set_page_config(page_title="FinOps analytics", page_icon=":material/payments:", layout="wide")
 
@@ -21,6 +21,7 @@ PAGES = {  # key in access.PAGE_ROLES -> (file, title, icon)
     "savings": ("views/savings.py", "Savings", ":material/savings:"),
     "allocation": ("views/allocation.py", "Allocation & tagging", ":material/account_tree:"),
     "forecast": ("views/forecast.py", "Forecast & budgets", ":material/trending_up:"),
+    "quality": ("views/quality.py", "Data quality", ":material/fact_check:"),
     "ingest": ("views/ingest.py", "Ingest", ":material/upload_file:"),
     "audit": ("views/audit.py", "Audit log", ":material/policy:"),
     "users": ("views/users.py", "Users", ":material/group:"),
@@ -91,5 +92,9 @@ with st.sidebar:
 st.session_state["user"] = user
 st.session_state["selection"] = filters.sidebar(user.scope)
 allowed = [key for key, roles in access.PAGE_ROLES.items() if user.role in roles]
-pages = [st.Page(PAGES[k][0], title=PAGES[k][1], icon=PAGES[k][2], url_path=k, default=k == "spend") for k in allowed]
-st.navigation(pages).run()
+pages = {
+    k: st.Page(PAGES[k][0], title=PAGES[k][1], icon=PAGES[k][2], url_path=k, default=k == "spend") for k in allowed
+}
+navigation = st.navigation(list(pages.values()))
+trust.render(user, pages.get("quality"))
+navigation.run()

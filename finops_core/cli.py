@@ -1,4 +1,4 @@
-"""Command line: ``python -m finops_core demo|query|export|ingest``.
+"""Command line: ``python -m finops_core demo|query|export|ingest|rebuild|tags|rules|reconcile``.
 
 Exit codes: 0 ok, 2 bad usage or input (the message names the file or field), 1 unexpected.
 """
@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from finops_core.ingest.core import IngestError
 from finops_core.query import CostQuery, QueryError
 from finops_core.schema import DEFAULT_METRIC, METRICS, C
 from finops_core.tagrules import RulesError
+from finops_core.trust import commands as trust_commands
+from finops_core.trust.invoices import InvoiceError
 
 
 class UsageError(Exception):
@@ -72,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("paths", nargs="+", metavar="PATH", help="export files (CSV, CSV.gz, Parquet, JSON lines)")
     i.add_argument("--store", required=True, help="store directory")
     i.add_argument("--source", default="auto", choices=("auto", "focus", "aws-cur", "azure", "gcp", "oci"))
+    HANDLERS.update(trust_commands.add_parsers(sub))
     return p
 
 
@@ -221,9 +225,12 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return 0
 
 
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {}  # subcommands that other modules register in _parser
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {
+    handlers = HANDLERS | {
         "demo": cmd_demo,
         "query": cmd_query,
         "export": cmd_export,
@@ -234,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         return handlers[args.command](args)
-    except (UsageError, QueryError, store.StoreError, RulesError, ConservationError, IngestError) as exc:
+    except (UsageError, QueryError, store.StoreError, RulesError, ConservationError, IngestError, InvoiceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:

@@ -9,6 +9,12 @@
   RESOURCE_DIMENSIONS column), after allocation and splits.
 - ``compliance``: cost per (billing month, currency, account, service, direct team, taggable,
   missing required tag keys), before splits, for tag compliance and remediation.
+- ``invoice_lines``: BilledCost and row count per (billing account, billing month, currency,
+  InvoiceId, publisher, charge category and class), as billed (no allocation), with the last
+  charge day: what invoice reconciliation compares against the invoices (``trust.reconcile``).
+- ``account_days``: the days on which each (provider, billing account) has rows (completeness, freshness).
+- ``quality_rows``, ``quality_samples``: the row-level data-quality rules' counts, money and
+  sample rows (``trust.rowchecks``).
 Each holds the cost metrics, summed. A build whose rollups do not conserve the raw totals for
 every billing period, currency and metric is refused.
 """
@@ -24,10 +30,21 @@ import duckdb
 from finops_core import allocation, db, tagrules
 from finops_core.dimensions import tag_map
 from finops_core.schema import METRICS, RESOURCE_DIMENSIONS, ROLLUP_DIMENSIONS, C
+from finops_core.trust import rowchecks
 
 BUILD_MEMORY = "1GB"
 CHUNK_BYTES = 32 << 20  # Parquet per rollup chunk
 ROLLUPS = ("daily", "resource_daily")
+INVOICE_LINES_SQL = (
+    f"SELECT {C.BillingAccountId}, {C.BillingAccountName}, {C.ProviderName}, {C.PublisherName}, "
+    f"CAST({C.BillingPeriodStart} AS DATE) AS {C.x_BillingMonth}, {C.BillingCurrency}, {C.InvoiceId}, "
+    f"{C.ChargeCategory}, {C.ChargeClass}, count(*) AS line_items, sum({C.BilledCost}) AS {C.BilledCost}, "
+    f"max(CAST({C.ChargePeriodStart} AS DATE)) AS last_day FROM {{}} GROUP BY ALL"
+)
+ACCOUNT_DAYS_SQL = (
+    f"SELECT DISTINCT {C.ProviderName}, {C.BillingAccountId}, {C.BillingAccountName}, "
+    f"CAST({C.ChargePeriodStart} AS DATE) AS {C.x_ChargeDate} FROM {{}}"
+)
 COMPLIANCE_KEYS = (
     C.x_BillingMonth,
     C.BillingCurrency,
@@ -116,6 +133,9 @@ def build(db_path: Path, files: list[str], rules: RuleSet | None = None) -> None
                 f"{into.format('daily')} SELECT {daily_keys}, {metrics} FROM ({attributed}) GROUP BY ALL "
                 f"ORDER BY {C.x_ChargeDate}"
             )
+            con.execute(f"{into.format('invoice_lines')} {INVOICE_LINES_SQL.format(parquet_source(chunk))}")
+            con.execute(f"{into.format('account_days')} {ACCOUNT_DAYS_SQL.format(parquet_source(chunk))}")
+            rowchecks.build(con, ", ".join(quote_path(f) for f in chunk), first=i == 0)
             con.execute(
                 f"{into.format('resource_daily')} SELECT {resource_keys}, {allocation.TAGGABLE_SQL} AS taggable, "
                 f"{C.x_MissingTags} AS missing, {metrics} FROM ({attributed}) GROUP BY ALL"
@@ -171,7 +191,7 @@ def create_views(con: duckdb.DuckDBPyConnection, files: list[str], schema: str) 
     for name in ROLLUPS:
         allocated = allocation.allocated_sql(f"SELECT * FROM {schema}.{name}", f"{schema}.shares", METRICS)
         con.execute(f"CREATE OR REPLACE VIEW {name} AS {allocated}")
-    for name in ("compliance", "shares", "tag_map"):
+    for name in ("compliance", "shares", "tag_map", "invoice_lines", "account_days", "quality_rows", "quality_samples"):
         con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {schema}.{name}")
     if files:
         rules = version_rules(con, schema)

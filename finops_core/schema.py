@@ -12,7 +12,9 @@ from enum import StrEnum
 import polars as pl
 
 FOCUS_VERSION = "1.2"
-SCHEMA_VERSION = "focus-1.2+x.3"  # x.2: allocation rules, splits, compliance; x.3: missing tags as text
+SCHEMA_VERSION = (
+    "focus-1.2+x.4"  # x.2: allocation rules, splits, compliance; x.3: missing tags as text; x.4: invoice_lines
+)
 
 UTC_TS = pl.Datetime("us", "UTC")
 

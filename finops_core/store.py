@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import getpass
 import hashlib
 import json
 import os
@@ -108,6 +109,7 @@ class Publication:
     replace: set[str] = field(default_factory=set)  # periods written anew in this publication
     sources: list[dict[str, Any]] = field(default_factory=list)
     note: str = ""
+    user: str = ""
     dropped: set[tuple[str, str]] = field(default_factory=set)  # (period, file) not to carry over
 
     def write(self, period: str, part: str, frame: pl.DataFrame) -> Path:
@@ -127,15 +129,23 @@ class Publication:
         self.sources.append(record | {"ingested_at": _now()})
 
 
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no such user in the password database (containers)
+        return str(os.getuid())
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @contextlib.contextmanager
-def publish(root: Path, note: str = "", carry_over: bool = True) -> Iterator[Publication]:
+def publish(root: Path, note: str = "", carry_over: bool = True, user: str = "") -> Iterator[Publication]:
     """Write a new version; it becomes current only if the block completes without error.
 
     With ``carry_over``, periods not written in this publication keep the current version's files.
+    ``user`` is who publishes (the change log's "who"; default: ``$USER``).
     """
     root = Path(root)
     with writer_lock(root):
@@ -146,7 +156,7 @@ def publish(root: Path, note: str = "", carry_over: bool = True) -> Iterator[Pub
         vid = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:6]
         staging = versions / f".staging-{vid}"
         staging.mkdir()
-        pub = Publication(root, staging, current_version(root), note=note)
+        pub = Publication(root, staging, current_version(root), note=note, user=user or _who())
         try:
             yield pub
             _finish(pub, vid, carry_over)
@@ -185,12 +195,50 @@ def _finish(pub: Publication, vid: str, carry_over: bool) -> None:
         "sources": (parent_manifest["sources"] if parent_manifest else []) + pub.sources,
         "partitions": partitions,
     }
+    doc["history"] = _history(pub, doc)
     files = [str(pub.staging / f"billing_period={p}" / f) for p in sorted(partitions) for f in partitions[p]["files"]]
     rollups.build(pub.staging / "rollups.duckdb", files)
     shutil.rmtree(pub.staging / ".spill", ignore_errors=True)
     (pub.staging / "manifest.json").write_text(json.dumps(doc, indent=1, sort_keys=True))
     _fsync_dir(pub.staging)
     os.rename(pub.staging, pub.root / "versions" / vid)
+
+
+def totals(partitions: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """BilledCost and EffectiveCost per currency over a manifest's partitions."""
+    out: dict[str, dict[str, float]] = {}
+    for info in partitions.values():
+        for cur, t in info["totals"].items():
+            acc = out.setdefault(cur, {C.BilledCost: 0.0, C.EffectiveCost: 0.0})
+            for metric in acc:
+                acc[metric] += t[metric]
+    return out
+
+
+def _history(pub: Publication, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The change log: the parent's entries (kept across garbage collection) and this publish's,
+    with its rows and its cost change per currency against the parent."""
+    parent = manifest(pub.root, pub.parent) if pub.parent else None
+    before = totals(parent["partitions"]) if parent else {}
+    after = totals(doc["partitions"])
+    delta = {
+        cur: {
+            m: after.get(cur, {}).get(m, 0.0) - before.get(cur, {}).get(m, 0.0) for m in (C.BilledCost, C.EffectiveCost)
+        }
+        for cur in sorted(set(before) | set(after))
+    }
+    entry = {
+        "data_version": doc["data_version"],
+        "at": doc["created_at"],
+        "user": pub.user,
+        "note": pub.note,
+        "sources": [s.get("name", "") for s in pub.sources],
+        "rows": sum(int(i["rows"]) for i in doc["partitions"].values()),
+        "totals": after,
+        "delta": delta,
+    }
+    earlier: list[dict[str, Any]] = parent.get("history", []) if parent else []
+    return [*earlier, entry]
 
 
 def _partition_stats(staging: Path, known: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -135,9 +135,12 @@ def test_login_form_signs_in_and_audits(demo_store: Path, monkeypatch: pytest.Mo
 @pytest.mark.parametrize(
     ("user", "pages"),
     [
-        ("admin", {"spend", "commitments", "anomalies", "savings", "allocation", "forecast", "audit", "users"}),
-        ("finops", {"spend", "commitments", "anomalies", "savings", "allocation", "forecast"}),
-        ("finance", {"spend", "commitments", "anomalies", "savings", "allocation", "forecast"}),
+        (
+            "admin",
+            {"spend", "commitments", "anomalies", "savings", "allocation", "forecast", "quality", "audit", "users"},
+        ),
+        ("finops", {"spend", "commitments", "anomalies", "savings", "allocation", "forecast", "quality"}),
+        ("finance", {"spend", "commitments", "anomalies", "savings", "allocation", "forecast", "quality"}),
         ("viewer", {"spend", "savings", "allocation", "forecast"}),
     ],
 )
@@ -146,7 +149,7 @@ def test_each_role_gets_only_its_pages(
 ) -> None:
     at = _app(demo_store, monkeypatch, user=user)
     assert not at.exception
-    for page in ("spend", "commitments", "anomalies", "savings", "allocation", "forecast", "audit", "users"):
+    for page in ("spend", "commitments", "anomalies", "savings", "allocation", "forecast", "quality", "audit", "users"):
         if page in pages:
             at.switch_page(f"views/{page}.py").run()
             assert not at.exception

@@ -18,7 +18,7 @@ import polars as pl
 import streamlit as st
 
 from finops_core import db, drilldown, store
-from finops_core.query import CostQuery
+from finops_core.query import CostQuery, Scope
 from finops_core.schema import C
 
 MAX_ENTRIES = 512
@@ -105,6 +105,16 @@ def call(version: str, fn: Callable[..., Any], q: CostQuery, *args: Any) -> Any:
     return _call(version, f"{fn.__module__}.{fn.__qualname__}|{q!r}|{args!r}", fn, q, args)
 
 
+@st.cache_data(max_entries=MAX_ENTRIES, show_spinner=False)
+def _call_scoped(version: str, key: str, _fn: Callable[..., Any], _scope: Scope, _args: tuple[Any, ...]) -> Any:
+    return _fn(connection(), _scope, *_args)
+
+
+def call_scoped(version: str, fn: Callable[..., Any], scope: Scope, *args: Any) -> Any:
+    """``fn(connection, scope, *args)`` cached like ``call``, for functions that take a scope, not a query."""
+    return _call_scoped(version, f"{fn.__module__}.{fn.__qualname__}|{scope.key()}|{args!r}", fn, scope, args)
+
+
 FORECAST_ENTRIES = 8  # one entry: every team's sample paths (up to ~35 MB for 60 teams x 12 months)
 _forecast_cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
 _forecast_lock = threading.Lock()
@@ -126,3 +136,54 @@ def forecasts(version: str, key: str, series: Callable[[], dict[str, Any]], fit:
         while len(_forecast_cache) > FORECAST_ENTRIES:
             _forecast_cache.popitem(last=False)
     return value
+
+
+def _invoices_key() -> str:
+    """Which saved invoices version is in force (an upload changes it without a new data version)."""
+    from finops_core.trust import invoices
+
+    saved = invoices.versions()
+    return str(saved["version"][0]) if saved.height else "none"
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _invoices(version: str, key: str) -> tuple[pl.DataFrame | None, str]:
+    from finops_core.trust import invoices
+
+    return invoices.resolve(store_root())
+
+
+def invoices_in_force(version: str) -> tuple[pl.DataFrame | None, str]:
+    """The invoice lines reconciliation uses and where they come from (saved, demo file or none)."""
+    return _invoices(version, _invoices_key())
+
+
+@st.cache_data(max_entries=MAX_ENTRIES, show_spinner=False)
+def _trust_line(version: str, scope_key: str, _scope: Scope, today: date, invoices_key: str) -> tuple[str, str]:
+    from finops_core.trust import line
+
+    lines, _ = invoices_in_force(version)
+    trust = line.trust_line(connection(), store_root(), _scope, lines, today)
+    return trust.text, trust.status
+
+
+def trust_line(version: str, scope: Scope) -> tuple[str, str]:
+    """(sentence, worst status) of the trust line for ``scope``, cached per data version, day and invoices."""
+    return _trust_line(version, scope.key(), scope, date.today(), _invoices_key())
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def reconciliation(version: str, tolerance: float, today: date, invoices_key: str) -> pl.DataFrame:
+    from finops_core.query import ALL
+    from finops_core.trust import reconcile
+
+    lines, _ = invoices_in_force(version)
+    return reconcile.reconciliation(connection(), lines, ALL, reconcile.Settings(tolerance, today))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def quality_checks(version: str, today: date) -> list[dict[str, Any]]:
+    from finops_core.query import ALL
+    from finops_core.trust import quality
+
+    return [c.as_dict() for c in quality.checks(connection(), store_root(), ALL, today)]

@@ -183,3 +183,48 @@ def forecast_band(frame: pl.DataFrame, currency: str, title: str, budget: float 
         rule = alt.Chart(pl.DataFrame({"budget": [budget]})).mark_rule(color="#c23b5a", strokeWidth=2)
         layers = layers + rule.encode(y="budget:Q", tooltip=[alt.Tooltip("budget:Q", format=",.0f")])
     return layers.properties(height=HEIGHT)
+
+
+RECONCILIATION_COLOURS = {  # blue for good, orange for bad, grey for not yet: readable without red/green
+    "ties": "#1f5fae",
+    "within tolerance": "#8fb3e0",
+    "off": "#d95f02",
+    "invoice without rows": "#a6361c",
+    "rows without invoice": "#e6ab02",
+    "month still open": "#c8ccd2",
+    "no invoice totals": "#e8eaed",
+}
+
+
+def reconciliation_grid(frame: pl.DataFrame) -> alt.Chart:
+    """Billing account (and currency) x month, each cell coloured by its reconciliation status."""
+    data = frame.with_columns(
+        (
+            pl.col("billing_account_name").fill_null(pl.col("billing_account_id")) + " (" + pl.col("currency") + ")"
+        ).alias("account")
+    ).select("account", "billing_period", "status", "invoice", "billed", "variance", "unexplained", "explanation")
+    statuses = [s for s in RECONCILIATION_COLOURS if s in set(data["status"].to_list())]
+    return (
+        alt.Chart(data.to_arrow())
+        .mark_rect(stroke="white", strokeWidth=1)
+        .encode(
+            x=alt.X("billing_period:O", title=None, axis=alt.Axis(labelAngle=-45, labelFontSize=12)),
+            y=alt.Y("account:N", title=None, axis=alt.Axis(labelFontSize=12, labelLimit=260)),
+            color=alt.Color(
+                "status:N",
+                scale=alt.Scale(domain=statuses, range=[RECONCILIATION_COLOURS[s] for s in statuses]),
+                legend=alt.Legend(title="Status", orient="bottom", columns=4, labelLimit=200),
+            ),
+            tooltip=[
+                alt.Tooltip("account:N", title="Billing account"),
+                alt.Tooltip("billing_period:O", title="Month"),
+                alt.Tooltip("status:N", title="Status"),
+                alt.Tooltip("invoice:Q", format=",.2f", title="Invoice"),
+                alt.Tooltip("billed:Q", format=",.2f", title="Billed"),
+                alt.Tooltip("variance:Q", format=",.2f", title="Variance"),
+                alt.Tooltip("unexplained:Q", format=",.2f", title="Unexplained"),
+                alt.Tooltip("explanation:N", title="Explained by"),
+            ],
+        )
+        .properties(height=alt.Step(26), title="Invoice reconciliation by billing account and month")
+    )

@@ -1,0 +1,1 @@
+"""Trust in the numbers: invoice reconciliation (``reconcile``, ``invoices``)."""
