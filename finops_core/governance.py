@@ -21,7 +21,7 @@ import duckdb
 import polars as pl
 
 from finops_core import allocation, db, drilldown, rollups, state, store, tagrules
-from finops_core.query import CostQuery, compile_where, scope_sql
+from finops_core.query import ALL, CostQuery, Scope, compile_where, scope_sql
 from finops_core.schema import UNALLOCATED, C
 
 SOURCES = ("tag", "rule", "split", "unallocated")
@@ -268,24 +268,52 @@ def describe(rule: allocation.Rule) -> str:
 
 
 def typo_proposals(
-    con: duckdb.DuckDBPyConnection, key: str, tag_rules: tagrules.TagRules
-) -> list[tuple[str, str, int, float]]:
-    """Proposed value aliases for ``key`` (alias, canonical, edit distance, cost of the alias),
-    among the tag values not already aliased."""
-    costs: dict[str, float] = {}
-    for tags, cost in db.rows(con, f"SELECT {C.Tags}, sum({C.EffectiveCost}) FROM focus_rows GROUP BY 1"):
+    con: duckdb.DuckDBPyConnection,
+    key: str,
+    tag_rules: tagrules.TagRules,
+    scope: Scope = ALL,
+    currencies: tuple[str, ...] = (),
+) -> list[tuple[str, str, int, str, float]]:
+    """Proposed value aliases for ``key`` among the tag values not already aliased, over all time:
+    (alias, canonical, edit distance, currency, cost of the alias in that currency).
+
+    Only rows in ``scope`` count (by direct team or sub account), in ``currencies`` if given.
+    Each currency is proposed on its own: "costlier" compares amounts, and amounts in two
+    currencies are never added or compared."""
+    params: list[object] = []
+    where = scope_sql(scope, params)
+    if currencies:
+        where += f" AND {C.BillingCurrency} IN ({', '.join('?' for _ in currencies)})"
+        params += list(currencies)
+    sql = f"SELECT {C.Tags}, {C.BillingCurrency}, sum({C.EffectiveCost}) FROM focus_rows WHERE {where} GROUP BY ALL"
+    costs: dict[str, dict[str, float]] = {}
+    for tags, currency, cost in db.rows(con, sql, params):
         raw = tag_rules.raw(tagrules.folded_tags(tags), key)
         if raw is not None:
             value = raw.strip().lower() if key in tag_rules.fold_case else raw.strip()
             if value.lower() not in tag_rules.values.get(key, {}):
-                costs[value] = costs.get(value, 0.0) + float(cost)
-    return tagrules.suggest(costs)
+                per = costs.setdefault(str(currency), {})
+                per[value] = per.get(value, 0.0) + float(cost)
+    out = [
+        (alias, canonical, dist, currency, cost)
+        for currency in sorted(costs)
+        for alias, canonical, dist, cost in tagrules.suggest(costs[currency])
+    ]
+    return sorted(out, key=lambda r: (r[3], -r[4]))
 
 
 def typo_table(con: duckdb.DuckDBPyConnection, q: CostQuery, key: str) -> pl.DataFrame:
-    """``typo_proposals`` under the version's tag rules, as a frame (alias, canonical, edit_distance, cost)."""
-    proposals = typo_proposals(con, key, rollups.version_rules(con, "r").tags)
-    schema = {"alias": pl.String, "canonical": pl.String, "edit_distance": pl.Int64, "cost": pl.Float64}
+    """``typo_proposals`` under the version's tag rules for the scope and currency filter of ``q``
+    (all time), one row per (alias, BillingCurrency): alias, canonical, edit_distance, cost."""
+    tag_rules = rollups.version_rules(con, "r").tags
+    proposals = typo_proposals(con, key, tag_rules, q.scope, q.filter_values(C.BillingCurrency) or ())
+    schema = {
+        "alias": pl.String,
+        "canonical": pl.String,
+        "edit_distance": pl.Int64,
+        C.BillingCurrency: pl.String,
+        "cost": pl.Float64,
+    }
     return pl.DataFrame(proposals, schema=schema, orient="row")
 
 

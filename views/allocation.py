@@ -143,19 +143,19 @@ def _compliance(version: str, sel: Selection, keys: tuple[str, ...]) -> None:
 def _typos(version: str, sel: Selection, role: str) -> None:
     st.markdown("**Likely tag value typos**")
     key = st.selectbox("Tag key", ("team", "environment", "product", "cost_center", "application"), key="al_typo_key")
-    frame = cache.call(version, governance.typo_table, sel.query, key)
+    frame = cache.call(version, governance.typo_table, sel.query, key).drop(C.BillingCurrency)
     if frame.is_empty():
-        st.caption(f"No {key!r} value is within two edits of a costlier one (all time).")
+        st.caption(f"No {key!r} value is within two edits of a costlier one in {sel.currency} (all time).")
         return
     st.caption(
-        f"Values of {key!r} within two edits of a costlier value (all time, EffectiveCost in every currency). "
-        "Accepting one adds it as an alias in tags.yaml, so its cost joins the canonical value."
+        f"Values of {key!r} within two edits of a costlier value (all time, EffectiveCost in {sel.currency}, "
+        "your scope only). Accepting one adds it as an alias in tags.yaml, so its cost joins the canonical value."
     )
     st.dataframe(
         frame,
         hide_index=True,
         width="stretch",
-        column_config={"cost": st.column_config.NumberColumn("cost", format="accounting")},
+        column_config={"cost": st.column_config.NumberColumn("cost", format=column_format(sel.currency))},
     )
     if role not in EDITORS:
         return
