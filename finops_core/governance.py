@@ -115,15 +115,32 @@ def compliance_summary(con: duckdb.DuckDBPyConnection, q: CostQuery, keys: tuple
     )
 
 
+def _owners_sql(q: CostQuery, params: list[object]) -> str:
+    """Per sub account, the team owning most tagged cost (all time) among the rows ``q``'s caller
+    may see, in ``q``'s currencies: a viewer is never pointed at a team outside their scope."""
+    clauses = [
+        "taggable",
+        "NOT contains(missing, ',team,')",
+        f"{C.x_Team} <> '{UNALLOCATED}'",
+        scope_sql(q.scope, params),
+    ]
+    currency = q.filter_values(C.BillingCurrency)
+    if currency:
+        clauses.append(f"{C.BillingCurrency} IN ({', '.join('?' for _ in currency)})")
+        params += list(currency)
+    return (
+        f"SELECT {C.SubAccountId}, arg_max(team, cost) AS likely_owner, max(cost) / sum(cost) AS owner_share FROM ("
+        f"SELECT {C.SubAccountId}, {C.x_Team} AS team, sum({C.EffectiveCost}) AS cost FROM compliance "
+        f"WHERE {' AND '.join(clauses)} GROUP BY ALL) GROUP BY ALL"
+    )
+
+
 def remediation(con: duckdb.DuckDBPyConnection, q: CostQuery, key: str = "team", limit: int = 200) -> pl.DataFrame:
     """Taggable resources missing tag ``key``, costliest first, with who to ask: the team owning
     most of the tagged cost in the same sub account (``likely_owner``, ``owner_share``)."""
     _, where, params = compile_where(q, (C.Tags,))
-    owners = (
-        f"SELECT {C.SubAccountId}, arg_max(team, cost) AS likely_owner, max(cost) / sum(cost) AS owner_share FROM ("
-        f"SELECT {C.SubAccountId}, {C.x_Team} AS team, sum({C.EffectiveCost}) AS cost FROM compliance "
-        f"WHERE taggable AND NOT contains(missing, ',team,') AND {C.x_Team} <> '{UNALLOCATED}' GROUP BY ALL) GROUP BY ALL"
-    )
+    owner_params: list[object] = []
+    owners = _owners_sql(q, owner_params)
     sql = (
         f"WITH gaps AS (SELECT {C.ResourceId}, any_value({C.ResourceName}) AS {C.ResourceName}, "
         f"any_value({C.SubAccountName}) AS {C.SubAccountName}, {C.SubAccountId}, "
@@ -134,9 +151,9 @@ def remediation(con: duckdb.DuckDBPyConnection, q: CostQuery, key: str = "team",
         f"FROM focus_rows WHERE {where} AND {allocation.TAGGABLE_SQL} "
         f"AND contains({C.x_MissingTags}, ',' || ? || ',') GROUP BY {C.ResourceId}, {C.SubAccountId}) "
         f"SELECT g.*, o.likely_owner, o.owner_share FROM gaps g LEFT JOIN ({owners}) o USING ({C.SubAccountId}) "
-        f"ORDER BY cost DESC LIMIT ?"
+        f"ORDER BY cost DESC, {C.ResourceId} LIMIT ?"
     )
-    return db.frame(con, sql, [*params, key, limit])
+    return db.frame(con, sql, [*params, key, *owner_params, limit])
 
 
 def showback(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:
@@ -183,7 +200,8 @@ class Explanation:
 
 def explain(con: duckdb.DuckDBPyConnection, q: CostQuery) -> Explanation:
     """Why the rows matching ``q`` sit on their teams: for each distinct outcome, the team rules in
-    precedence order with whether each matched on the outcome's costliest row, and the splits."""
+    precedence order with whether each matched on the outcome's costliest row (for a scoped caller,
+    only the rules that match it), and the splits to the teams in scope."""
     rules = rollups.version_rules(con, "r").allocation
     _, where, params = compile_where(q, (C.Tags,))
     outcomes = db.frame(
@@ -222,14 +240,21 @@ def explain(con: duckdb.DuckDBPyConnection, q: CostQuery) -> Explanation:
                 verdict = "not in effect on the charge date"
             else:
                 verdict = "no match"
-            rows.append({"order": i + 1, "rule": r.id, "line": r.line, "gives": describe(r), "result": verdict})
+            # A scoped caller sees only the rules that match their charge: the others name other
+            # teams and their accounts.
+            if verdict != "no match" or q.scope.is_all:
+                rows.append({"order": i + 1, "rule": r.id, "line": r.line, "gives": describe(r), "result": verdict})
         chains[(team, rule, pool)] = pl.DataFrame(rows)
     pools = outcomes["pool"].drop_nulls().unique().to_list()
+    # only the shares of teams that received part of these charges in the caller's scope: the
+    # other teams of a pool, and their shares, are outside it
     splits = db.frame(
         con,
-        "SELECT pool, month, currency, team, share FROM shares WHERE list_contains(?, pool) AND month BETWEEN ? AND ? "
-        "ORDER BY pool, month, share DESC",
-        [pools, q.start.replace(day=1), q.end],
+        "SELECT s.pool, s.month, s.currency, s.team, s.share FROM shares s SEMI JOIN ("
+        f"SELECT DISTINCT {C.x_Pool} AS pool, {C.x_BillingMonth} AS month, {C.BillingCurrency} AS currency, "
+        f"{C.x_Team} AS team FROM costs WHERE {where}) c USING (pool, month, currency, team) "
+        "WHERE list_contains(?, s.pool) ORDER BY s.pool, s.month, s.share DESC",
+        [*params, pools],
     )
     received = db.frame(
         con,
