@@ -88,28 +88,31 @@ def _compliance_where(q: CostQuery, params: list[object]) -> str:
 def compliance(
     con: duckdb.DuckDBPyConnection, q: CostQuery, keys: tuple[str, ...], by: str | None = None
 ) -> pl.DataFrame:
-    """Tag compliance per required key: one row per (``by`` value if given, month) with
-    taggable cost and, per key, the compliant share ``<key>``. ``by``: SubAccountName, x_Team,
+    """Tag compliance per required key: one row per (``by`` value if given, month, BillingCurrency)
+    with taggable cost and, per key, the compliant share ``<key>``. ``by``: SubAccountName, x_Team,
     ServiceName or ProviderName (x_Team is the direct team, before splits)."""
     params: list[object] = []
     where = _compliance_where(q, params)
     group = f"{by}, " if by else ""
     shares = _compliant_shares(keys)
     sql = (
-        f"SELECT {group}{C.x_BillingMonth} AS month, sum({C.EffectiveCost}) AS taggable_cost, {shares} "
+        f"SELECT {group}{C.x_BillingMonth} AS month, {C.BillingCurrency}, sum({C.EffectiveCost}) AS taggable_cost, "
+        f"{shares} "
         f"FROM compliance WHERE {where} GROUP BY ALL ORDER BY ALL"
     )
     return db.frame(con, sql, params)
 
 
 def compliance_summary(con: duckdb.DuckDBPyConnection, q: CostQuery, keys: tuple[str, ...], by: str) -> pl.DataFrame:
-    """Compliance per ``by`` value over the whole period of ``q`` (one row per value), costliest first."""
+    """Compliance per ``by`` value over the whole period of ``q`` (one row per value and BillingCurrency),
+    costliest first."""
     params: list[object] = []
     where = _compliance_where(q, params)
     shares = _compliant_shares(keys)
     return db.frame(
         con,
-        f"SELECT coalesce({by}, '(not set)') AS {by}, sum({C.EffectiveCost}) AS taggable_cost, {shares} "
+        f"SELECT coalesce({by}, '(not set)') AS {by}, {C.BillingCurrency}, sum({C.EffectiveCost}) AS taggable_cost, "
+        f"{shares} "
         f"FROM compliance WHERE {where} GROUP BY ALL ORDER BY taggable_cost DESC",
         params,
     )
@@ -129,28 +132,29 @@ def _owners_sql(q: CostQuery, params: list[object]) -> str:
         clauses.append(f"{C.BillingCurrency} IN ({', '.join('?' for _ in currency)})")
         params += list(currency)
     return (
-        f"SELECT {C.SubAccountId}, arg_max(team, cost) AS likely_owner, max(cost) / sum(cost) AS owner_share FROM ("
-        f"SELECT {C.SubAccountId}, {C.x_Team} AS team, sum({C.EffectiveCost}) AS cost FROM compliance "
+        f"SELECT {C.SubAccountId}, {C.BillingCurrency}, arg_max(team, cost) AS likely_owner, "
+        f"max(cost) / sum(cost) AS owner_share FROM (SELECT {C.SubAccountId}, {C.BillingCurrency}, {C.x_Team} AS team, sum({C.EffectiveCost}) AS cost FROM compliance "
         f"WHERE {' AND '.join(clauses)} GROUP BY ALL) GROUP BY ALL"
     )
 
 
 def remediation(con: duckdb.DuckDBPyConnection, q: CostQuery, key: str = "team", limit: int = 200) -> pl.DataFrame:
-    """Taggable resources missing tag ``key``, costliest first, with who to ask: the team owning
-    most of the tagged cost in the same sub account (``likely_owner``, ``owner_share``)."""
+    """Taggable resources missing tag ``key``, costliest first, one row per (resource, sub account,
+    BillingCurrency), with who to ask: the team owning most of the tagged cost in the same sub account
+    and currency (``likely_owner``, ``owner_share``)."""
     _, where, params = compile_where(q, (C.Tags,))
     owner_params: list[object] = []
     owners = _owners_sql(q, owner_params)
     sql = (
-        f"WITH gaps AS (SELECT {C.ResourceId}, any_value({C.ResourceName}) AS {C.ResourceName}, "
+        f"WITH gaps AS (SELECT {C.ResourceId}, {C.BillingCurrency}, any_value({C.ResourceName}) AS {C.ResourceName}, "
         f"any_value({C.SubAccountName}) AS {C.SubAccountName}, {C.SubAccountId}, "
         f"any_value({C.ServiceName}) AS {C.ServiceName}, any_value({C.RegionId}) AS {C.RegionId}, "
         f"sum({q.metric}) AS cost, replace(trim(max({C.x_MissingTags}), ','), ',', ', ') AS missing_tags, "
         f"arg_max({C.x_Team}, {q.metric}) AS allocated_to, arg_max({C.x_AllocationRule}, {q.metric}) AS by_rule, "
         f"arg_max({C.x_Pool}, {q.metric}) AS shared_by "
         f"FROM focus_rows WHERE {where} AND {allocation.TAGGABLE_SQL} "
-        f"AND contains({C.x_MissingTags}, ',' || ? || ',') GROUP BY {C.ResourceId}, {C.SubAccountId}) "
-        f"SELECT g.*, o.likely_owner, o.owner_share FROM gaps g LEFT JOIN ({owners}) o USING ({C.SubAccountId}) "
+        f"AND contains({C.x_MissingTags}, ',' || ? || ',') GROUP BY {C.ResourceId}, {C.SubAccountId}, {C.BillingCurrency}) "
+        f"SELECT g.*, o.likely_owner, o.owner_share FROM gaps g LEFT JOIN ({owners}) o USING ({C.SubAccountId}, {C.BillingCurrency}) "
         f"ORDER BY cost DESC, {C.ResourceId} LIMIT ?"
     )
     return db.frame(con, sql, [*params, key, *owner_params, limit])
@@ -170,19 +174,22 @@ def showback(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:
 
 
 def showback_by_team(frame: pl.DataFrame) -> pl.DataFrame:
-    """``showback`` rows summed per team over the period: direct, shared, total and share of the total."""
+    """``showback`` rows summed per (BillingCurrency, team) over the period: direct, shared, total and
+    share of the currency's total."""
     return (
-        frame.group_by(C.x_Team)
+        frame.group_by(C.BillingCurrency, C.x_Team)
         .agg(pl.col("direct").sum(), pl.col("shared").sum(), pl.col("total").sum())
-        .sort("total", descending=True)
-        .with_columns((pl.col("total") / pl.col("total").sum()).alias("share"))
+        .sort(C.BillingCurrency, "total", descending=[False, True])
+        .with_columns((pl.col("total") / pl.col("total").sum().over(C.BillingCurrency)).alias("share"))
     )
 
 
 def showback_pivot(frame: pl.DataFrame) -> pl.DataFrame:
-    """``showback`` totals as teams x months (YYYY-MM-01 columns), zero where a team had none."""
+    """``showback`` totals as (BillingCurrency, team) x months (YYYY-MM-01 columns), zero where a team had none."""
     monthly = frame.with_columns(pl.col("month").cast(pl.String))
-    pivot = monthly.pivot("month", index=C.x_Team, values="total", aggregate_function="sum", sort_columns=True)
+    pivot = monthly.pivot(
+        "month", index=[C.BillingCurrency, C.x_Team], values="total", aggregate_function="sum", sort_columns=True
+    )
     return pivot.fill_null(0.0)
 
 
@@ -192,10 +199,10 @@ def showback_pivot(frame: pl.DataFrame) -> pl.DataFrame:
 
 @dataclass(frozen=True)
 class Explanation:
-    outcomes: pl.DataFrame  # one row per (direct team, rule, pool): cost, rows
+    outcomes: pl.DataFrame  # one row per (direct team, rule, pool, BillingCurrency): cost, rows
     chains: dict[tuple[str, str, str | None], pl.DataFrame]  # outcome -> the team rules tried, in order
     splits: pl.DataFrame  # shares of the pools involved, for the months of ``q``
-    received: pl.DataFrame  # after splits: cost per (team, split) of the rows matching ``q``
+    received: pl.DataFrame  # after splits: cost per (team, split, BillingCurrency) of the rows matching ``q``
 
 
 def explain(con: duckdb.DuckDBPyConnection, q: CostQuery) -> Explanation:
@@ -206,13 +213,13 @@ def explain(con: duckdb.DuckDBPyConnection, q: CostQuery) -> Explanation:
     _, where, params = compile_where(q, (C.Tags,))
     outcomes = db.frame(
         con,
-        f"SELECT {C.x_Team} AS team, {C.x_AllocationRule} AS rule, {C.x_Pool} AS pool, "
+        f"SELECT {C.x_Team} AS team, {C.x_AllocationRule} AS rule, {C.x_Pool} AS pool, {C.BillingCurrency}, "
         f"sum({q.metric}) AS cost, count(*) AS rows FROM focus_rows WHERE {where} GROUP BY ALL ORDER BY cost DESC",
         params,
     )
     chains: dict[tuple[str, str, str | None], pl.DataFrame] = {}
     team_rules = rules.rules_for("team")
-    for team, rule, pool, _, _ in outcomes.head(10).iter_rows():
+    for team, rule, pool in outcomes.head(10).select("team", "rule", "pool").unique(maintain_order=True).iter_rows():
         if not team_rules:
             break
         checks = ", ".join(
@@ -258,7 +265,7 @@ def explain(con: duckdb.DuckDBPyConnection, q: CostQuery) -> Explanation:
     )
     received = db.frame(
         con,
-        f"SELECT {C.x_Team} AS team, {C.x_AllocationRule} AS split, sum({q.metric}) AS cost FROM costs "
+        f"SELECT {C.x_Team} AS team, {C.x_AllocationRule} AS split, {C.BillingCurrency}, sum({q.metric}) AS cost FROM costs "
         f"WHERE {where} AND {C.x_AllocationRule} IN (SELECT DISTINCT rule FROM shares) GROUP BY ALL ORDER BY cost DESC",
         params,
     )

@@ -294,3 +294,45 @@ def test_the_rule_explorer_shows_a_viewer_only_the_rules_of_their_charges(con) -
         named = {v for v in others if shown["gives"].str.contains(f"'{v}'", literal=True).any()}
         assert (named == set()) == (not scope.is_all), scope
         assert ("no match" in shown["result"].to_list()) == scope.is_all
+
+
+def test_governance_amounts_are_per_currency_without_a_currency_filter(con) -> None:  # type: ignore[no-untyped-def]
+    """Asked for both currencies, every governance answer keeps them apart: each row is one currency,
+    and its amounts equal the answer for that currency alone."""
+    q = CostQuery(date(2026, 8, 1), date(2026, 9, 30))
+    keys = rollups.version_rules(con, "r").allocation.required_tags
+    show = governance.showback(con, q)
+    ex = governance.explain(con, q.with_filter(C.x_Team, ("payments",)))
+    answers = {
+        "coverage": (governance.coverage(con, q), "total"),
+        "compliance": (governance.compliance(con, q, keys, None), "taggable_cost"),
+        "compliance_summary": (governance.compliance_summary(con, q, keys, C.ProviderName), "taggable_cost"),
+        "remediation": (governance.remediation(con, q, "team", 100_000), "cost"),
+        "showback": (show, "total"),
+        "showback_by_team": (governance.showback_by_team(show), "total"),
+        "explain.outcomes": (ex.outcomes, "cost"),
+        "typos": (governance.typo_table(con, q, "team"), "cost"),
+    }
+    per_currency = {}
+    for cur in ("USD", "EUR"):
+        cq = q.with_filter(C.BillingCurrency, (cur,))
+        cex = governance.explain(con, cq.with_filter(C.x_Team, ("payments",)))
+        per_currency[cur] = {
+            "coverage": governance.coverage(con, cq)["total"].sum(),
+            "compliance": governance.compliance(con, cq, keys, None)["taggable_cost"].sum(),
+            "compliance_summary": governance.compliance_summary(con, cq, keys, C.ProviderName)["taggable_cost"].sum(),
+            "remediation": governance.remediation(con, cq, "team", 100_000)["cost"].sum(),
+            "showback": governance.showback(con, cq)["total"].sum(),
+            "showback_by_team": governance.showback(con, cq)["total"].sum(),
+            "explain.outcomes": cex.outcomes["cost"].sum(),
+            "typos": governance.typo_table(con, cq, "team")["cost"].sum(),
+        }
+    assert set(show[C.BillingCurrency]) == {"USD", "EUR"}
+    for name, (frame, amount) in answers.items():
+        sums = dict(frame.group_by(C.BillingCurrency).agg(pl.col(amount).sum()).iter_rows())
+        for cur in ("USD", "EUR"):
+            assert sums.get(cur, 0.0) == pytest.approx(per_currency[cur][name], rel=1e-9, abs=1e-6), (name, cur)
+    pivot = governance.showback_pivot(show)
+    assert pivot.select(pl.exclude(C.BillingCurrency, C.x_Team)).sum_horizontal().sum() == pytest.approx(
+        show["total"].sum(), rel=1e-9
+    )

@@ -199,7 +199,7 @@ def _showback(version: str, sel: Selection) -> None:
     if frame.is_empty():
         st.info("No cost in this period.")
         return
-    per_team = governance.showback_by_team(frame)
+    per_team = governance.showback_by_team(frame).drop(C.BillingCurrency)  # the sidebar's one currency
     fmt = {
         c: st.column_config.NumberColumn(c, format=column_format(sel.currency)) for c in ("direct", "shared", "total")
     }
@@ -218,7 +218,7 @@ def _showback(version: str, sel: Selection) -> None:
     c1.metric("Total of the table", money(float(per_team["total"].sum()), sel.currency))
     c2.metric("Shared cost distributed", money(float(per_team["shared"].sum()), sel.currency))
     tables.downloads(frame.with_columns(pl.col("month").cast(pl.String)), "showback-by-team-and-month", "show")
-    pivot = governance.showback_pivot(frame)
+    pivot = governance.showback_pivot(frame).drop(C.BillingCurrency)
     if pivot.width > 2:
         st.markdown("**Total per team and month** (direct + shared)")
         fmt_m = {c: st.column_config.NumberColumn(c, format=column_format(sel.currency)) for c in pivot.columns[1:]}
