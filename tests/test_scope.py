@@ -21,6 +21,7 @@ from finops_core import (
     budget_status,
     budgets,
     drilldown,
+    explorer,
     governance,
     outlook,
     rollups,
@@ -199,10 +200,10 @@ def _page_calls(con: duckdb.DuckDBPyConnection, q: CostQuery, data_end: date, bu
         out[f"typos {key}"] = governance.typo_table(con, q, key)
     out["remediation"] = governance.remediation(con, q, "team", 200)
     for dim in (C.x_Team, C.SubAccountId, C.ResourceId):
-        values = governance.explain_values(con, q, dim)
+        values = explorer.explain_values(con, q, dim)
         out[f"explain_values {dim}"] = values
         if values:
-            out[f"explain {dim}"] = governance.explain(con, q.with_filter(dim, (values[0],)))
+            out[f"explain {dim}"] = explorer.explain(con, q.with_filter(dim, (values[0],)))
     teams = outlook.top_values(con, q, C.x_Team, 50)
     out["histories"] = outlook.histories(con, q, C.x_Team, teams)
     lines = budgets.load(budgets_csv)
@@ -288,7 +289,7 @@ def test_the_rule_explorer_shows_a_viewer_only_the_rules_of_their_charges(con) -
     others = {r.value for r in rules if r.value and r.value != "payments"}
     for scope in (Scope(), Scope(teams=("payments",))):
         q = CostQuery(date(2026, 9, 1), date(2026, 9, 30), scope=scope).with_filter(C.x_Team, ("payments",))
-        chains = governance.explain(con, q).chains
+        chains = explorer.explain(con, q).chains
         assert chains
         shown = pl.concat(chains.values())
         named = {v for v in others if shown["gives"].str.contains(f"'{v}'", literal=True).any()}
@@ -302,7 +303,7 @@ def test_governance_amounts_are_per_currency_without_a_currency_filter(con) -> N
     q = CostQuery(date(2026, 8, 1), date(2026, 9, 30))
     keys = rollups.version_rules(con, "r").allocation.required_tags
     show = governance.showback(con, q)
-    ex = governance.explain(con, q.with_filter(C.x_Team, ("payments",)))
+    ex = explorer.explain(con, q.with_filter(C.x_Team, ("payments",)))
     answers = {
         "coverage": (governance.coverage(con, q), "total"),
         "compliance": (governance.compliance(con, q, keys, None), "taggable_cost"),
@@ -316,7 +317,7 @@ def test_governance_amounts_are_per_currency_without_a_currency_filter(con) -> N
     per_currency = {}
     for cur in ("USD", "EUR"):
         cq = q.with_filter(C.BillingCurrency, (cur,))
-        cex = governance.explain(con, cq.with_filter(C.x_Team, ("payments",)))
+        cex = explorer.explain(con, cq.with_filter(C.x_Team, ("payments",)))
         per_currency[cur] = {
             "coverage": governance.coverage(con, cq)["total"].sum(),
             "compliance": governance.compliance(con, cq, keys, None)["taggable_cost"].sum(),

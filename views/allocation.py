@@ -11,7 +11,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from finops_core import allocation, governance, rollups, tagrules
+from finops_core import allocation, explorer, governance, rollups, tagrules
 from finops_core.query import CostQuery
 from finops_core.schema import C, label
 from ui import cache, charts, tables
@@ -232,13 +232,13 @@ def _explorer(version: str, sel: Selection) -> None:
     )
     a, b = st.columns([1, 2])
     dim = a.selectbox("Charges of", EXPLAIN_BY, format_func=label, key="al_ex_dim")
-    options = cache.call(version, governance.explain_values, sel.query, dim)
+    options = cache.call(version, explorer.explain_values, sel.query, dim)
     if not options:
         st.info("No charges in this period.")
         return
     value = b.selectbox(label(dim), options, key="al_ex_value")
     q = sel.query.with_filter(dim, (value,))
-    ex = cache.call(version, governance.explain, q)
+    ex = cache.call(version, explorer.explain, q)
     if ex.outcomes.is_empty():
         st.info("No charges match.")
         return
