@@ -184,9 +184,9 @@ def cmd_tags(args: argparse.Namespace) -> int:
         raise UsageError(f"--key {args.key!r}: use one of {', '.join(CANONICAL)}")
     con = store.connect(args.store)
     proposals = governance.typo_proposals(con, args.key, rollups.current_rules().tags)
-    print("alias,canonical,edit_distance,cost")
-    for alias, canonical, dist, cost in proposals:
-        print(f"{alias},{canonical},{dist},{cost:.2f}")
+    print("alias,canonical,edit_distance,BillingCurrency,cost")
+    for alias, canonical, dist, currency, cost in proposals:
+        print(f"{alias},{canonical},{dist},{currency},{cost:.2f}")
     print(
         f"{len(proposals)} proposals; accept one by adding it under values.{args.key} in the rules file",
         file=sys.stderr,

@@ -63,7 +63,10 @@ def cost_by_dimension(con: duckdb.DuckDBPyConnection, q: CostQuery, limit: int |
     cols = _group_select(q.group_by, params)
     view, where, wparams = compile_where(q)
     select = ", ".join(cols + [C.BillingCurrency, f"sum({q.metric}) AS {q.metric}"])
-    sql = f"SELECT {select} FROM {view} WHERE {where} GROUP BY ALL ORDER BY {q.metric} DESC"
+    # Ties (identical resources, whose sums differ only in the last bits with the order of addition)
+    # in a stable order, so a limit keeps the same groups on every run.
+    order = ", ".join(str(i) for i in range(1, len(cols) + 2))
+    sql = f"SELECT {select} FROM {view} WHERE {where} GROUP BY ALL ORDER BY round(sum({q.metric}), 6) DESC, {order}"
     extra: list[object] = []
     if limit is not None:
         sql += " LIMIT ?"

@@ -1,5 +1,6 @@
 """Allocation and tagging metrics over a store version: coverage, tag compliance, the remediation
-list, showback, the rule explorer, typo proposals, and rule changes (dry run, then save).
+list, showback, typo proposals, and rule changes (dry run, then save); the rule explorer is in
+``explorer.py``.
 
 Definitions used throughout:
 - *Allocated*: cost whose x_Team is a team (not ``Unallocated``), after shared-cost splits.
@@ -13,15 +14,14 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
 
-from finops_core import allocation, db, drilldown, rollups, state, store, tagrules
-from finops_core.query import CostQuery, compile_where, scope_sql
+from finops_core import allocation, db, rollups, state, store, tagrules
+from finops_core.query import ALL, CostQuery, Scope, compile_where, scope_sql
 from finops_core.schema import UNALLOCATED, C
 
 SOURCES = ("tag", "rule", "split", "unallocated")
@@ -88,55 +88,76 @@ def _compliance_where(q: CostQuery, params: list[object]) -> str:
 def compliance(
     con: duckdb.DuckDBPyConnection, q: CostQuery, keys: tuple[str, ...], by: str | None = None
 ) -> pl.DataFrame:
-    """Tag compliance per required key: one row per (``by`` value if given, month) with
-    taggable cost and, per key, the compliant share ``<key>``. ``by``: SubAccountName, x_Team,
+    """Tag compliance per required key: one row per (``by`` value if given, month, BillingCurrency)
+    with taggable cost and, per key, the compliant share ``<key>``. ``by``: SubAccountName, x_Team,
     ServiceName or ProviderName (x_Team is the direct team, before splits)."""
     params: list[object] = []
     where = _compliance_where(q, params)
     group = f"{by}, " if by else ""
     shares = _compliant_shares(keys)
     sql = (
-        f"SELECT {group}{C.x_BillingMonth} AS month, sum({C.EffectiveCost}) AS taggable_cost, {shares} "
+        f"SELECT {group}{C.x_BillingMonth} AS month, {C.BillingCurrency}, sum({C.EffectiveCost}) AS taggable_cost, "
+        f"{shares} "
         f"FROM compliance WHERE {where} GROUP BY ALL ORDER BY ALL"
     )
     return db.frame(con, sql, params)
 
 
 def compliance_summary(con: duckdb.DuckDBPyConnection, q: CostQuery, keys: tuple[str, ...], by: str) -> pl.DataFrame:
-    """Compliance per ``by`` value over the whole period of ``q`` (one row per value), costliest first."""
+    """Compliance per ``by`` value over the whole period of ``q`` (one row per value and BillingCurrency),
+    costliest first."""
     params: list[object] = []
     where = _compliance_where(q, params)
     shares = _compliant_shares(keys)
     return db.frame(
         con,
-        f"SELECT coalesce({by}, '(not set)') AS {by}, sum({C.EffectiveCost}) AS taggable_cost, {shares} "
+        f"SELECT coalesce({by}, '(not set)') AS {by}, {C.BillingCurrency}, sum({C.EffectiveCost}) AS taggable_cost, "
+        f"{shares} "
         f"FROM compliance WHERE {where} GROUP BY ALL ORDER BY taggable_cost DESC",
         params,
     )
 
 
-def remediation(con: duckdb.DuckDBPyConnection, q: CostQuery, key: str = "team", limit: int = 200) -> pl.DataFrame:
-    """Taggable resources missing tag ``key``, costliest first, with who to ask: the team owning
-    most of the tagged cost in the same sub account (``likely_owner``, ``owner_share``)."""
-    _, where, params = compile_where(q, (C.Tags,))
-    owners = (
-        f"SELECT {C.SubAccountId}, arg_max(team, cost) AS likely_owner, max(cost) / sum(cost) AS owner_share FROM ("
-        f"SELECT {C.SubAccountId}, {C.x_Team} AS team, sum({C.EffectiveCost}) AS cost FROM compliance "
-        f"WHERE taggable AND NOT contains(missing, ',team,') AND {C.x_Team} <> '{UNALLOCATED}' GROUP BY ALL) GROUP BY ALL"
+def _owners_sql(q: CostQuery, params: list[object]) -> str:
+    """Per sub account, the team owning most tagged cost (all time) among the rows ``q``'s caller
+    may see, in ``q``'s currencies: a viewer is never pointed at a team outside their scope."""
+    clauses = [
+        "taggable",
+        "NOT contains(missing, ',team,')",
+        f"{C.x_Team} <> '{UNALLOCATED}'",
+        scope_sql(q.scope, params),
+    ]
+    currency = q.filter_values(C.BillingCurrency)
+    if currency:
+        clauses.append(f"{C.BillingCurrency} IN ({', '.join('?' for _ in currency)})")
+        params += list(currency)
+    return (
+        f"SELECT {C.SubAccountId}, {C.BillingCurrency}, arg_max(team, cost) AS likely_owner, "
+        f"max(cost) / sum(cost) AS owner_share FROM (SELECT {C.SubAccountId}, {C.BillingCurrency}, {C.x_Team} AS team, sum({C.EffectiveCost}) AS cost FROM compliance "
+        f"WHERE {' AND '.join(clauses)} GROUP BY ALL) GROUP BY ALL"
     )
+
+
+def remediation(con: duckdb.DuckDBPyConnection, q: CostQuery, key: str = "team", limit: int = 200) -> pl.DataFrame:
+    """Taggable resources missing tag ``key``, costliest first, one row per (resource, sub account,
+    BillingCurrency), with who to ask: the team owning most of the tagged cost in the same sub account
+    and currency (``likely_owner``, ``owner_share``)."""
+    _, where, params = compile_where(q, (C.Tags,))
+    owner_params: list[object] = []
+    owners = _owners_sql(q, owner_params)
     sql = (
-        f"WITH gaps AS (SELECT {C.ResourceId}, any_value({C.ResourceName}) AS {C.ResourceName}, "
+        f"WITH gaps AS (SELECT {C.ResourceId}, {C.BillingCurrency}, any_value({C.ResourceName}) AS {C.ResourceName}, "
         f"any_value({C.SubAccountName}) AS {C.SubAccountName}, {C.SubAccountId}, "
         f"any_value({C.ServiceName}) AS {C.ServiceName}, any_value({C.RegionId}) AS {C.RegionId}, "
         f"sum({q.metric}) AS cost, replace(trim(max({C.x_MissingTags}), ','), ',', ', ') AS missing_tags, "
         f"arg_max({C.x_Team}, {q.metric}) AS allocated_to, arg_max({C.x_AllocationRule}, {q.metric}) AS by_rule, "
         f"arg_max({C.x_Pool}, {q.metric}) AS shared_by "
         f"FROM focus_rows WHERE {where} AND {allocation.TAGGABLE_SQL} "
-        f"AND contains({C.x_MissingTags}, ',' || ? || ',') GROUP BY {C.ResourceId}, {C.SubAccountId}) "
-        f"SELECT g.*, o.likely_owner, o.owner_share FROM gaps g LEFT JOIN ({owners}) o USING ({C.SubAccountId}) "
-        f"ORDER BY cost DESC LIMIT ?"
+        f"AND contains({C.x_MissingTags}, ',' || ? || ',') GROUP BY {C.ResourceId}, {C.SubAccountId}, {C.BillingCurrency}) "
+        f"SELECT g.*, o.likely_owner, o.owner_share FROM gaps g LEFT JOIN ({owners}) o USING ({C.SubAccountId}, {C.BillingCurrency}) "
+        f"ORDER BY cost DESC, {C.ResourceId} LIMIT ?"
     )
-    return db.frame(con, sql, [*params, key, limit])
+    return db.frame(con, sql, [*params, key, *owner_params, limit])
 
 
 def showback(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:
@@ -153,114 +174,23 @@ def showback(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:
 
 
 def showback_by_team(frame: pl.DataFrame) -> pl.DataFrame:
-    """``showback`` rows summed per team over the period: direct, shared, total and share of the total."""
+    """``showback`` rows summed per (BillingCurrency, team) over the period: direct, shared, total and
+    share of the currency's total."""
     return (
-        frame.group_by(C.x_Team)
+        frame.group_by(C.BillingCurrency, C.x_Team)
         .agg(pl.col("direct").sum(), pl.col("shared").sum(), pl.col("total").sum())
-        .sort("total", descending=True)
-        .with_columns((pl.col("total") / pl.col("total").sum()).alias("share"))
+        .sort(C.BillingCurrency, "total", descending=[False, True])
+        .with_columns((pl.col("total") / pl.col("total").sum().over(C.BillingCurrency)).alias("share"))
     )
 
 
 def showback_pivot(frame: pl.DataFrame) -> pl.DataFrame:
-    """``showback`` totals as teams x months (YYYY-MM-01 columns), zero where a team had none."""
+    """``showback`` totals as (BillingCurrency, team) x months (YYYY-MM-01 columns), zero where a team had none."""
     monthly = frame.with_columns(pl.col("month").cast(pl.String))
-    pivot = monthly.pivot("month", index=C.x_Team, values="total", aggregate_function="sum", sort_columns=True)
+    pivot = monthly.pivot(
+        "month", index=[C.BillingCurrency, C.x_Team], values="total", aggregate_function="sum", sort_columns=True
+    )
     return pivot.fill_null(0.0)
-
-
-# ---------------------------------------------------------------------------------------------
-# Rule explorer
-
-
-@dataclass(frozen=True)
-class Explanation:
-    outcomes: pl.DataFrame  # one row per (direct team, rule, pool): cost, rows
-    chains: dict[tuple[str, str, str | None], pl.DataFrame]  # outcome -> the team rules tried, in order
-    splits: pl.DataFrame  # shares of the pools involved, for the months of ``q``
-    received: pl.DataFrame  # after splits: cost per (team, split) of the rows matching ``q``
-
-
-def explain(con: duckdb.DuckDBPyConnection, q: CostQuery) -> Explanation:
-    """Why the rows matching ``q`` sit on their teams: for each distinct outcome, the team rules in
-    precedence order with whether each matched on the outcome's costliest row, and the splits."""
-    rules = rollups.version_rules(con, "r").allocation
-    _, where, params = compile_where(q, (C.Tags,))
-    outcomes = db.frame(
-        con,
-        f"SELECT {C.x_Team} AS team, {C.x_AllocationRule} AS rule, {C.x_Pool} AS pool, "
-        f"sum({q.metric}) AS cost, count(*) AS rows FROM focus_rows WHERE {where} GROUP BY ALL ORDER BY cost DESC",
-        params,
-    )
-    chains: dict[tuple[str, str, str | None], pl.DataFrame] = {}
-    team_rules = rules.rules_for("team")
-    for team, rule, pool, _, _ in outcomes.head(10).iter_rows():
-        if not team_rules:
-            break
-        checks = ", ".join(
-            f"coalesce({allocation.rule_condition(replace(r, start=None, end=None))}, FALSE) AS m{i}, "
-            f"coalesce({allocation.condition((), r.start, r.end)}, FALSE) AS d{i}"
-            for i, r in enumerate(team_rules)
-        )
-        sql = (
-            f"SELECT {checks} FROM focus_rows WHERE {where} AND {C.x_Team} = ? AND {C.x_AllocationRule} = ? "
-            f"AND {C.x_Pool} IS NOT DISTINCT FROM ? ORDER BY abs({q.metric}) DESC LIMIT 1"
-        )
-        hit = db.rows(con, sql, [*params, team, rule, pool])
-        if not hit:
-            continue
-        flags = hit[0]
-        won = False
-        rows = []
-        for i, r in enumerate(team_rules):
-            matched, in_dates = bool(flags[2 * i]), bool(flags[2 * i + 1])
-            if matched and in_dates and not won:
-                verdict, won = "matched: sets the team", True
-            elif matched and in_dates:
-                verdict = "matched, but an earlier rule won"
-            elif matched:
-                verdict = "not in effect on the charge date"
-            else:
-                verdict = "no match"
-            rows.append({"order": i + 1, "rule": r.id, "line": r.line, "gives": describe(r), "result": verdict})
-        chains[(team, rule, pool)] = pl.DataFrame(rows)
-    pools = outcomes["pool"].drop_nulls().unique().to_list()
-    splits = db.frame(
-        con,
-        "SELECT pool, month, currency, team, share FROM shares WHERE list_contains(?, pool) AND month BETWEEN ? AND ? "
-        "ORDER BY pool, month, share DESC",
-        [pools, q.start.replace(day=1), q.end],
-    )
-    received = db.frame(
-        con,
-        f"SELECT {C.x_Team} AS team, {C.x_AllocationRule} AS split, sum({q.metric}) AS cost FROM costs "
-        f"WHERE {where} AND {C.x_AllocationRule} IN (SELECT DISTINCT rule FROM shares) GROUP BY ALL ORDER BY cost DESC",
-        params,
-    )
-    return Explanation(outcomes, chains, splits, received)
-
-
-def explain_values(con: duckdb.DuckDBPyConnection, q: CostQuery, dim: str) -> list[str]:
-    """The costliest 200 values of ``dim`` in ``q`` (what the explorer offers to pick)."""
-    frame = drilldown.cost_by_dimension(con, replace(q, group_by=(dim,)), limit=200)
-    return [v for v in frame[dim].to_list() if v is not None]
-
-
-def describe(rule: allocation.Rule) -> str:
-    """A rule in words: 'team = tag team' or 'team = payments when SubAccountId in (...)'."""
-    value = f"tag {rule.tag}" if rule.tag else repr(rule.value)
-    conds = []
-    for m in rule.match:
-        if m.pattern is not None:
-            conds.append(f"{m.column} ~ /{m.pattern}/")
-        else:
-            shown = ", ".join(m.values[:3]) + (f" +{len(m.values) - 3}" if len(m.values) > 3 else "")
-            conds.append(f"{m.column} in ({shown})")
-    if rule.start:
-        conds.append(f"from {rule.start}")
-    if rule.end:
-        conds.append(f"until {rule.end}")
-    return f"{rule.target} = {value}" + (" when " + " and ".join(conds) if conds else "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,24 +198,52 @@ def describe(rule: allocation.Rule) -> str:
 
 
 def typo_proposals(
-    con: duckdb.DuckDBPyConnection, key: str, tag_rules: tagrules.TagRules
-) -> list[tuple[str, str, int, float]]:
-    """Proposed value aliases for ``key`` (alias, canonical, edit distance, cost of the alias),
-    among the tag values not already aliased."""
-    costs: dict[str, float] = {}
-    for tags, cost in db.rows(con, f"SELECT {C.Tags}, sum({C.EffectiveCost}) FROM focus_rows GROUP BY 1"):
+    con: duckdb.DuckDBPyConnection,
+    key: str,
+    tag_rules: tagrules.TagRules,
+    scope: Scope = ALL,
+    currencies: tuple[str, ...] = (),
+) -> list[tuple[str, str, int, str, float]]:
+    """Proposed value aliases for ``key`` among the tag values not already aliased, over all time:
+    (alias, canonical, edit distance, currency, cost of the alias in that currency).
+
+    Only rows in ``scope`` count (by direct team or sub account), in ``currencies`` if given.
+    Each currency is proposed on its own: "costlier" compares amounts, and amounts in two
+    currencies are never added or compared."""
+    params: list[object] = []
+    where = scope_sql(scope, params)
+    if currencies:
+        where += f" AND {C.BillingCurrency} IN ({', '.join('?' for _ in currencies)})"
+        params += list(currencies)
+    sql = f"SELECT {C.Tags}, {C.BillingCurrency}, sum({C.EffectiveCost}) FROM focus_rows WHERE {where} GROUP BY ALL"
+    costs: dict[str, dict[str, float]] = {}
+    for tags, currency, cost in db.rows(con, sql, params):
         raw = tag_rules.raw(tagrules.folded_tags(tags), key)
         if raw is not None:
             value = raw.strip().lower() if key in tag_rules.fold_case else raw.strip()
             if value.lower() not in tag_rules.values.get(key, {}):
-                costs[value] = costs.get(value, 0.0) + float(cost)
-    return tagrules.suggest(costs)
+                per = costs.setdefault(str(currency), {})
+                per[value] = per.get(value, 0.0) + float(cost)
+    out = [
+        (alias, canonical, dist, currency, cost)
+        for currency in sorted(costs)
+        for alias, canonical, dist, cost in tagrules.suggest(costs[currency])
+    ]
+    return sorted(out, key=lambda r: (r[3], -r[4]))
 
 
 def typo_table(con: duckdb.DuckDBPyConnection, q: CostQuery, key: str) -> pl.DataFrame:
-    """``typo_proposals`` under the version's tag rules, as a frame (alias, canonical, edit_distance, cost)."""
-    proposals = typo_proposals(con, key, rollups.version_rules(con, "r").tags)
-    schema = {"alias": pl.String, "canonical": pl.String, "edit_distance": pl.Int64, "cost": pl.Float64}
+    """``typo_proposals`` under the version's tag rules for the scope and currency filter of ``q``
+    (all time), one row per (alias, BillingCurrency): alias, canonical, edit_distance, cost."""
+    tag_rules = rollups.version_rules(con, "r").tags
+    proposals = typo_proposals(con, key, tag_rules, q.scope, q.filter_values(C.BillingCurrency) or ())
+    schema = {
+        "alias": pl.String,
+        "canonical": pl.String,
+        "edit_distance": pl.Int64,
+        C.BillingCurrency: pl.String,
+        "cost": pl.Float64,
+    }
     return pl.DataFrame(proposals, schema=schema, orient="row")
 
 

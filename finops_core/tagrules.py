@@ -7,6 +7,7 @@ Errors in a rules file name the file, the line and the field.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,12 @@ def distance(a: str, b: str) -> int:
     return prev[-1]
 
 
+def _other_code(a: str, b: str) -> bool:
+    """Two codes that differ only in digits (CC-1010, CC-1040) are two codes, not a misspelling."""
+    a, b = a.strip().lower(), b.strip().lower()
+    return a != b and re.sub(r"[0-9]", "#", a) == re.sub(r"[0-9]", "#", b)
+
+
 def suggest(values: dict[str, float], max_distance: int = 2) -> list[tuple[str, str, int, float]]:
     """Proposed aliases among a key's values (value -> cost): a rarer value within ``max_distance``
     edits (case-insensitive) of a costlier one probably misspells it.
@@ -152,7 +159,7 @@ def suggest(values: dict[str, float], max_distance: int = 2) -> list[tuple[str, 
     for i, (rare, cost) in enumerate(ranked):
         for common, _ in ranked[:i]:
             d = distance(rare.lower().strip(), common.lower().strip())
-            if d <= max_distance and len(common) > 3:
+            if d <= max_distance and len(common) > 3 and not _other_code(rare, common):
                 out.append((rare, common, d, cost))
                 break
     return sorted(out, key=lambda r: -r[3])

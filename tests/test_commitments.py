@@ -151,6 +151,27 @@ def test_coverage_parts_sum_and_esr_split(demo_now: tuple[duckdb.DuckDBPyConnect
     assert 0 < esr["esr"] < 0.5
 
 
+def test_coverage_by_region_only_where_a_commitment_may_cover(demo_store: Path) -> None:
+    """Coverage per region (the page's breakdown) is above zero only in a region a commitment of
+    that provider may cover: its own region, or any for a region-flexible savings plan."""
+    from finops_core.demo.commitments import plan
+
+    con = store.connect(demo_store)
+    first, last = db.rows(con, f"SELECT min({C.x_ChargeDate}), max({C.x_ChargeDate}) FROM daily")[0]
+    q = CostQuery(first, last, filters=((C.BillingCurrency, ("USD",)),))
+    by = cm.commitment_coverage(con, q, C.RegionId).join(
+        db.frame(con, f"SELECT DISTINCT {C.RegionId}, {C.ProviderName} FROM daily"), on=C.RegionId
+    )
+    commitments = plan((last - first).days + 1)
+    flexible = {c.provider for c in commitments if c.region is None}
+    regional = {(c.provider, c.region) for c in commitments if c.region is not None}
+    covered = by.filter(pl.col("covered") > 0)
+    assert covered.height
+    for region, provider in covered.select(C.RegionId, C.ProviderName).iter_rows():
+        assert provider in flexible or (provider, region) in regional, (provider, region)
+    con.close()
+
+
 def test_purchase_sizing_on_a_known_series() -> None:
     """Demand of 100/day on 20 days and 40/day on 10 days at a 30 % discount: commit what the low days use."""
     days = [date(2024, 1, 1) + timedelta(days=i) for i in range(30)]

@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from finops_core.demo import DemoConfig
+from finops_core.demo.commitments import Commitment, plan
 from finops_core.demo.generator import DemoTruth, generate
 from finops_core.schema import COMMITMENT_STATUSES, FOCUS_NAMES, C, subcategories_of
 
@@ -105,6 +106,102 @@ def test_commitment_utilization_spread(demo_rows: pl.DataFrame) -> None:
     values = dict(util.iter_rows())
     assert min(values.values()) < 0.8  # some commitments are under-used
     assert max(values.values()) > 0.9  # some are well used
+
+
+class _TwoBlocks(DemoConfig):
+    """A small dataset of two resource blocks: commitments cover the usage of every block."""
+
+    @property
+    def blocks(self) -> int:
+        return 2
+
+    @property
+    def scale(self) -> float:
+        return 0.04
+
+
+@pytest.fixture(scope="module")
+def two_blocks() -> tuple[pl.DataFrame, DemoConfig]:
+    cfg = _TwoBlocks(seed=11, end=date(2026, 6, 30), rows=0)
+    return _generate(cfg), cfg
+
+
+def _stores(demo_rows: pl.DataFrame, demo_config: DemoConfig, two_blocks: tuple[pl.DataFrame, DemoConfig]):  # type: ignore[no-untyped-def]
+    return [(demo_rows, demo_config), two_blocks]
+
+
+def _region_in_id(c: Commitment) -> str | None:
+    """The region an AWS reservation's ARN or a GCP commitment's path names (None for others)."""
+    if c.id.startswith("arn:aws:") and ":savingsplans:" not in c.id:
+        return c.id.split(":")[3]
+    if "/regions/" in c.id:
+        return c.id.split("/regions/")[1].split("/")[0]
+    return None
+
+
+def test_regional_commitments_cover_usage_of_their_region_only(demo_rows, demo_config, two_blocks) -> None:  # type: ignore[no-untyped-def]
+    """Reservations and CUDs are regional (savings plans are not): every covered row lies in the
+    commitment's region, under its billing account, of an eligible service and SKU."""
+    for rows, cfg in _stores(demo_rows, demo_config, two_blocks):
+        commitments = {c.id: c for c in plan(cfg.n_days)}
+        used = rows.filter(pl.col(C.CommitmentDiscountStatus) == "Used")
+        assert used.height
+        for cid, c in commitments.items():
+            assert _region_in_id(c) in (None, c.region), cid
+            if c.type != "Savings Plan":
+                assert c.region is not None, cid
+            mine = used.filter(pl.col(C.CommitmentDiscountId) == cid)
+            if c.region is not None:
+                assert set(mine[C.RegionId]) <= {c.region}, (cid, set(mine[C.RegionId]))
+            assert set(mine[C.BillingAccountId]) <= {c.billing_account}, cid
+            assert set(mine[C.ServiceName]) <= set(c.services), cid
+            if c.sku is not None:
+                assert set(mine[C.SkuId]) <= {c.sku}, cid
+
+
+def test_an_under_used_reservation_has_no_matching_usage_on_demand(demo_rows, demo_config, two_blocks) -> None:  # type: ignore[no-untyped-def]
+    """The oversized RDS reservation is under-used because nothing is left for it to cover: on a day
+    it has unused hours, no usage of its instance type, region and billing account is on demand."""
+    for rows, cfg in _stores(demo_rows, demo_config, two_blocks):
+        oversized = [c for c in plan(cfg.n_days) if c.category == "Usage" and c.size > 1]
+        assert [c.sku for c in oversized] == ["db.r5.large"]
+        for c in oversized:
+            day = pl.col(C.ChargePeriodStart).dt.date()
+            idle = rows.filter(pl.col(C.CommitmentDiscountId) == c.id, pl.col(C.CommitmentDiscountStatus) == "Unused")
+            idle_days = set(idle.select(day)[C.ChargePeriodStart])
+            matching = rows.filter(
+                pl.col(C.ChargeCategory) == "Usage",
+                pl.col(C.BillingAccountId) == c.billing_account,
+                pl.col(C.ServiceName).is_in(list(c.services)),
+                pl.col(C.SkuId) == c.sku,
+                pl.col(C.RegionId) == c.region,
+            )
+            on_demand = matching.filter(pl.col(C.CommitmentDiscountId).is_null() & day.is_in(list(idle_days)))
+            assert len(idle_days) > 300 and matching[C.CommitmentDiscountId].null_count() < matching.height
+            assert on_demand.is_empty(), on_demand.select(C.ChargePeriodStart, C.SubAccountName, C.ResourceId).head()
+
+
+def test_commitments_of_two_blocks_still_balance(two_blocks: tuple[pl.DataFrame, DemoConfig]) -> None:
+    """Used + Unused EffectiveCost = purchases' BilledCost per commitment when several blocks draw
+    on the same capacity; a day's covered hours never exceed what was bought."""
+    rows, _ = two_blocks
+    cd = rows.filter(pl.col(C.CommitmentDiscountId).is_not_null())
+    usage = (
+        cd.filter(pl.col(C.ChargeCategory) == "Usage")
+        .group_by(C.CommitmentDiscountId)
+        .agg(pl.col(C.EffectiveCost).sum())
+    )
+    bought = (
+        cd.filter(pl.col(C.ChargeCategory) == "Purchase")
+        .group_by(C.CommitmentDiscountId)
+        .agg(pl.col(C.BilledCost).sum())
+    )
+    both = usage.join(bought, on=C.CommitmentDiscountId)
+    assert both.height == 7
+    for _, used, paid in both.iter_rows():
+        assert used == pytest.approx(paid, rel=1e-9)
+    blocks = cd.filter(pl.col(C.CommitmentDiscountStatus) == "Used")[C.ResourceName].str.ends_with("-b1")
+    assert blocks.any()  # the second block's usage is covered too
 
 
 def test_side_files(demo_store: Path, demo_rows: pl.DataFrame) -> None:

@@ -46,6 +46,8 @@ def test_typo_suggester_proposes_aliases_for_a_person_to_accept() -> None:
         ("catalgo", "catalog"),
         ("identiy", "identity"),
     }
+    codes = {"CC-1010": 900.0, "CC-1040": 800.0, "CC-2010": 700.0, "CC-1O10": 20.0, "cc-1010 ": 10.0}
+    assert {(a, c) for a, c, _, _ in tagrules.suggest(codes)} == {("CC-1O10", "CC-1010"), ("cc-1010 ", "CC-1010")}
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from finops_core import allocation, governance, rollups, tagrules
+from finops_core import allocation, explorer, governance, rollups, tagrules
 from finops_core.query import CostQuery
 from finops_core.schema import C, label
 from ui import cache, charts, tables
@@ -143,19 +143,19 @@ def _compliance(version: str, sel: Selection, keys: tuple[str, ...]) -> None:
 def _typos(version: str, sel: Selection, role: str) -> None:
     st.markdown("**Likely tag value typos**")
     key = st.selectbox("Tag key", ("team", "environment", "product", "cost_center", "application"), key="al_typo_key")
-    frame = cache.call(version, governance.typo_table, sel.query, key)
+    frame = cache.call(version, governance.typo_table, sel.query, key).drop(C.BillingCurrency)
     if frame.is_empty():
-        st.caption(f"No {key!r} value is within two edits of a costlier one (all time).")
+        st.caption(f"No {key!r} value is within two edits of a costlier one in {sel.currency} (all time).")
         return
     st.caption(
-        f"Values of {key!r} within two edits of a costlier value (all time, EffectiveCost in every currency). "
-        "Accepting one adds it as an alias in tags.yaml, so its cost joins the canonical value."
+        f"Values of {key!r} within two edits of a costlier value (all time, EffectiveCost in {sel.currency}, "
+        "your scope only). Accepting one adds it as an alias in tags.yaml, so its cost joins the canonical value."
     )
     st.dataframe(
         frame,
         hide_index=True,
         width="stretch",
-        column_config={"cost": st.column_config.NumberColumn("cost", format="accounting")},
+        column_config={"cost": st.column_config.NumberColumn("cost", format=column_format(sel.currency))},
     )
     if role not in EDITORS:
         return
@@ -199,7 +199,7 @@ def _showback(version: str, sel: Selection) -> None:
     if frame.is_empty():
         st.info("No cost in this period.")
         return
-    per_team = governance.showback_by_team(frame)
+    per_team = governance.showback_by_team(frame).drop(C.BillingCurrency)  # the sidebar's one currency
     fmt = {
         c: st.column_config.NumberColumn(c, format=column_format(sel.currency)) for c in ("direct", "shared", "total")
     }
@@ -218,7 +218,7 @@ def _showback(version: str, sel: Selection) -> None:
     c1.metric("Total of the table", money(float(per_team["total"].sum()), sel.currency))
     c2.metric("Shared cost distributed", money(float(per_team["shared"].sum()), sel.currency))
     tables.downloads(frame.with_columns(pl.col("month").cast(pl.String)), "showback-by-team-and-month", "show")
-    pivot = governance.showback_pivot(frame)
+    pivot = governance.showback_pivot(frame).drop(C.BillingCurrency)
     if pivot.width > 2:
         st.markdown("**Total per team and month** (direct + shared)")
         fmt_m = {c: st.column_config.NumberColumn(c, format=column_format(sel.currency)) for c in pivot.columns[1:]}
@@ -232,13 +232,13 @@ def _explorer(version: str, sel: Selection) -> None:
     )
     a, b = st.columns([1, 2])
     dim = a.selectbox("Charges of", EXPLAIN_BY, format_func=label, key="al_ex_dim")
-    options = cache.call(version, governance.explain_values, sel.query, dim)
+    options = cache.call(version, explorer.explain_values, sel.query, dim)
     if not options:
         st.info("No charges in this period.")
         return
     value = b.selectbox(label(dim), options, key="al_ex_value")
     q = sel.query.with_filter(dim, (value,))
-    ex = cache.call(version, governance.explain, q)
+    ex = cache.call(version, explorer.explain, q)
     if ex.outcomes.is_empty():
         st.info("No charges match.")
         return

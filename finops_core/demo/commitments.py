@@ -5,6 +5,12 @@
   CommitmentDiscountStatus ``Used``, PricingCategory ``Committed``.
 - One ``Unused`` Usage row per commitment and day carrying what the covered usage left over,
   so that per commitment sum(EffectiveCost of Used + Unused) = sum(BilledCost of Purchases).
+
+What a commitment may cover follows the provider: savings plans (AWS Compute, Azure) are
+region-flexible; reserved instances, reservations and CUDs cover one SKU in one region (``region``),
+of any account under their billing account. Coverage is applied like the providers do: every
+eligible row of every block, while capacity is left that day, so an under-used commitment has no
+matching on-demand usage beside it.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ class Commitment:
     term_days: int
     payment: str  # upfront | monthly
     size: float  # share of the eligible baseline at start (>1 = oversized, under-used)
+    region: str | None  # the one RegionId it covers; None = region-flexible (savings plans)
     service_name: str  # ServiceName of the purchase and unused rows
     service_category: str
     service_subcategory: str
@@ -66,6 +73,7 @@ def plan(n_days: int) -> tuple[Commitment, ...]:
             3 * 365,
             "monthly",
             0.55,
+            None,
             *sp,
         ),
         Commitment(
@@ -83,6 +91,7 @@ def plan(n_days: int) -> tuple[Commitment, ...]:
             365,
             "monthly",
             0.8,
+            None,
             *sp,
         ),
         Commitment(
@@ -100,6 +109,7 @@ def plan(n_days: int) -> tuple[Commitment, ...]:
             365,
             "upfront",
             0.8,
+            "us-east-1",
             *ec2,
         ),
         Commitment(
@@ -117,6 +127,7 @@ def plan(n_days: int) -> tuple[Commitment, ...]:
             3 * 365,
             "monthly",
             1.7,
+            "us-east-1",
             *rds,
         ),
         Commitment(
@@ -134,6 +145,7 @@ def plan(n_days: int) -> tuple[Commitment, ...]:
             365,
             "monthly",
             0.9,
+            "eastus",
             *azvm,
         ),
         Commitment(
@@ -151,6 +163,7 @@ def plan(n_days: int) -> tuple[Commitment, ...]:
             3 * 365,
             "monthly",
             1.45,
+            None,
             *azsp,
         ),
         Commitment(
@@ -168,6 +181,7 @@ def plan(n_days: int) -> tuple[Commitment, ...]:
             365,
             "monthly",
             0.95,
+            "us-central1",
             *gce,
         ),
     )
@@ -177,22 +191,24 @@ def daily_amount(c: Commitment, eligible: pl.DataFrame) -> tuple[float, float]:
     """(units per day, cost per day) a commitment buys, sized from the eligible baseline.
 
     ``eligible``: the resources it may cover, with ``qty`` (daily quantity) and ``rate`` (its
-    committed unit price). Usage commitments buy whole instances (24 hours a day each).
+    committed unit price). Usage commitments buy whole instances (24 hours a day each), as many
+    as ``size`` times the eligible hours.
     """
     if c.category == "Usage":
-        count = max(1, round(eligible.height * c.size))
+        count = max(1, round(float(eligible["qty"].sum()) * c.size / 24.0))
         rate = float(eligible["rate"].to_numpy().mean()) if eligible.height else 0.0
         return count * 24.0, count * 24.0 * rate
     spend = float((eligible["qty"] * eligible["rate"]).sum()) * c.size
     return spend, spend
 
 
-def cover(rows: pl.DataFrame, capacity_units: float, category: str) -> np.ndarray:
+def cover(rows: pl.DataFrame, capacity: np.ndarray, first_day: int, category: str) -> np.ndarray:
     """Which eligible rows one commitment covers on each day, filling it in resource order.
 
     ``rows`` holds ``day``, ``res_idx``, ``qty`` and ``cost`` (at the commitment's rate) of the
-    eligible, not yet covered rows. Returns a boolean mask aligned with ``rows``. A row is covered
-    whole or not at all (FOCUS: a discount covers the whole row).
+    eligible, not yet covered rows; ``capacity[d - first_day]`` the units left on day ``d``.
+    Returns a boolean mask aligned with ``rows``. A row is covered whole or not at all (FOCUS: a
+    discount covers the whole row).
     """
     if rows.height == 0:
         return np.zeros(0, dtype=bool)
@@ -200,7 +216,8 @@ def cover(rows: pl.DataFrame, capacity_units: float, category: str) -> np.ndarra
     ranked = (
         rows.with_row_index("_pos").sort(["day", "res_idx"]).with_columns(units.cum_sum().over("day").alias("_cum"))
     )
-    covered = ranked.filter(pl.col("_cum") <= capacity_units + 1e-9)["_pos"].to_numpy()
+    left = pl.Series(capacity[ranked["day"].to_numpy() - first_day])
+    covered = ranked.filter(pl.col("_cum") <= left + 1e-9)["_pos"].to_numpy()
     mask = np.zeros(rows.height, dtype=bool)
     mask[covered] = True
     return mask

@@ -21,7 +21,7 @@ from finops_core.demo.commitments import Commitment, daily_amount, plan
 from finops_core.demo.events import ALL_EVENTS, SAVINGS
 from finops_core.demo.monthly import monthly_records
 from finops_core.demo.resources import build_resources
-from finops_core.demo.usage import ChunkTruth, apply_commitments, apply_events, price, quantities
+from finops_core.demo.usage import ChunkTruth, apply_commitments, apply_events, capacity, price, quantities, unused
 from finops_core.schema import C
 
 MONTHS = 24  # full months before the end date's month: two years allow yearly seasonality
@@ -74,21 +74,27 @@ def month_starts(cfg: DemoConfig) -> list[date]:
     return out
 
 
-def _size_commitments(res0: pl.DataFrame, commitments: tuple[Commitment, ...]) -> list[tuple[float, float]]:
+def _eligible(res: pl.DataFrame, c: Commitment) -> pl.DataFrame:
+    """The resources (of every block) whose usage ``c`` may cover: its billing account, services,
+    SKU and region, outside the scopes of planted events (whose truth is priced on demand)."""
+    cond = (pl.col("billing_account") == c.billing_account) & pl.col("service").is_in(list(c.services))
+    if c.sku is not None:
+        cond = cond & (pl.col("sku") == c.sku)
+    if c.region is not None:
+        cond = cond & (pl.col("region_id") == c.region)
+    return res.filter(cond & pl.col("commit_eligible"))
+
+
+def _size_commitments(blocks: list[pl.DataFrame], commitments: tuple[Commitment, ...]) -> list[tuple[float, float]]:
+    res = pl.concat(blocks)
     sizes = []
     for c in commitments:
         at = max(c.start, 0)
-        elig = res0.filter(
-            (pl.col("billing_account") == c.billing_account)
-            & pl.col("service").is_in(list(c.services))
-            & pl.col("commit_eligible")
-            & (pl.col("start_day") <= at)
-            & (pl.col("end_day") > at)
-        )
+        elig = _eligible(res, c).filter((pl.col("start_day") <= at) & (pl.col("end_day") > at))
         if c.sku is not None:
-            elig = elig.filter((pl.col("sku") == c.sku) & (pl.col("shape") == "steady"))
+            elig = elig.filter(pl.col("shape") == "steady")
             if c.size > 1:  # an oversized reservation stays under-used: size it on the peak fleet of its term
-                elig = _peak_fleet(res0, c)
+                elig = _peak_fleet(res, c)
         growth = np.where(elig["shape"].to_numpy() == "elastic", 1.25 ** (at / 365), 1.0)
         elig = elig.with_columns(
             (pl.col("base_qty") * pl.Series(growth)).alias("qty"),
@@ -98,15 +104,9 @@ def _size_commitments(res0: pl.DataFrame, commitments: tuple[Commitment, ...]) -
     return sizes
 
 
-def _peak_fleet(res0: pl.DataFrame, c: Commitment) -> pl.DataFrame:
+def _peak_fleet(res: pl.DataFrame, c: Commitment) -> pl.DataFrame:
     """The eligible steady resources active on the busiest day of the commitment's term."""
-    pool = res0.filter(
-        (pl.col("billing_account") == c.billing_account)
-        & pl.col("service").is_in(list(c.services))
-        & pl.col("commit_eligible")
-        & (pl.col("sku") == c.sku)
-        & (pl.col("shape") == "steady")
-    )
+    pool = _eligible(res, c).filter(pl.col("shape") == "steady")
     start, end = pool["start_day"].to_numpy(), pool["end_day"].to_numpy()
     days = np.arange(max(c.start, 0), c.end())
     active = (start[:, None] <= days[None, :]) & (days[None, :] < end[:, None])
@@ -122,7 +122,7 @@ def _resources(cfg: DemoConfig) -> list[pl.DataFrame]:
         touched = pl.struct("sub_account_name", "service").map_elements(
             lambda s: (s["sub_account_name"], s["service"]) in event_scopes, return_dtype=pl.Boolean
         )
-        out.append(res.with_columns(((pl.lit(block) == 0) & ~touched).alias("commit_eligible")))
+        out.append(res.with_columns((~touched).alias("commit_eligible")))
     return out
 
 
@@ -131,7 +131,7 @@ def generate(cfg: DemoConfig, truth: DemoTruth) -> Iterator[tuple[str, str, pl.D
     commitments = plan(cfg.n_days)
     cds = R.commitment_frame(commitments)
     blocks = _resources(cfg)
-    truth.sizes = _size_commitments(blocks[0], commitments)
+    truth.sizes = _size_commitments(blocks, commitments)
     weekday0 = cfg.start.weekday()
     for m_idx, m_start in enumerate(month_starts(cfg)):
         m_next = date(m_start.year + (m_start.month == 12), m_start.month % 12 + 1, 1)
@@ -141,18 +141,19 @@ def generate(cfg: DemoConfig, truth: DemoTruth) -> Iterator[tuple[str, str, pl.D
         days = np.arange(first, last, dtype=np.int64)
         month_last = np.array([(cfg.start + timedelta(days=int(d) + 2)).month != m_start.month for d in days])
         label = f"{m_start:%Y-%m}"
+        left = capacity(commitments, truth.sizes, days)
         for block, res in enumerate(blocks):
             rng = np.random.default_rng([cfg.seed, m_idx, block])
             fact = quantities(res, days, weekday0, month_last, rng)
             # an implemented optimization changes every resource of its scope, so the backlog item's
             # scope is what changed; anomalies stay in block 0
             fact = price(apply_events(fact, res, cfg.n_days, truth.events, ALL_EVENTS if block == 0 else SAVINGS), res)
-            unused = None
-            if block == 0:
-                fact, unused = apply_commitments(fact, res, days, commitments, truth.sizes)
+            fact = apply_commitments(fact, res, days, commitments, left)
             out = R.usage_rows(fact, res, cds, period)
-            if unused is not None and unused.height:
-                out = pl.concat([out, _unused_rows(unused, commitments, period)])
+            if block == len(blocks) - 1:  # what no block's usage took
+                idle = unused(commitments, truth.sizes, days, left)
+                if idle.height:
+                    out = pl.concat([out, _unused_rows(idle, commitments, period)])
             _tally(truth, res, fact, label)
             truth.rows += out.height
             yield label, f"part-{block:05d}", out

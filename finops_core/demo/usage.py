@@ -100,24 +100,30 @@ def price(fact: pl.DataFrame, res: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def capacity(plan: tuple[Commitment, ...], sizes: list[tuple[float, float]], days: np.ndarray) -> np.ndarray:
+    """Units each commitment buys on each day of ``days`` (0 outside its term): what
+    ``apply_commitments`` draws down, block after block, and the month's Unused rows are made of."""
+    out = np.zeros((len(plan), days.size))
+    for idx, c in enumerate(plan):
+        out[idx, (days >= c.start) & (days < c.end())] = sizes[idx][0]
+    return out
+
+
 def apply_commitments(
-    fact: pl.DataFrame,
-    res: pl.DataFrame,
-    days: np.ndarray,
-    plan: tuple[Commitment, ...],
-    sizes: list[tuple[float, float]],
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Cover eligible usage by each commitment; return (usage rows, one Unused row per commitment-day)."""
-    attrs = res.select("res_idx", "billing_account", "service", "sku", "commit_eligible")
+    fact: pl.DataFrame, res: pl.DataFrame, days: np.ndarray, plan: tuple[Commitment, ...], left: np.ndarray
+) -> pl.DataFrame:
+    """Cover the eligible usage of one block by each commitment, drawing down ``left`` (units per
+    commitment and day of ``days``, from ``capacity``) in place."""
+    attrs = res.select("res_idx", "billing_account", "service", "sku", "region_id", "commit_eligible")
     work = fact.join(attrs, on="res_idx", how="left").with_row_index("_row")
     billed = work["billed"].to_numpy().copy()
     effective = work["effective"].to_numpy().copy()
     cd_idx = work["cd_idx"].to_numpy().copy()
     cd_qty = work["cd_qty"].to_numpy().copy()
-    unused: list[dict[str, object]] = []
-    for idx, c in enumerate(plan):
-        units_per_day, cost_per_day = sizes[idx]
-        unit_rate = cost_per_day / units_per_day if units_per_day else 0.0
+    first = int(days[0])
+    # Reservations and CUDs apply before savings plans, as the providers apply them.
+    for idx in sorted(range(len(plan)), key=lambda i: plan[i].category != "Usage"):
+        c = plan[idx]
         cond = (
             (pl.col("billing_account") == c.billing_account)
             & pl.col("service").is_in(list(c.services))
@@ -126,39 +132,22 @@ def apply_commitments(
             & (pl.col("day") < c.end())
         )
         if c.sku is not None:
-            cond = cond & (pl.col("sku") == c.sku) & ((pl.col("qty") - 24.0).abs() < 1e-9)
+            cond = cond & (pl.col("sku") == c.sku)
+        if c.region is not None:
+            cond = cond & (pl.col("region_id") == c.region)
         cand = work.filter(cond).with_columns(
             (pl.col("contracted_price") * (1 - c.discount) * pl.col("qty")).alias("cost")
         )
-        free = cd_idx[cand["_row"].to_numpy()] < 0
-        cand = cand.filter(pl.Series(free))
-        mask = cover(cand.select("day", "res_idx", "qty", "cost"), units_per_day, c.category)
+        cand = cand.filter(pl.Series(cd_idx[cand["_row"].to_numpy()] < 0))
+        mask = cover(cand.select("day", "res_idx", "qty", "cost"), left[idx], first, c.category)
         rows = cand["_row"].to_numpy()[mask]
         cost = cand["cost"].to_numpy()[mask]
         billed[rows] = 0.0
         effective[rows] = cost
         cd_idx[rows] = idx
         cd_qty[rows] = cand["qty"].to_numpy()[mask] if c.category == "Usage" else cost
-        used_units = (
-            pl.DataFrame(
-                {
-                    "day": cand["day"].to_numpy()[mask],
-                    "units": cd_qty[rows],
-                }
-            )
-            .group_by("day")
-            .agg(pl.col("units").sum())
-        )
-        used_by_day = dict(zip(used_units["day"].to_list(), used_units["units"].to_list(), strict=True))
-        for d in days.tolist():
-            if not (c.start <= d < c.end()):
-                continue
-            left = units_per_day - used_by_day.get(d, 0.0)
-            if left > 1e-9:
-                unused.append(
-                    {"cd_idx": idx, "day": d, "units": left, "effective": left * unit_rate, "unit_rate": unit_rate}
-                )
-    out = work.drop("billing_account", "service", "sku", "commit_eligible", "_row").with_columns(
+        np.subtract.at(left[idx], cand["day"].to_numpy()[mask] - first, cd_qty[rows])
+    return work.drop("billing_account", "service", "sku", "region_id", "commit_eligible", "_row").with_columns(
         pl.Series("billed", billed),
         pl.Series("effective", effective),
         pl.Series("cd_idx", cd_idx, dtype=pl.Int32),
@@ -169,6 +158,27 @@ def apply_commitments(
         .otherwise(pl.col("pricing_category"))
         .alias("pricing_category"),
     )
+
+
+def unused(
+    plan: tuple[Commitment, ...], sizes: list[tuple[float, float]], days: np.ndarray, left: np.ndarray
+) -> pl.DataFrame:
+    """One Unused row per commitment and day with capacity left after every block was covered."""
+    rows: list[dict[str, object]] = []
+    for idx in range(len(plan)):
+        units_per_day, cost_per_day = sizes[idx]
+        unit_rate = cost_per_day / units_per_day if units_per_day else 0.0
+        for i in np.nonzero(left[idx] > 1e-9)[0].tolist():
+            units = float(left[idx, i])
+            rows.append(
+                {
+                    "cd_idx": idx,
+                    "day": int(days[i]),
+                    "units": units,
+                    "effective": units * unit_rate,
+                    "unit_rate": unit_rate,
+                }
+            )
     schema = {
         "cd_idx": pl.Int32,
         "day": pl.Int32,
@@ -176,4 +186,4 @@ def apply_commitments(
         "effective": pl.Float64,
         "unit_rate": pl.Float64,
     }
-    return out, pl.DataFrame(unused, schema=schema)
+    return pl.DataFrame(rows, schema=schema)
