@@ -146,7 +146,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from finops_core.ingest import ingest
+    from finops_core.ingest import deliveries, ingest
 
     report = ingest([Path(p) for p in args.paths], Path(args.store), args.source)
     for r in report.inputs:
@@ -160,6 +160,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             print(f"  replaces source(s) {', '.join(s[:12] for s in r.replaces)}")
         for w in r.warnings:
             print(f"  warning: {w}")
+    for c in report.changes:
+        print(deliveries.describe_change(c))
     state = f"published data version {report.data_version}" if report.published else "store unchanged"
     print(state, file=sys.stderr)
     return 0

@@ -4,7 +4,7 @@ Layout under the store directory::
 
     CURRENT                         the published version id (replaced atomically)
     .lock                           held by the one writer
-    versions/<id>/manifest.json     sources, partitions, totals, schema version
+    versions/<id>/manifest.json     sources, deliveries (ingested parts), partitions, totals, schema version
     versions/<id>/billing_period=YYYY-MM/*.parquet
     versions/<id>/rollups.duckdb    tag map and daily rollups built at publish
 
@@ -109,6 +109,7 @@ class Publication:
     sources: list[dict[str, Any]] = field(default_factory=list)
     note: str = ""
     dropped: set[tuple[str, str]] = field(default_factory=set)  # (period, file) not to carry over
+    deliveries: dict[str, Any] | None = None  # ingest's deliveries after this publication (None: the parent's)
 
     def write(self, period: str, part: str, frame: pl.DataFrame) -> Path:
         """Write one chunk of FOCUS rows into billing period ``period`` ('YYYY-MM')."""
@@ -185,6 +186,9 @@ def _finish(pub: Publication, vid: str, carry_over: bool) -> None:
         "sources": (parent_manifest["sources"] if parent_manifest else []) + pub.sources,
         "partitions": partitions,
     }
+    deliveries = pub.deliveries if pub.deliveries is not None else (parent_manifest or {}).get("deliveries")
+    if deliveries is not None:  # a manifest without them is read from its sources (ingest.deliveries.of)
+        doc["deliveries"] = deliveries
     files = [str(pub.staging / f"billing_period={p}" / f) for p in sorted(partitions) for f in partitions[p]["files"]]
     rollups.build(pub.staging / "rollups.duckdb", files)
     shutil.rmtree(pub.staging / ".spill", ignore_errors=True)

@@ -1,0 +1,162 @@
+"""Deliveries, not files: an export split into parts keeps every part's rows, whether the parts come
+in one command or several and in any order; a restated delivery replaces the stored one as a whole;
+the Azure actual + amortized pair is one delivery whichever order or command it arrives in."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+
+from finops_core import store
+from finops_core.ingest import ingest
+from tests.test_ingest import AWS_LEGACY, AZ_ACTUAL, AZ_AMORTIZED, CUR2, OCI, _cli, raw_rows, totals
+
+
+def _split(src: Path, folder: Path, parts: int, stem: str = "cur") -> list[Path]:
+    """``src`` as ``parts`` files named the way CUR names a split month (``<report>-00001.csv``)."""
+    with src.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    header, body = rows[0], rows[1:]
+    folder.mkdir(parents=True, exist_ok=True)
+    size = -(-len(body) // parts)
+    out = []
+    for i in range(parts):
+        path = folder / f"{stem}-{i + 1:05d}.csv"
+        with path.open("w", newline="") as fh:
+            csv.writer(fh).writerows([header, *body[i * size : (i + 1) * size]])
+        out.append(path)
+    return out
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, float, float]]:
+    root = tmp_path_factory.mktemp("whole")
+    ingest([AWS_LEGACY], root)
+    return totals(root)
+
+
+def test_a_cur_month_split_in_three_parts_given_in_one_command_keeps_every_row(
+    tmp_path: Path, whole: dict[str, tuple[int, float, float]]
+) -> None:
+    parts = _split(AWS_LEGACY, tmp_path / "export", 3)
+    report = ingest(list(reversed(parts)), tmp_path / "store")
+    assert totals(tmp_path / "store") == whole
+    assert whole["USD"][0] == 1281
+    assert sum(r.rows for r in report.inputs) == 1281
+    (delivery,) = store.manifest(tmp_path / "store")["deliveries"].values()
+    assert sorted(p["name"] for p in delivery["parts"]) == [p.name for p in parts]
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2), (2, 0, 1), (1, 2, 0)])
+def test_a_cur_month_split_in_three_parts_given_in_three_commands_keeps_every_row(
+    tmp_path: Path, whole: dict[str, tuple[int, float, float]], order: tuple[int, int, int]
+) -> None:
+    parts = _split(AWS_LEGACY, tmp_path / "export", 3)
+    for i in order:
+        ingest([parts[i]], tmp_path / "store")
+    assert totals(tmp_path / "store") == whole
+    again = ingest([parts[order[0]]], tmp_path / "store")  # a stored part is recognised, not re-added
+    assert not again.published and totals(tmp_path / "store") == whole
+
+
+def test_a_restated_delivery_of_two_parts_replaces_a_stored_delivery_of_three(
+    tmp_path: Path, whole: dict[str, tuple[int, float, float]]
+) -> None:
+    root = tmp_path / "store"
+    ingest(_split(AWS_LEGACY, tmp_path / "first", 3), root)
+    restated = _split(AWS_LEGACY, tmp_path / "restated", 2)
+    with restated[1].open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    cost = rows[0].index("lineItem/UnblendedCost")
+    dropped = float(rows[-1][cost] or 0)
+    with restated[1].open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows[:-1])  # the restatement lost one line item
+    code, out = _cli("ingest", *map(str, restated), "--store", str(root))
+    assert code == 0
+    n, billed, effective = totals(root)["USD"]
+    assert effective == pytest.approx(billed)  # no commitments in this sample
+    assert n == whole["USD"][0] - 1
+    assert billed == pytest.approx(whole["USD"][1] - dropped, abs=1e-9)
+    (delivery,) = store.manifest(root)["deliveries"].values()
+    assert sorted(p["name"] for p in delivery["parts"]) == ["cur-00001.csv", "cur-00002.csv"]
+    assert "replaced" in out and "3 parts" in out and "2 parts" in out and "-1 rows" in out
+
+
+def test_a_part_of_a_restated_delivery_given_alone_replaces_the_stored_part_of_that_number(tmp_path: Path) -> None:
+    """A part whose number is already stored is a restatement: the delivery is replaced, not doubled."""
+    root = tmp_path / "store"
+    parts = _split(AWS_LEGACY, tmp_path / "first", 3)
+    ingest(parts, root)
+    again = _split(AWS_LEGACY, tmp_path / "second", 3)
+    rows = raw_rows(again[0])
+    with again[0].open("w", newline="") as fh:  # restated: one line item fewer
+        w = csv.DictWriter(fh, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows[:-1])
+    ingest([again[0]], root)
+    assert totals(root)["USD"][0] == len(rows) - 1
+
+
+def _pair_totals(tmp_path: Path) -> dict[str, tuple[int, float, float]]:
+    ingest([AZ_ACTUAL, AZ_AMORTIZED], tmp_path / "pair")
+    return totals(tmp_path / "pair")
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations([AZ_ACTUAL, AZ_AMORTIZED])))
+def test_azure_actual_and_amortized_in_separate_commands_equal_the_pair_in_one(
+    tmp_path: Path, order: tuple[Path, Path]
+) -> None:
+    want = _pair_totals(tmp_path)
+    root = tmp_path / "store"
+    for path in order:
+        ingest([path], root)
+    assert totals(root) == want
+    assert want["USD"][1] == pytest.approx(19.05, abs=0.01)  # the 3.25 reservation purchase is kept
+
+
+def test_output_says_what_was_added_with_row_and_cost_deltas(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    parts = _split(AWS_LEGACY, tmp_path / "export", 2)
+    _cli("ingest", str(parts[0]), "--store", str(root))
+    code, out = _cli("ingest", str(parts[1]), "--store", str(root))
+    added = len(raw_rows(parts[1]))
+    assert code == 0 and "added" in out and f"+{added} rows" in out and "2 parts" in out
+
+
+def _as_legacy(root: Path) -> None:
+    """Rewrite the current version as a release before deliveries wrote it: files named
+    ``<source>--<account>--NNN.parquet``, no ``deliveries`` in the manifest."""
+    vdir = store.version_dir(root)
+    doc = json.loads((vdir / "manifest.json").read_text())
+    renames: dict[str, str] = {}
+    for period, info in doc["partitions"].items():
+        for name in info["files"]:
+            source, account, *_ = name.split("--")
+            renames[f"{period}/{name}"] = f"{period}/{source}--{account}--000.parquet"
+            (vdir / f"billing_period={period}" / name).rename(
+                vdir / f"billing_period={period}" / renames[f"{period}/{name}"].split("/")[1]
+            )
+        info["files"] = [renames[f"{period}/{n}"].split("/")[1] for n in info["files"]]
+    for s in doc["sources"]:
+        s["files"] = [renames[f] for f in s["files"]]
+    del doc["deliveries"]
+    (vdir / "manifest.json").write_text(json.dumps(doc))
+
+
+def test_a_store_written_before_deliveries_is_read_and_restated(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    ingest([CUR2, OCI], root)
+    _as_legacy(root)
+    oci = totals(root)["USD"][0] - 12
+    assert ingest([CUR2], root).published is False  # still recognised as stored
+    parts = _split(CUR2, tmp_path / "restated", 2, stem="cur2")
+    code, out = _cli("ingest", *map(str, parts), "--store", str(root))
+    assert code == 0 and "replaced the stored delivery (1 part, 12 rows) with 2 parts (12 rows)" in out
+    assert totals(root)["USD"][0] == oci + 12
+    kept = store.manifest(root)["deliveries"]
+    store.rebuild(root)
+    assert store.manifest(root)["deliveries"] == kept
