@@ -62,7 +62,7 @@ def test_detects_each_format_from_its_header(path: Path, key: str) -> None:
 def test_unknown_format_is_refused_listing_the_known_ones(tmp_path: Path) -> None:
     f = tmp_path / "mystery.csv"
     f.write_text("when,what,amount\n2026-01-01,coffee,3\n")
-    with pytest.raises(IngestError, match=r"mystery.csv: row 0 \(header\): unknown export format") as err:
+    with pytest.raises(IngestError, match=r"mystery.csv: row 1 \(header\): unknown export format") as err:
         ingest([f], tmp_path / "store")
     for key in ("focus", "aws-cur", "azure", "gcp", "oci"):
         assert key in str(err.value)
@@ -253,7 +253,8 @@ def _edit(src: Path, dst: Path, row: int, column: str, value: str) -> Path:
         (C.EffectiveCost, "NaN", "is not a number"),
         (C.Tags, "[1, 2]", "is not a JSON object"),
         (C.ChargeCategory, "Spending", "is not one of"),
-        (C.ServiceName, "", "is empty"),
+        (C.EffectiveCost, "", "has no value (empty or NULL) but FOCUS requires one"),
+        (C.ChargePeriodStart, "NULL", "has no value"),
     ],
 )
 def test_bad_value_is_refused_naming_file_row_and_column(tmp_path: Path, column: str, value: str, needle: str) -> None:
@@ -263,7 +264,7 @@ def test_bad_value_is_refused_naming_file_row_and_column(tmp_path: Path, column:
     before, before_totals = store.current_version(root), totals(root)
     code, err = _cli("ingest", str(bad), "--store", str(root))
     assert code == 2
-    assert f"{bad}: row 3: column {column}" in err and needle in err
+    assert f"{bad}: row 4 (file line 4): column {column}" in err and needle in err  # the 3rd row under the header
     assert store.current_version(root) == before and totals(root) == before_totals
     assert not list((root / "versions").glob(".staging-*"))
 
@@ -290,7 +291,7 @@ def test_shifted_row_and_missing_column_are_refused(tmp_path: Path) -> None:
     rows = list(csv.reader(lines))
     with dropped.open("w", newline="") as fh:
         csv.writer(fh).writerows([r[:i] + r[i + 1 :] for r in rows])
-    with pytest.raises(IngestError, match=r"dropped.csv: row 0 \(header\).*line_item_unblended_cost"):
+    with pytest.raises(IngestError, match=r"dropped.csv: row 1 \(header\).*line_item_unblended_cost"):
         ingest([dropped], tmp_path / "s")
 
 
@@ -482,9 +483,9 @@ def test_azure_mca_fixture_pairs_by_name_and_zeroes_commitment_rows(tmp_path: Pa
     [
         (
             "commitment_discount_purchase_scenario_3.csv",
-            "row 0 (header): missing mandatory FOCUS column(s) BillingAccountId",
+            "row 1 (header): missing mandatory FOCUS column(s) BillingAccountId",
         ),
-        ("simple_saas_agreements_a1.csv", "row 1: column BilledCost: '$10,000.00 ' is not a number"),
+        ("simple_saas_agreements_a1.csv", "row 2 (file line 2): column BilledCost: '$10,000.00 ' is not a number"),
     ],
 )
 def test_focus_spec_examples_are_refused_where_they_are_flawed(tmp_path: Path, name: str, needle: str) -> None:

@@ -31,6 +31,7 @@ class InputReport:
     rows: int = 0
     totals: dict[str, dict[str, float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    issues: list[dict[str, Any]] = field(default_factory=list)  # nonconforming rows kept, per rule
     skipped: bool = False  # already in the store
     replaces: list[str] = field(default_factory=list)  # sha256 of the sources whose parts it replaced
 
@@ -51,7 +52,7 @@ def detect(file: InputFile) -> Any:
             return mod
     known = "; ".join(f"{k}: {m.NAME}" for k, m in SOURCES.items())
     shown = ", ".join(columns[:8]) + (", ..." if len(columns) > 8 else "")
-    raise IngestError(f"{file.path}: row 0 (header): unknown export format (columns {shown}). Known formats: {known}")
+    raise IngestError(f"{file.path}: row 1 (header): unknown export format (columns {shown}). Known formats: {known}")
 
 
 def plan(paths: list[Path], source: str = "auto") -> list[Plan]:
@@ -80,7 +81,7 @@ def _require_columns(f: InputFile, mod: Any) -> None:
     lower = {c.lower() for c in f.columns}
     missing = [" or ".join(alts) for alts in getattr(mod, "REQUIRED", ()) if not any(a.lower() in lower for a in alts)]
     if missing:
-        raise IngestError(f"{f.path}: row 0 (header): {mod.NAME} without required column(s) {', '.join(missing)}")
+        raise IngestError(f"{f.path}: row 1 (header): {mod.NAME} without required column(s) {', '.join(missing)}")
 
 
 def _live_shas(current: dict[str, dict[str, Any]]) -> set[str]:
@@ -129,7 +130,7 @@ def ingest(paths: list[Path], root: Path, source: str = "auto") -> IngestReport:
         batch: dict[str, list[dict[str, Any]]] = {}
         for i, (p, r) in enumerate(todo):
             staged = stage(p, pub.staging, pub.staging / f".ingest-{i}")
-            r.rows_in, r.warnings = staged.rows_in, staged.warnings
+            r.rows_in, r.warnings, r.issues = staged.rows_in, staged.warnings, staged.issues
             for k, part in _parts(p, staged).items():
                 batch.setdefault(k, []).append(part)
         _fill_stats(current, list(batch), root, pub.parent)
@@ -245,6 +246,7 @@ def _record(p: Plan, r: InputReport, batch: dict[str, list[dict[str, Any]]]) -> 
         "files": sorted(files),
         "replaces": r.replaces,
         "warnings": r.warnings,
+        "issues": r.issues,
     }
 
 

@@ -13,7 +13,7 @@ other rows only until the amortized file is there, whichever comes first or in w
 
 from __future__ import annotations
 
-from finops_core.ingest.core import Check, InputFile, Mapper, sql_str
+from finops_core.ingest.core import Check, InputFile, Mapper, origin, sql_str
 from finops_core.ingest.pipeline import connection
 from finops_core.ingest.services import AZURE, category_sql
 from finops_core.schema import C
@@ -36,6 +36,17 @@ UNITS = {
     "1/Hour": "Units/Hour",
 }
 
+ORIGIN = {
+    C.BilledCost: ("CostInBillingCurrency", "Cost", "PreTaxCost"),
+    C.EffectiveCost: ("CostInBillingCurrency", "Cost", "PreTaxCost"),
+    C.BillingAccountId: ("BillingProfileId", "BillingAccountId", "EnrollmentNumber"),
+    C.BillingCurrency: ("BillingCurrency", "BillingCurrencyCode"),
+    C.ChargePeriodStart: ("Date", "UsageDate"),
+    C.ChargeCategory: ("ChargeType",),
+    C.PricingUnit: ("UnitOfMeasure",),
+    C.ConsumedUnit: ("UnitOfMeasure",),
+    C.ServiceName: ("MeterCategory",),
+}
 REQUIRED = (
     ("Date", "UsageDate"),
     ("CostInBillingCurrency", "Cost", "PreTaxCost"),
@@ -108,7 +119,7 @@ def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
     ba_name = m.text("BillingProfileName") if is_mca else m.text("BillingAccountName")
     currency = m.text("BillingCurrency", "BillingCurrencyCode")
     m.require(C.BillingAccountId, ba)
-    m.require(C.BillingCurrency, currency)
+    m.origin.update(origin(m, ORIGIN))
     date = m.ts("Date", "UsageDate", us_date=True)
     m.require(C.ChargePeriodStart, date)
     # covered usage and the unused part of a commitment were invoiced with its purchase

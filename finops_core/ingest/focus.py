@@ -9,6 +9,7 @@ matched case-insensitively (``usage`` -> ``Usage``), and Tags must be JSON objec
 from __future__ import annotations
 
 from finops_core.ingest.core import Check, IngestError, InputFile, Mapper, sql_str
+from finops_core.ingest.rules import WARN_EMPTY
 from finops_core.schema import FOCUS_COLUMNS, SERVICE_SUBCATEGORIES, C, subcategories_of
 
 KEY = "focus"
@@ -76,7 +77,7 @@ def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
     names = {col.name: m.name(col.name, *RENAMED.get(col.name, ())) for col in FOCUS_COLUMNS}
     missing = [c for c in MANDATORY if names[c] is None]
     if missing:
-        raise IngestError(f"{m.file.path}: row 0 (header): missing mandatory FOCUS column(s) {', '.join(missing)}")
+        raise IngestError(f"{m.file.path}: row 1 (header): missing mandatory FOCUS column(s) {', '.join(missing)}")
     out: dict[str, str] = {}
     for col in FOCUS_COLUMNS:
         n = names[col.name]
@@ -94,8 +95,9 @@ def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
         if allowed:
             expr = _enum(expr, allowed)
             m.allowed(col.name, expr, allowed, m.col(n))
-        if not col.nullable and col.level.value == "Mandatory":
-            m.require(col.name, expr)
+        m.origin[col.name] = n
+        if not col.nullable and col.level.value == "Mandatory" and col.name not in (*WARN_EMPTY, C.BillingCurrency):
+            m.require(col.name, expr)  # the others warn (rules.py) or are checked after mapping (currency)
         out[col.name] = expr
     out.setdefault(C.PricingCurrency, out[C.BillingCurrency])
     out.setdefault(C.PricingCurrencyEffectiveCost, out[C.EffectiveCost])

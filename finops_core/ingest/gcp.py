@@ -11,7 +11,7 @@ the commitment columns.
 
 from __future__ import annotations
 
-from finops_core.ingest.core import Check, InputFile, Mapper, ident
+from finops_core.ingest.core import Check, InputFile, Mapper, ident, origin
 from finops_core.ingest.services import GCP, category_sql
 from finops_core.schema import C
 
@@ -21,6 +21,17 @@ NAME = "Google Cloud billing export (BigQuery CSV or JSON lines)"
 COST_TYPES = {"regular": "Usage", "tax": "Tax", "adjustment": "Credit", "rounding_error": "Adjustment"}
 _NUM = r"-?[0-9.]+(?:[eE][-+]?[0-9]+)?"
 
+ORIGIN = {
+    C.BilledCost: ("cost",),
+    C.BillingAccountId: ("billing_account_id",),
+    C.BillingCurrency: ("currency",),
+    C.ChargePeriodStart: ("usage_start_time",),
+    C.ChargePeriodEnd: ("usage_end_time",),
+    C.BillingPeriodStart: ("invoice.month", "invoice"),
+    C.PricingUnit: ("usage.pricing_unit", "usage"),
+    C.ConsumedUnit: ("usage.unit", "usage"),
+    C.ServiceName: ("service.description", "service"),
+}
 REQUIRED = (
     ("billing_account_id",),
     ("cost",),
@@ -130,7 +141,7 @@ def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
     currency = m.text("currency")
     ba = m.text("billing_account_id")
     m.require(C.BillingAccountId, ba)
-    m.require(C.BillingCurrency, currency)
+    m.origin.update(origin(m, ORIGIN))
     effective = f"{cost} + {credits}"
     is_usage = f"({category}) = 'Usage'"
     amount = _field(m, "usage.amount", number=True)

@@ -17,7 +17,9 @@ from typing import Any
 
 import duckdb
 
-from finops_core.ingest.core import Check, IngestError, InputFile, Mapper, first_line, ident, sql_str
+from finops_core.ingest import conformance
+from finops_core.ingest.core import Check, IngestError, InputFile, Mapper, first_line, ident, sql_str, where
+from finops_core.ingest.rules import WARN_EMPTY
 from finops_core.rollups import quote_path
 from finops_core.schema import FOCUS_COLUMNS, C
 
@@ -76,6 +78,7 @@ class Staged:
     rows: int = 0  # FOCUS rows published
     totals: dict[str, dict[str, float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    issues: list[dict[str, Any]] = field(default_factory=list)  # nonconforming rows kept (conformance)
 
 
 def add_totals(parts: Iterable[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
@@ -100,8 +103,11 @@ def connection(spill: Path | None = None) -> duckdb.DuckDBPyConnection:
     return con
 
 
-REQUIRED_OUT = tuple(c.name for c in FOCUS_COLUMNS if not c.nullable and c.level.value == "Mandatory")
-EMPTY = "is empty but FOCUS requires a value"
+# FOCUS's non-nullable Mandatory columns that decide a total: refused when empty (the others warn)
+REQUIRED_OUT = tuple(
+    c.name for c in FOCUS_COLUMNS if not c.nullable and c.level.value == "Mandatory" and c.name not in WARN_EMPTY
+)
+EMPTY = "has no value (empty or NULL) but FOCUS requires one"
 
 
 def output_checks(exprs: dict[str, str]) -> list[Check]:
@@ -137,17 +143,18 @@ def focus_sql(exprs: dict[str, str], checks: list[Check], relation: str, label: 
     return f"SELECT {guarded}, * EXCLUDE ({ident(first)}) FROM ({inner})"
 
 
-def _diagnose(con: duckdb.DuckDBPyConnection, plan: Plan, mapper: Mapper, checks: list[Check]) -> str | None:
-    """The first bad row as 'file: row N: column X: value reason', or None if none is found."""
+def _diagnose(
+    con: duckdb.DuckDBPyConnection, plan: Plan, mapper: Mapper, checks: list[Check]
+) -> tuple[str, Check] | None:
+    """The first bad row as 'file: row N (file line L): column X (source column S): value reason'."""
     if not checks:
         return None
     which = " ".join(f"WHEN {c.bad} THEN {i}" for i, c in enumerate(checks))
     values = " ".join(f"WHEN {c.bad} THEN CAST({c.value} AS VARCHAR)" for c in checks)
     rel = plan.mapped(mapper, row_numbers=True)
-    file_col = "__file" if len(plan.files) > 1 else sql_str(str(plan.files[0].path))
     sql = (
-        f"SELECT __row, {file_col}, CASE {which} END AS k, CASE {values} END FROM {rel} AS src "
-        f"WHERE CASE {which} END IS NOT NULL ORDER BY {'__file, ' if len(plan.files) > 1 else ''}__row LIMIT 1"
+        f"SELECT __row, CASE {which} END AS k, CASE {values} END FROM {rel} AS src "
+        f"WHERE CASE {which} END IS NOT NULL ORDER BY __row LIMIT 1"
     )
     con.execute("SET threads = 1")
     con.execute("SET preserve_insertion_order = true")
@@ -155,12 +162,17 @@ def _diagnose(con: duckdb.DuckDBPyConnection, plan: Plan, mapper: Mapper, checks
         found = con.execute(sql).fetchone()
     except duckdb.Error:
         return None
+    finally:
+        con.execute("RESET threads")
     if found is None:
         return None
-    row, path, k, value = found
+    row, k, value = found
     c = checks[int(k)]
     shown = "empty" if value is None else repr(value)
-    return f"{path}: row {row}: column {c.field}: {shown} {c.reason}"
+    source = mapper.origin.get(c.field)
+    column = c.field + (f" (source column {source})" if source and source != c.field else "")
+    (line,) = plan.files[0].lines([int(row)])
+    return f"{plan.files[0].path}: {where(int(row), line)}: column {column}: {shown} {c.reason}", c
 
 
 def _acct_slug(expr: str) -> str:
@@ -180,26 +192,45 @@ def stage(plan: Plan, staging: Path, work: Path) -> Staged:
         exprs = plan.source.build(mapper, plan.files)
         role_of: Callable[[Mapper, str], str | None] | None = getattr(plan.source, "role", None)
         role = role_of(mapper, plan.series) if role_of else None
-        select = focus_sql(exprs, mapper.checks, plan.mapped(mapper), plan.label, role)
         whole = work / "all.parquet"
-        try:
-            con.execute(f"COPY ({select}) TO {quote_path(whole)} (FORMAT parquet, COMPRESSION zstd)")
-        except duckdb.Error as exc:
-            located = _diagnose(con, plan, mapper, mapper.checks + output_checks(exprs))
-            message = first_line(exc)
-            raise IngestError(
-                located or (message if message.startswith(plan.label) else f"{plan.label}: {message}")
-            ) from exc
+        exprs, filled = _copy(con, plan, mapper, exprs, role, whole)
         out = _split(con, whole, work / "out", role is not None)
         staged = _move(f"{plan.source.KEY}--{{acct}}--{plan.sha256[:12]}", out, staging)
         _check_currencies(con, plan, mapper, exprs, staged, staging)
         _summarize(con, staged, staging)
         staged.rows_in = _rows_in(con, plan, staged, staging)
-        staged.warnings = mapper.warnings + staged.warnings
+        staged.issues = ([filled] if filled else []) + conformance.count(
+            con, _paths(staged, staging), plan, mapper, exprs, sql_type
+        )
+        staged.warnings = mapper.warnings + staged.warnings + [conformance.message(i) for i in staged.issues]
         return staged
     finally:
         con.close()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _copy(
+    con: duckdb.DuckDBPyConnection, plan: Plan, mapper: Mapper, exprs: dict[str, str], role: str | None, whole: Path
+) -> tuple[dict[str, str], dict[str, Any] | None]:
+    """COPY the mapped rows to ``whole``, or refuse the first bad row. A refusal for a missing
+    currency is retried once with zero-cost rows given their account's currency."""
+    filled = None
+    while True:
+        select = focus_sql(exprs, mapper.checks, plan.mapped(mapper), plan.label, role)
+        try:
+            con.execute(f"COPY ({select}) TO {quote_path(whole)} (FORMAT parquet, COMPRESSION zstd)")
+            return exprs, filled
+        except duckdb.Error as exc:
+            located = _diagnose(con, plan, mapper, mapper.checks + output_checks(exprs))
+            if located and located[1].field == C.BillingCurrency and filled is None:
+                exprs, filled = conformance.fill_currency(con, plan, mapper, exprs)
+                con.execute("RESET threads")
+                if filled is not None:
+                    continue
+            message = first_line(exc)
+            raise IngestError(
+                located[0] if located else message if message.startswith(plan.label) else f"{plan.label}: {message}"
+            ) from exc
 
 
 def _split(con: duckdb.DuckDBPyConnection, whole: Path, out: Path, roles: bool) -> Path:
