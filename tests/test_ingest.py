@@ -147,23 +147,33 @@ def test_cur2_fixture_maps_commitments_per_the_mapping(tmp_path: Path, fmt: str)
     assert '"user_team":"payments"' in df.filter(pl.col(C.Tags).is_not_null())[C.Tags][0]
 
 
-def test_gcp_net_cost_is_cost_plus_credits(tmp_path: Path) -> None:
-    want: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-    for path in GCP:
-        for r in raw_rows(path):
-            credits = sum(c["amount"] for c in ast.literal_eval(r["credits"]))
-            want[r["currency"]][0] += 1
-            want[r["currency"]][1] += float(r["cost"])
-            want[r["currency"]][2] += float(r["cost"]) + credits
-    report = ingest(GCP, tmp_path)
-    assert [r.rows for r in report.inputs] == [292, 224]
-    got = totals(tmp_path)
-    assert got.keys() == want.keys()
-    for cur, (n, billed, net) in want.items():
-        assert got[cur][0] == n
-        assert got[cur][1] == pytest.approx(billed, abs=1e-12)
-        assert got[cur][2] == pytest.approx(net, abs=1e-12)
-    assert net < billed  # the FreeTrial credits did reduce the net cost
+@pytest.mark.parametrize("path", GCP)
+def test_gcp_billed_cost_ties_to_the_invoice_net_of_credits(tmp_path: Path, path: Path) -> None:
+    """Google invoices cost + credits: BilledCost sums to that, EffectiveCost is what it was (the
+    same sum), and each row's promotional credits are a Credit row of their own."""
+    rows = raw_rows(path)
+    credits = [ast.literal_eval(r["credits"]) if r["credits"].strip() else [] for r in rows]
+    net = sum(float(r["cost"]) + sum(c["amount"] for c in cs) for r, cs in zip(rows, credits, strict=True))
+    promoted = [cs for cs in credits if any(c["type"] == "PROMOTION" for c in cs)]
+    report = ingest([path], tmp_path)
+    (got,) = report.inputs
+    assert (got.rows_in, got.rows) == (len(rows), len(rows) + len(promoted))
+    (currency,) = {r["currency"] for r in rows}
+    n, billed, effective = totals(tmp_path)[currency]
+    assert n == got.rows
+    assert billed == pytest.approx(net, abs=1e-12) and effective == pytest.approx(net, abs=1e-12)
+    df = snapshot(tmp_path)
+    credit_rows = df.filter(pl.col(C.ChargeCategory) == "Credit")
+    promo = sum(c["amount"] for cs in promoted for c in cs if c["type"] == "PROMOTION")
+    assert credit_rows.height == len(promoted) and credit_rows[C.BilledCost].sum() == pytest.approx(promo, abs=1e-12)
+    assert credit_rows[C.ConsumedQuantity].null_count() == credit_rows.height
+
+
+def test_gcp_free_trial_nets_to_zero_and_labels_are_tags(tmp_path: Path) -> None:
+    ingest(GCP, tmp_path)
+    free_trial = snapshot(tmp_path).filter(pl.col(C.BillingAccountId) == "018984-D0AAA4-940B88")
+    assert free_trial[C.BilledCost].sum() == pytest.approx(0.0, abs=1e-12)  # the free trial covers it all
+    assert free_trial.filter(pl.col(C.ChargeCategory) == "Credit").height == 38
     assert snapshot(tmp_path).filter(pl.col(C.Tags).str.contains('"vm_key_proj2":"vm_label_proj2"')).height == 110
 
 
@@ -399,7 +409,7 @@ def test_ingested_rows_reach_the_costs_view(tmp_path: Path) -> None:
         by_provider = dict(db.rows(con, f"SELECT {C.ProviderName}, count(*) FROM costs GROUP BY 1"))
     finally:
         con.close()
-    assert by_provider == {"Microsoft": 29, "Google Cloud": 516}
+    assert by_provider == {"Microsoft": 29, "Google Cloud": 516 + 38}  # 38 promotional Credit rows
 
 
 def _gcp_jsonl(src: Path, dst: Path) -> Path:

@@ -303,8 +303,11 @@ def _check_currencies(
 
 
 def _rows_in(con: duckdb.DuckDBPyConnection, plan: Plan, staged: Staged, staging: Path) -> int:
-    """Provider rows read: the rows published less those the source adds (``EXPANDED``, AWS's
-    unused-commitment rows)."""
+    """Provider rows read: the rows published less those the source adds, told apart in the output
+    (``EXPANDED``, AWS's unused-commitment rows) or else counted in the input (``COUNT_INPUTS``)."""
+    if getattr(plan.source, "COUNT_INPUTS", False):
+        counted = con.execute(f"SELECT count(*) FROM {plan.relation()}").fetchone()
+        return int(counted[0]) if counted else 0
     expanded = getattr(plan.source, "EXPANDED", None)
     files = _paths(staged, staging)
     if expanded is None or not files:
