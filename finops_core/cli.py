@@ -158,6 +158,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             print(f"  {cur}: BilledCost {t[C.BilledCost]:.6f}  EffectiveCost {t[C.EffectiveCost]:.6f}")
         if r.replaces:
             print(f"  replaces source(s) {', '.join(s[:12] for s in r.replaces)}")
+        for note in r.notes:
+            print(f"  {note}")
         for w in r.warnings:
             print(f"  warning: {w}")
     for c in report.changes:

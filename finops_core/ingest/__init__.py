@@ -32,6 +32,7 @@ class InputReport:
     totals: dict[str, dict[str, float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     issues: list[dict[str, Any]] = field(default_factory=list)  # nonconforming rows kept, per rule
+    notes: list[str] = field(default_factory=list)  # the FOCUS version read, the columns not carried
     skipped: bool = False  # already in the store
     replaces: list[str] = field(default_factory=list)  # sha256 of the sources whose parts it replaced
 
@@ -50,6 +51,12 @@ def detect(file: InputFile) -> Any:
     for mod in SOURCES.values():
         if mod.detect(columns):
             return mod
+    lower = {c.lower() for c in columns}
+    if {"contractcommitmentid", "contractcommitmentcost"} <= lower:
+        raise IngestError(
+            f"{file.path}: row 1 (header): a FOCUS 1.3 Contract Commitment dataset (contract terms, not cost "
+            "and usage rows); it is not ingested here"
+        )
     known = "; ".join(f"{k}: {m.NAME}" for k, m in SOURCES.items())
     shown = ", ".join(columns[:8]) + (", ..." if len(columns) > 8 else "")
     raise IngestError(f"{file.path}: row 1 (header): unknown export format (columns {shown}). Known formats: {known}")
@@ -130,7 +137,7 @@ def ingest(paths: list[Path], root: Path, source: str = "auto") -> IngestReport:
         batch: dict[str, list[dict[str, Any]]] = {}
         for i, (p, r) in enumerate(todo):
             staged = stage(p, pub.staging, pub.staging / f".ingest-{i}")
-            r.rows_in, r.warnings, r.issues = staged.rows_in, staged.warnings, staged.issues
+            r.rows_in, r.warnings, r.issues, r.notes = staged.rows_in, staged.warnings, staged.issues, staged.notes
             for k, part in _parts(p, staged).items():
                 batch.setdefault(k, []).append(part)
         _fill_stats(current, list(batch), root, pub.parent)
@@ -247,6 +254,7 @@ def _record(p: Plan, r: InputReport, batch: dict[str, list[dict[str, Any]]]) -> 
         "replaces": r.replaces,
         "warnings": r.warnings,
         "issues": r.issues,
+        "notes": r.notes,
     }
 
 

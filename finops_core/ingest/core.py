@@ -164,6 +164,7 @@ class Mapper:
     file: InputFile
     checks: list[Check] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the output should say that is not a problem
     origin: dict[str, str] = field(default_factory=dict)  # FOCUS column -> the source column it is read from
     stages: tuple[dict[str, str], dict[str, str]] = field(default_factory=lambda: ({}, {}))
 

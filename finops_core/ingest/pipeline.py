@@ -79,6 +79,7 @@ class Staged:
     totals: dict[str, dict[str, float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     issues: list[dict[str, Any]] = field(default_factory=list)  # nonconforming rows kept (conformance)
+    notes: list[str] = field(default_factory=list)  # e.g. the FOCUS version read and the columns dropped
 
 
 def add_totals(parts: Iterable[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
@@ -203,6 +204,7 @@ def stage(plan: Plan, staging: Path, work: Path) -> Staged:
             con, _paths(staged, staging), plan, mapper, exprs, sql_type
         )
         staged.warnings = mapper.warnings + staged.warnings + [conformance.message(i) for i in staged.issues]
+        staged.notes = mapper.notes
         return staged
     finally:
         con.close()
