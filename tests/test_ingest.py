@@ -293,7 +293,7 @@ def test_shifted_row_and_missing_column_are_refused(tmp_path: Path) -> None:
     lines = CUR2.read_text().splitlines()
     shifted = tmp_path / "shifted.csv"
     shifted.write_text("\n".join([*lines[:4], lines[4] + ",extra", *lines[5:]]) + "\n")
-    with pytest.raises(IngestError, match=r"shifted.csv: line 5: expected 45 columns, found 46"):
+    with pytest.raises(IngestError, match=r"shifted.csv: row 5 \(file line 5\): expected 45 columns, found 46"):
         ingest([shifted], tmp_path / "s")
     header = lines[0].split(",")
     i = header.index("line_item_unblended_cost")

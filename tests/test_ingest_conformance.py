@@ -12,7 +12,7 @@ import pytest
 from finops_core import store
 from finops_core.ingest import IngestError, ingest
 from finops_core.schema import C
-from tests.test_ingest import OCI, _cli, _edit, _focus_csv, num, raw_rows, snapshot, totals
+from tests.test_ingest import CUR2, OCI, _cli, _edit, _focus_csv, num, raw_rows, snapshot, totals
 
 
 def _raw_totals(path: Path) -> tuple[int, float, float]:
@@ -28,7 +28,7 @@ def test_a_focus_file_with_rows_lacking_contracted_cost_ingests_with_a_located_w
     code, out = _cli("ingest", str(bad), "--store", str(tmp_path / "store"))
     assert code == 0
     assert "rule ContractedCost-null: 3 rows (row 3 (file line 3), row 6 (file line 6), row 10 (file line 10))" in out
-    assert "column ContractedCost: empty is empty; FOCUS requires a value" in out
+    assert "column ContractedCost: has no value (empty or NULL); FOCUS requires one (kept empty)" in out
     n, billed, effective = totals(tmp_path / "store")["USD"]
     raw_n, raw_billed, raw_effective = _raw_totals(bad)
     assert n == raw_n and billed == pytest.approx(raw_billed, abs=1e-9) and effective == pytest.approx(raw_effective)
@@ -106,6 +106,52 @@ def test_oci_zero_cost_rows_without_currency_take_the_accounts(tmp_path: Path) -
 
 def test_a_costed_row_without_currency_is_refused_naming_the_source_column(tmp_path: Path) -> None:
     path = _oci_with(tmp_path, "costed")
-    with pytest.raises(IngestError, match=r"column BillingCurrency \(source column cost/currencyCode\): empty has no"):
+    with pytest.raises(IngestError, match=r"column BillingCurrency \(source column cost/currencyCode\): has no value"):
         ingest([path], tmp_path / "store")
     assert store.current_version(tmp_path / "store") is None
+
+
+def test_cr_cr_lf_line_ends_are_refused_with_their_row_and_line(tmp_path: Path) -> None:
+    lines = CUR2.read_bytes().splitlines()
+    bad = tmp_path / "crcrlf.csv"
+    bad.write_bytes(b"\n".join(lines[:4]) + b"\n" + lines[4] + b"\r\r\n" + b"\n".join(lines[5:]) + b"\n")
+    with pytest.raises(IngestError, match=r"crcrlf.csv: row 5 \(file line 5\): a line ending CR CR LF"):
+        ingest([bad], tmp_path / "store")
+
+
+def test_a_quoted_field_over_two_lines_makes_row_and_file_line_differ(tmp_path: Path) -> None:
+    frame = pl.read_csv(_focus_csv(tmp_path), infer_schema=False)
+    frame = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0)
+        .then(pl.lit("two\nlines"))
+        .otherwise(pl.col(C.ChargeDescription))
+        .alias(C.ChargeDescription),
+        pl.when(pl.int_range(pl.len()) == 2).then(pl.lit("abc")).otherwise(pl.col(C.BilledCost)).alias(C.BilledCost),
+    )
+    bad = tmp_path / "multi.csv"
+    frame.write_csv(bad)
+    with pytest.raises(
+        IngestError, match=r"multi.csv: row 4 \(file line 5\): column BilledCost: 'abc' is not a number"
+    ):
+        ingest([bad], tmp_path / "store")
+    lines = bad.read_text().splitlines()
+    shifted = tmp_path / "multi-shifted.csv"
+    shifted.write_text("\n".join([*lines[:5], lines[5] + ",extra", *lines[6:]]) + "\n")
+    with pytest.raises(IngestError, match=r"multi-shifted.csv: row 5 \(file line 6\): expected"):
+        ingest([shifted], tmp_path / "store")
+
+
+def test_a_provider_value_names_its_column_and_the_focus_one(tmp_path: Path) -> None:
+    rows = raw_rows(OCI)
+    rows[3]["cost/myCost"] = "1,5"
+    bad = tmp_path / "oci-bad.csv"
+    with bad.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    with pytest.raises(IngestError) as err:
+        ingest([bad], tmp_path / "store")
+    assert (
+        "oci-bad.csv: row 5 (file line 5): column cost/myCost (FOCUS BilledCost, EffectiveCost): '1,5' is not a number"
+        in str(err.value)
+    )

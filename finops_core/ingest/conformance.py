@@ -84,9 +84,9 @@ def message(issue: dict[str, Any]) -> str:
     at = ", ".join(where(f["row"] - 1, f["line"]) for f in first) + (", ..." if issue["rows"] > len(first) else "")
     src = issue["source_column"]
     column = issue["column"] + (f" (source column {src})" if src and src != issue["column"] else "")
-    shown = "empty" if not first or first[0]["value"] is None else repr(first[0]["value"])
+    shown = "" if not first or first[0]["value"] is None else repr(first[0]["value"]) + " "
     n = issue["rows"]
-    return f"rule {issue['rule']}: {n} row{'s' if n != 1 else ''} ({at}): column {column}: {shown} {issue['reason']}"
+    return f"rule {issue['rule']}: {n} row{'s' if n != 1 else ''} ({at}): column {column}: {shown}{issue['reason']}"
 
 
 def fill_currency(

@@ -69,6 +69,35 @@ class InputFile:
             )
         return f"(SELECT row_number() OVER () AS __row, * FROM {base})" if row_numbers else base
 
+    def odd_line_end(self) -> str | None:
+        """Where the file's line ends stop being one kind (CR CR LF, a stray CR), as 'row R (file
+        line L): what', or None. DuckDB's strict reader only says its state machine failed."""
+        if self.fmt != "csv":
+            return None
+        opener = gzip.open if self.path.name.lower().endswith(".gz") else open
+        first_kind, record, quoted = None, 0, False
+        with opener(self.path, "rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                line = raw.rstrip(b"\n")
+                body = line[:-1] if line.endswith(b"\r") else line
+                kind = "CR LF" if line.endswith(b"\r") else "LF"
+                if not quoted and (b"\r" in body or (first_kind and raw.endswith(b"\n") and kind != first_kind)):
+                    what = (
+                        "a line ending CR CR LF"
+                        if body.endswith(b"\r")
+                        else (
+                            "a carriage return (CR) inside the line"
+                            if b"\r" in body
+                            else f"a line ending {kind} in a file whose lines end {first_kind}"
+                        )
+                    )
+                    at = "row 1 (header)" if record == 0 else where(record, number)
+                    return f"{at}: {what}; DuckDB's strict CSV reader needs one kind of line end (save it with LF or CR LF)"
+                first_kind = first_kind or kind
+                quoted ^= line.count(b'"') % 2 == 1
+                record += 0 if quoted else 1
+        return None
+
     def lines(self, rows: list[int]) -> list[int | None]:
         """The file line each data row starts on (a quoted field may span lines); None for Parquet."""
         if self.fmt == "parquet" or not rows:

@@ -9,6 +9,7 @@ a second, single-threaded pass finds the first bad row so the message names file
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -169,11 +170,18 @@ def _diagnose(
         return None
     row, k, value = found
     c = checks[int(k)]
-    shown = "empty" if value is None else repr(value)
-    source = mapper.origin.get(c.field)
-    column = c.field + (f" (source column {source})" if source and source != c.field else "")
+    shown = "" if value is None else repr(value) + " "  # a null check's reason says "has no value"
     (line,) = plan.files[0].lines([int(row)])
-    return f"{plan.files[0].path}: {where(int(row), line)}: column {column}: {shown} {c.reason}", c
+    return f"{plan.files[0].path}: {where(int(row), line)}: column {_column(mapper, c.field)}: {shown}{c.reason}", c
+
+
+def _column(mapper: Mapper, name: str) -> str:
+    """A column as the message names it: the FOCUS column with the source's, or the reverse."""
+    source = mapper.origin.get(name)
+    if source and source != name:
+        return f"{name} (source column {source})"
+    focus = [f for f, s in mapper.origin.items() if s == name and f != name]
+    return name + (f" (FOCUS {', '.join(focus)})" if focus else "")
 
 
 def _acct_slug(expr: str) -> str:
@@ -229,10 +237,25 @@ def _copy(
                 con.execute("RESET threads")
                 if filled is not None:
                     continue
-            message = first_line(exc)
+            message = _with_row(plan.files[0], first_line(exc))
+            odd = plan.files[0].odd_line_end() if located is None and "state machine" in message else None
+            where_ = located[0] if located else f"{plan.label}: {odd}" if odd else None
             raise IngestError(
-                located[0] if located else message if message.startswith(plan.label) else f"{plan.label}: {message}"
+                where_ or (message if message.startswith(plan.label) else f"{plan.label}: {message}")
             ) from exc
+
+
+def _with_row(f: InputFile, message: str) -> str:
+    """A CSV shape error as 'row R (file line L): ...', as every message counts. DuckDB's "Line"
+    counts records (the header is 1), so a quoted field over several lines makes L larger."""
+    shape = re.match(r"line (\d+): (.*)", message, re.S)
+    if shape is None or f.fmt != "csv":
+        return message
+    row = int(shape[1]) - 1
+    if row == 0:
+        return f"row 1 (header): {shape[2]}"
+    (line,) = f.lines([row])
+    return f"{where(row, line)}: {shape[2]}"
 
 
 def _split(con: duckdb.DuckDBPyConnection, whole: Path, out: Path, roles: bool) -> Path:

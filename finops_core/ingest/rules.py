@@ -221,7 +221,12 @@ class Rule:
 
 
 def _empty(column: str) -> Rule:
-    return Rule(f"{column}-null", column, f"{{{column}}} IS NULL", "is empty; FOCUS requires a value (kept empty)")
+    return Rule(
+        f"{column}-null",
+        column,
+        f"{{{column}}} IS NULL",
+        "has no value (empty or NULL); FOCUS requires one (kept empty)",
+    )
 
 
 def _unit(column: str) -> Rule:
@@ -267,5 +272,5 @@ CURRENCY_FILLED = Rule(
     "BillingCurrency-null-zero-cost",
     C.BillingCurrency,
     "",
-    "is empty on a row with no cost; set to the billing account's currency",
+    "has no value on a row with no cost; set to the billing account's currency",
 )
