@@ -160,3 +160,32 @@ def test_a_store_written_before_deliveries_is_read_and_restated(tmp_path: Path) 
     kept = store.manifest(root)["deliveries"]
     store.rebuild(root)
     assert store.manifest(root)["deliveries"] == kept
+
+
+def test_a_stored_part_given_again_beside_restated_parts_stays_in_the_new_delivery(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    parts = _split(AWS_LEGACY, tmp_path / "first", 3)
+    ingest(parts, root)
+    restated = _split(AWS_LEGACY, tmp_path / "restated", 3)
+    rows = raw_rows(restated[1])
+    with restated[1].open("w", newline="") as fh:  # part 2 restated, part 1 unchanged, part 3 gone
+        w = csv.DictWriter(fh, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows[:-1])
+    report = ingest(restated[:2], root)
+    assert [r.skipped for r in report.inputs] == [True, False]
+    assert totals(root)["USD"][0] == len(raw_rows(parts[0])) + len(rows) - 1
+    (delivery,) = store.manifest(root)["deliveries"].values()
+    assert sorted(p["name"] for p in delivery["parts"]) == ["cur-00001.csv", "cur-00002.csv"]
+
+
+def test_part_names_follow_the_providers_conventions() -> None:
+    from finops_core.ingest.deliveries import part_id
+
+    assert part_id(Path("x/report-00002.csv.gz")) == ("report-*", "00002")  # CUR 2.0 / Data Exports
+    assert part_id(Path("x/my-report-3.csv.gz")) == ("my-report-*", "3")  # legacy CUR
+    assert part_id(Path("run-1/part_0_0001.csv")) == ("run-1/part_*", "0_0001")  # Azure partitioned export
+    assert part_id(Path("cost-2023-11.csv")) == ("cost-2023-11", None)  # a date is not a part number
+    assert part_id(Path("EA_AmortizedCost.csv"), series_words=True) == part_id(
+        Path("EA_ActualCost.csv"), series_words=True
+    )

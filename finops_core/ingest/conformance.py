@@ -51,18 +51,22 @@ def count(
         return []
     typed = _typed(exprs, sql_type)
     rel = plan.mapped(mapper, row_numbers=True)
+    # one ordered pass locates every rule that fired: its first rows (min_by keeps the n smallest)
+    sources = [mapper.origin.get(r.column) for r, _ in fired]
+    located = ", ".join(
+        f"min_by(CASE WHEN {r.bad.format(**typed)} THEN struct_pack(r := __row, v := CAST("
+        f"{mapper.col(src) if src else typed[r.column]} AS VARCHAR)) END, "
+        f"CASE WHEN {r.bad.format(**typed)} THEN __row END, {FIRST})"
+        for (r, _), src in zip(fired, sources, strict=True)
+    )
     con.execute("SET threads = 1")
     con.execute("SET preserve_insertion_order = true")
-    issues = []
-    for rule, n in fired:
-        source = mapper.origin.get(rule.column)
-        value = mapper.col(source) if source else typed[rule.column]
-        rows = con.execute(
-            f"SELECT __row, CAST({value} AS VARCHAR) FROM {rel} AS src "
-            f"WHERE {rule.bad.format(**typed)} ORDER BY __row LIMIT {FIRST}"
-        ).fetchall()
-        issues.append(_issue(rule, source, n, rows, mapper))
-    return issues
+    found = con.execute(f"SELECT {located} FROM {rel} AS src").fetchone() or ()
+    con.execute("RESET threads")
+    return [
+        _issue(r, src, n, sorted((hit["r"], hit["v"]) for hit in hits if hit is not None), mapper)
+        for (r, n), src, hits in zip(fired, sources, found, strict=True)
+    ]
 
 
 def _issue(rule: rules.Rule, source: str | None, n: int, rows: list[Any], mapper: Mapper) -> dict[str, Any]:

@@ -9,7 +9,6 @@ a second, single-threaded pass finds the first bad row so the message names file
 
 from __future__ import annotations
 
-import re
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,8 +18,8 @@ from typing import Any
 import duckdb
 
 from finops_core.ingest import conformance
-from finops_core.ingest.core import Check, IngestError, InputFile, Mapper, first_line, ident, sql_str, where
-from finops_core.ingest.rules import WARN_EMPTY
+from finops_core.ingest.core import Check, IngestError, InputFile, Mapper, first_line, ident, sql_str
+from finops_core.ingest.locate import EMPTY, REQUIRED_OUT, diagnose, output_checks, with_row
 from finops_core.rollups import quote_path
 from finops_core.schema import FOCUS_COLUMNS, C
 
@@ -105,18 +104,6 @@ def connection(spill: Path | None = None) -> duckdb.DuckDBPyConnection:
     return con
 
 
-# FOCUS's non-nullable Mandatory columns that decide a total: refused when empty (the others warn)
-REQUIRED_OUT = tuple(
-    c.name for c in FOCUS_COLUMNS if not c.nullable and c.level.value == "Mandatory" and c.name not in WARN_EMPTY
-)
-EMPTY = "has no value (empty or NULL) but FOCUS requires one"
-
-
-def output_checks(exprs: dict[str, str]) -> list[Check]:
-    """Null checks on the mapped values of FOCUS's non-nullable Mandatory columns (slow path)."""
-    return [Check(n, f"({exprs.get(n, 'NULL')}) IS NULL", "NULL", EMPTY) for n in REQUIRED_OUT]
-
-
 def focus_sql(exprs: dict[str, str], checks: list[Check], relation: str, label: str, role: str | None = None) -> str:
     """SELECT of the 57 FOCUS columns (schema order and types) from ``relation``; checks raise.
 
@@ -143,45 +130,6 @@ def focus_sql(exprs: dict[str, str], checks: list[Check], relation: str, label: 
     first = FOCUS_COLUMNS[0].name
     guarded = f"CASE {whens} ELSE {ident(first)} END AS {ident(first)}"
     return f"SELECT {guarded}, * EXCLUDE ({ident(first)}) FROM ({inner})"
-
-
-def _diagnose(
-    con: duckdb.DuckDBPyConnection, plan: Plan, mapper: Mapper, checks: list[Check]
-) -> tuple[str, Check] | None:
-    """The first bad row as 'file: row N (file line L): column X (source column S): value reason'."""
-    if not checks:
-        return None
-    which = " ".join(f"WHEN {c.bad} THEN {i}" for i, c in enumerate(checks))
-    values = " ".join(f"WHEN {c.bad} THEN CAST({c.value} AS VARCHAR)" for c in checks)
-    rel = plan.mapped(mapper, row_numbers=True)
-    sql = (
-        f"SELECT __row, CASE {which} END AS k, CASE {values} END FROM {rel} AS src "
-        f"WHERE CASE {which} END IS NOT NULL ORDER BY __row LIMIT 1"
-    )
-    con.execute("SET threads = 1")
-    con.execute("SET preserve_insertion_order = true")
-    try:
-        found = con.execute(sql).fetchone()
-    except duckdb.Error:
-        return None
-    finally:
-        con.execute("RESET threads")
-    if found is None:
-        return None
-    row, k, value = found
-    c = checks[int(k)]
-    shown = "" if value is None else repr(value) + " "  # a null check's reason says "has no value"
-    (line,) = plan.files[0].lines([int(row)])
-    return f"{plan.files[0].path}: {where(int(row), line)}: column {_column(mapper, c.field)}: {shown}{c.reason}", c
-
-
-def _column(mapper: Mapper, name: str) -> str:
-    """A column as the message names it: the FOCUS column with the source's, or the reverse."""
-    source = mapper.origin.get(name)
-    if source and source != name:
-        return f"{name} (source column {source})"
-    focus = [f for f, s in mapper.origin.items() if s == name and f != name]
-    return name + (f" (FOCUS {', '.join(focus)})" if focus else "")
 
 
 def _acct_slug(expr: str) -> str:
@@ -231,31 +179,18 @@ def _copy(
             con.execute(f"COPY ({select}) TO {quote_path(whole)} (FORMAT parquet, COMPRESSION zstd)")
             return exprs, filled
         except duckdb.Error as exc:
-            located = _diagnose(con, plan, mapper, mapper.checks + output_checks(exprs))
+            located = diagnose(con, plan, mapper, mapper.checks + output_checks(exprs))
             if located and located[1].field == C.BillingCurrency and filled is None:
                 exprs, filled = conformance.fill_currency(con, plan, mapper, exprs)
                 con.execute("RESET threads")
                 if filled is not None:
                     continue
-            message = _with_row(plan.files[0], first_line(exc))
+            message = with_row(plan.files[0], first_line(exc))
             odd = plan.files[0].odd_line_end() if located is None and "state machine" in message else None
             where_ = located[0] if located else f"{plan.label}: {odd}" if odd else None
             raise IngestError(
                 where_ or (message if message.startswith(plan.label) else f"{plan.label}: {message}")
             ) from exc
-
-
-def _with_row(f: InputFile, message: str) -> str:
-    """A CSV shape error as 'row R (file line L): ...', as every message counts. DuckDB's "Line"
-    counts records (the header is 1), so a quoted field over several lines makes L larger."""
-    shape = re.match(r"line (\d+): (.*)", message, re.S)
-    if shape is None or f.fmt != "csv":
-        return message
-    row = int(shape[1]) - 1
-    if row == 0:
-        return f"row 1 (header): {shape[2]}"
-    (line,) = f.lines([row])
-    return f"{where(row, line)}: {shape[2]}"
 
 
 def _split(con: duckdb.DuckDBPyConnection, whole: Path, out: Path, roles: bool) -> Path:
