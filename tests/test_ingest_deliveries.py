@@ -189,3 +189,17 @@ def test_part_names_follow_the_providers_conventions() -> None:
     assert part_id(Path("EA_AmortizedCost.csv"), series_words=True) == part_id(
         Path("EA_ActualCost.csv"), series_words=True
     )
+
+
+def test_azure_partitioned_exports_in_folders_are_one_delivery(tmp_path: Path) -> None:
+    """Azure writes a partitioned export as part_N_0001.csv files in a run folder per export."""
+    want = _pair_totals(tmp_path)
+    parts = []
+    for src, folder in ((AZ_ACTUAL, "actual-run1"), (AZ_AMORTIZED, "amortized-run1")):
+        for i, path in enumerate(_split(src, tmp_path / folder, 2)):
+            parts.append(path.rename(path.with_name(f"part_{i}_0001.csv")))
+    ingest(parts[:3], tmp_path / "store")  # the amortized export's second part comes later, alone
+    ingest(parts[3:], tmp_path / "store")
+    assert totals(tmp_path / "store") == want
+    (delivery,) = store.manifest(tmp_path / "store")["deliveries"].values()
+    assert sorted(p["series"] for p in delivery["parts"]) == ["actual", "actual", "amortized", "amortized"]
