@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from finops_core import store
-from finops_core.ingest import ingest
+from finops_core.ingest import IngestError, ingest
 from tests.test_ingest import AWS_LEGACY, AZ_ACTUAL, AZ_AMORTIZED, CUR2, OCI, _cli, raw_rows, totals
 
 
@@ -203,3 +203,21 @@ def test_azure_partitioned_exports_in_folders_are_one_delivery(tmp_path: Path) -
     assert totals(tmp_path / "store") == want
     (delivery,) = store.manifest(tmp_path / "store")["deliveries"].values()
     assert sorted(p["series"] for p in delivery["parts"]) == ["actual", "actual", "amortized", "amortized"]
+
+
+def test_a_cur_manifest_stands_for_the_parts_it_lists(
+    tmp_path: Path, whole: dict[str, tuple[int, float, float]]
+) -> None:
+    assembly = "3f1c-assembly"
+    parts = _split(AWS_LEGACY, tmp_path / "report" / "20231101-20231201" / assembly, 3, stem="report")
+    manifest = tmp_path / "report" / "20231101-20231201" / "report-Manifest.json"
+    keys = [f"prefix/report/20231101-20231201/{assembly}/{p.name}" for p in parts]
+    manifest.write_text(json.dumps({"assemblyId": assembly, "reportKeys": keys}))
+    ingest([manifest], tmp_path / "store")
+    assert totals(tmp_path / "store") == whole
+    parts[2].unlink()
+    with pytest.raises(
+        IngestError,
+        match=r"report-Manifest.json: the CUR manifest lists 3 part\(s\); not found beside it: report-00003.csv",
+    ):
+        ingest([manifest], tmp_path / "other")

@@ -66,7 +66,7 @@ def plan(paths: list[Path], source: str = "auto") -> list[Plan]:
     """Detect each input's format; one plan per distinct file (the same file given twice is one)."""
     con = connection()
     try:
-        files = [describe(con, Path(p)) for p in paths]
+        files = [describe(con, p) for p in deliveries.expand_manifests([Path(p) for p in paths])]
     finally:
         con.close()
     plans: list[Plan] = []

@@ -12,12 +12,14 @@ The store keeps that as one *delivery* of parts (the input files), so no part's 
 
 Azure's actual-cost and amortized-cost exports are two *series* of one delivery: each series is
 replaced or added to on its own, so the pair is the same whichever order or command it comes in.
+An AWS CUR manifest (``<report>-Manifest.json``) given as a path stands for the parts it lists.
 Manifests written before deliveries existed are read as one ``legacy`` part per live source,
 which the next export of the same key replaces (the old rule: the last export wins).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +79,44 @@ def part_id(path: Path, series_words: bool = False) -> tuple[str, str | None]:
     if not re.sub(r"part|data|[-_.*]", "", name):
         name = f"{path.parent.name.lower()}/{name}"
     return name, number
+
+
+def expand_manifests(paths: list[Path]) -> list[Path]:
+    """Paths with each AWS CUR manifest (``*-Manifest.json`` with ``reportKeys``) replaced by the
+    parts it lists, found beside it or in its ``assemblyId`` folder; a listed part missing is refused
+    (half a delivery would replace the whole stored one)."""
+    out: list[Path] = []
+    for path in paths:
+        keys, assembly = _cur_manifest(path)
+        if keys is None:
+            out.append(path)
+            continue
+        missing = []
+        for k in keys:
+            name = k.rsplit("/", 1)[-1]
+            found = next((c for c in (path.parent / name, path.parent / assembly / name) if c.is_file()), None)
+            if found is None:
+                missing.append(name)
+            else:
+                out.append(found)
+        if missing:
+            raise IngestError(
+                f"{path}: the CUR manifest lists {len(keys)} part(s); not found beside it: {', '.join(missing)}"
+            )
+    return out
+
+
+def _cur_manifest(path: Path) -> tuple[list[str] | None, str]:
+    if not path.name.lower().endswith("manifest.json") or not path.is_file() or path.stat().st_size > 1 << 24:
+        return None, ""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None, ""
+    keys = doc.get("reportKeys") if isinstance(doc, dict) else None
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        return None, ""
+    return keys, str(doc.get("assemblyId") or "")
 
 
 def of(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
