@@ -162,8 +162,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             print(f"  {note}")
         for w in r.warnings:
             print(f"  warning: {w}")
-    for c in report.changes:
-        print(deliveries.describe_change(c))
+    for line in deliveries.describe_changes(report.changes):
+        print(line)
     state = f"published data version {report.data_version}" if report.published else "store unchanged"
     print(state, file=sys.stderr)
     return 0

@@ -52,8 +52,8 @@ if st.button("Ingest", type="primary", disabled=not files):
                     st.caption(f"{label}: {n}")
                 for w in r.warnings:
                     st.warning(f"{label}: {w}")
-            for c in report.changes:
-                st.info(deliveries.describe_change(c))
+            for line in deliveries.describe_changes(report.changes):
+                st.info(line)
             state.record(
                 "ingest",
                 st.session_state["user"].username,

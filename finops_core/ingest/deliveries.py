@@ -226,20 +226,10 @@ def _refuse_ambiguous(parts: list[dict[str, Any]]) -> None:
         )
 
 
-def describe_change(c: Change) -> str:
-    """One line: the delivery, what happened to it, and the row and cost deltas per currency."""
-
-    def parts(n: int) -> str:
-        return f"{n} part{'s' if n != 1 else ''}"
-
-    what = {
-        "new": f"new delivery of {parts(c.parts_after)}",
-        "added": f"added to the stored delivery ({parts(c.parts_before)} -> {parts(c.parts_after)})",
-        "replaced": f"replaced the stored delivery ({parts(c.parts_before)}, {c.rows_before} rows) "
-        f"with {parts(c.parts_after)} ({c.rows_after} rows)",
-    }[c.action]
-    delta = add_totals([c.totals_after])
-    for cur, t in c.totals_before.items():
+def _deltas(rows_before: int, rows_after: int, before: dict[str, Any], after: dict[str, Any]) -> str:
+    """'+N rows; USD BilledCost +x EffectiveCost +y' (after - before, per currency)."""
+    delta = add_totals([after])
+    for cur, t in before.items():
         acc = delta.setdefault(cur, {k: 0.0 for k in t})
         for k, v in t.items():
             acc[k] -= v
@@ -247,4 +237,40 @@ def describe_change(c: Change) -> str:
         f"{cur} BilledCost {t['BilledCost']:+.6f} EffectiveCost {t['EffectiveCost']:+.6f}"
         for cur, t in sorted(delta.items())
     )
-    return f"{c.source} {c.period} {c.account}: {what}: {c.rows_after - c.rows_before:+d} rows; {costs}"
+    return f"{rows_after - rows_before:+d} rows; {costs}"
+
+
+def _parts(n: int) -> str:
+    return f"{n} part{'s' if n != 1 else ''}"
+
+
+def describe_change(c: Change) -> str:
+    """One line: the delivery, what happened to it, and the row and cost deltas per currency."""
+    what = {
+        "new": f"new delivery of {_parts(c.parts_after)}",
+        "added": f"added to the stored delivery ({_parts(c.parts_before)} -> {_parts(c.parts_after)})",
+        "replaced": f"replaced the stored delivery ({_parts(c.parts_before)}, {c.rows_before} rows) "
+        f"with {_parts(c.parts_after)} ({c.rows_after} rows)",
+    }[c.action]
+    deltas = _deltas(c.rows_before, c.rows_after, c.totals_before, c.totals_after)
+    return f"{c.source} {c.period} {c.account}: {what}: {deltas}"
+
+
+DETAILED = 8  # more deliveries touched than this are summed up in one line
+
+
+def describe_changes(changes: list[Change]) -> list[str]:
+    """A line per delivery touched, or, for a many-month or many-account export, one line in all."""
+    if len(changes) <= DETAILED:
+        return [describe_change(c) for c in changes]
+    counts = ", ".join(
+        f"{n} {a}" for a in ("new", "added", "replaced") if (n := sum(1 for c in changes if c.action == a))
+    )
+    deltas = _deltas(
+        sum(c.rows_before for c in changes),
+        sum(c.rows_after for c in changes),
+        add_totals(c.totals_before for c in changes),
+        add_totals(c.totals_after for c in changes),
+    )
+    periods = f"{min(c.period for c in changes)} to {max(c.period for c in changes)}"
+    return [f"{len(changes)} deliveries, {periods} ({counts}; the manifest lists each): {deltas}"]

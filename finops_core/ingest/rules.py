@@ -31,7 +31,7 @@ XDR XOF XPD XPF XPT XSU XTS XUA XXX YER ZAR ZMW ZWG ZWL
 ISO_4217 = frozenset(_ISO_CODES.split())
 # FOCUS UnitFormat: [quantity ]base[-base][/[quantity ]base[-base]], a base being a data-size
 # abbreviation or a capitalized noun; abbreviations the spec names as invalid are listed apart
-_BASE = r"(?:b|[A-Z][A-Za-z]*)"
+_BASE = r"(?:b|[A-Z][A-Za-z]*|[a-z]+[A-Z][A-Za-z]*)"  # a capitalized noun, or a product term (vCPU)
 _SIDE = rf"(?:[1-9][0-9]* )?{_BASE}(?:-{_BASE})?"
 UNIT_PATTERN = rf"{_SIDE}(?:/{_SIDE})?"
 NOT_UNITS = ("Hrs", "Hr", "Mo", "Mos", "Sec", "Secs", "Min", "Mins", "Yr", "Yrs", "GBs", "MBs", "TBs", "KBs", "PBs")
