@@ -221,3 +221,15 @@ def test_a_cur_manifest_stands_for_the_parts_it_lists(
         match=r"report-Manifest.json: the CUR manifest lists 3 part\(s\); not found beside it: report-00003.csv",
     ):
         ingest([manifest], tmp_path / "other")
+
+
+def test_many_deliveries_are_summed_up_in_one_line() -> None:
+    from finops_core.ingest.deliveries import Change, describe_changes
+
+    usd = {"BilledCost": 2.0, "EffectiveCost": 1.0}
+    changes = [Change("focus", f"2026-{m:02d}", "A", "new", 0, 1, 0, 10, {}, {"USD": usd}) for m in range(1, 10)]
+    changes.append(Change("focus", "2026-10", "A", "replaced", 2, 1, 10, 7, {"USD": usd}, {"USD": usd}))
+    (line,) = describe_changes(changes)
+    assert line.startswith("10 deliveries, 2026-01 to 2026-10 (9 new, 1 replaced; the manifest lists each): +87 rows")
+    assert "USD BilledCost +18.000000 EffectiveCost +9.000000" in line
+    assert len(describe_changes(changes[:3])) == 3
