@@ -155,3 +155,17 @@ def test_a_provider_value_names_its_column_and_the_focus_one(tmp_path: Path) -> 
         "oci-bad.csv: row 5 (file line 5): column cost/myCost (FOCUS BilledCost, EffectiveCost): '1,5' is not a number"
         in str(err.value)
     )
+
+
+def test_an_empty_service_name_is_kept_and_the_store_still_answers(tmp_path: Path) -> None:
+    from finops_core import db
+
+    bad = _edit(_focus_csv(tmp_path), tmp_path / "no-service.csv", 3, C.ServiceName, "")
+    report = ingest([bad], tmp_path / "store")
+    assert {i["rule"]: i["rows"] for i in report.inputs[0].issues} == {"ServiceName-null": 1}
+    con = store.connect(tmp_path / "store")
+    try:
+        by_service = dict(db.rows(con, f"SELECT {C.ServiceName}, count(*) FROM costs GROUP BY 1"))
+    finally:
+        con.close()
+    assert by_service[None] == 1 and sum(by_service.values()) == _raw_totals(bad)[0]
