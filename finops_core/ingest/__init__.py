@@ -100,7 +100,8 @@ def _live_sources(root: Path) -> list[dict[str, Any]]:
         return []
     doc = store.manifest(root)
     live = _live_shas(deliveries.of(doc))
-    return [s for s in doc["sources"] if s.get("kind") == "ingest" and s["sha256"] in live]
+    latest = {s["sha256"]: s for s in doc["sources"] if s.get("kind") == "ingest" and s["sha256"] in live}
+    return list(latest.values())  # a file ingested again after it was replaced: its latest record
 
 
 def live_sources(root: Path) -> list[dict[str, Any]]:
