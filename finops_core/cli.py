@@ -150,7 +150,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from finops_core.ingest import ingest
+    from finops_core.ingest import deliveries, ingest
 
     report = ingest([Path(p) for p in args.paths], Path(args.store), args.source)
     for r in report.inputs:
@@ -162,8 +162,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             print(f"  {cur}: BilledCost {t[C.BilledCost]:.6f}  EffectiveCost {t[C.EffectiveCost]:.6f}")
         if r.replaces:
             print(f"  replaces source(s) {', '.join(s[:12] for s in r.replaces)}")
+        for note in r.notes:
+            print(f"  {note}")
         for w in r.warnings:
             print(f"  warning: {w}")
+    for line in deliveries.describe_changes(report.changes):
+        print(line)
     state = f"published data version {report.data_version}" if report.published else "store unchanged"
     print(state, file=sys.stderr)
     return 0

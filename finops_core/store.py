@@ -4,7 +4,7 @@ Layout under the store directory::
 
     CURRENT                         the published version id (replaced atomically)
     .lock                           held by the one writer
-    versions/<id>/manifest.json     sources, partitions, totals, schema version
+    versions/<id>/manifest.json     sources, deliveries (ingested parts), partitions, totals, schema version
     versions/<id>/billing_period=YYYY-MM/*.parquet
     versions/<id>/rollups.duckdb    tag map and daily rollups built at publish
 
@@ -111,6 +111,7 @@ class Publication:
     note: str = ""
     user: str = ""
     dropped: set[tuple[str, str]] = field(default_factory=set)  # (period, file) not to carry over
+    deliveries: dict[str, Any] | None = None  # ingest's deliveries after this publication (None: the parent's)
 
     def write(self, period: str, part: str, frame: pl.DataFrame) -> Path:
         """Write one chunk of FOCUS rows into billing period ``period`` ('YYYY-MM')."""
@@ -196,6 +197,9 @@ def _finish(pub: Publication, vid: str, carry_over: bool) -> None:
         "partitions": partitions,
     }
     doc["history"] = _history(pub, doc)
+    deliveries = pub.deliveries if pub.deliveries is not None else (parent_manifest or {}).get("deliveries")
+    if deliveries is not None:  # a manifest without them is read from its sources (ingest.deliveries.of)
+        doc["deliveries"] = deliveries
     files = [str(pub.staging / f"billing_period={p}" / f) for p in sorted(partitions) for f in partitions[p]["files"]]
     rollups.build(pub.staging / "rollups.duckdb", files)
     shutil.rmtree(pub.staging / ".spill", ignore_errors=True)

@@ -62,7 +62,7 @@ def test_detects_each_format_from_its_header(path: Path, key: str) -> None:
 def test_unknown_format_is_refused_listing_the_known_ones(tmp_path: Path) -> None:
     f = tmp_path / "mystery.csv"
     f.write_text("when,what,amount\n2026-01-01,coffee,3\n")
-    with pytest.raises(IngestError, match=r"mystery.csv: row 0 \(header\): unknown export format") as err:
+    with pytest.raises(IngestError, match=r"mystery.csv: row 1 \(header\): unknown export format") as err:
         ingest([f], tmp_path / "store")
     for key in ("focus", "aws-cur", "azure", "gcp", "oci"):
         assert key in str(err.value)
@@ -147,23 +147,33 @@ def test_cur2_fixture_maps_commitments_per_the_mapping(tmp_path: Path, fmt: str)
     assert '"user_team":"payments"' in df.filter(pl.col(C.Tags).is_not_null())[C.Tags][0]
 
 
-def test_gcp_net_cost_is_cost_plus_credits(tmp_path: Path) -> None:
-    want: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-    for path in GCP:
-        for r in raw_rows(path):
-            credits = sum(c["amount"] for c in ast.literal_eval(r["credits"]))
-            want[r["currency"]][0] += 1
-            want[r["currency"]][1] += float(r["cost"])
-            want[r["currency"]][2] += float(r["cost"]) + credits
-    report = ingest(GCP, tmp_path)
-    assert [r.rows for r in report.inputs] == [292, 224]
-    got = totals(tmp_path)
-    assert got.keys() == want.keys()
-    for cur, (n, billed, net) in want.items():
-        assert got[cur][0] == n
-        assert got[cur][1] == pytest.approx(billed, abs=1e-12)
-        assert got[cur][2] == pytest.approx(net, abs=1e-12)
-    assert net < billed  # the FreeTrial credits did reduce the net cost
+@pytest.mark.parametrize("path", GCP)
+def test_gcp_billed_cost_ties_to_the_invoice_net_of_credits(tmp_path: Path, path: Path) -> None:
+    """Google invoices cost + credits: BilledCost sums to that, EffectiveCost is what it was (the
+    same sum), and each row's promotional credits are a Credit row of their own."""
+    rows = raw_rows(path)
+    credits = [ast.literal_eval(r["credits"]) if r["credits"].strip() else [] for r in rows]
+    net = sum(float(r["cost"]) + sum(c["amount"] for c in cs) for r, cs in zip(rows, credits, strict=True))
+    promoted = [cs for cs in credits if any(c["type"] == "PROMOTION" for c in cs)]
+    report = ingest([path], tmp_path)
+    (got,) = report.inputs
+    assert (got.rows_in, got.rows) == (len(rows), len(rows) + len(promoted))
+    (currency,) = {r["currency"] for r in rows}
+    n, billed, effective = totals(tmp_path)[currency]
+    assert n == got.rows
+    assert billed == pytest.approx(net, abs=1e-12) and effective == pytest.approx(net, abs=1e-12)
+    df = snapshot(tmp_path)
+    credit_rows = df.filter(pl.col(C.ChargeCategory) == "Credit")
+    promo = sum(c["amount"] for cs in promoted for c in cs if c["type"] == "PROMOTION")
+    assert credit_rows.height == len(promoted) and credit_rows[C.BilledCost].sum() == pytest.approx(promo, abs=1e-12)
+    assert credit_rows[C.ConsumedQuantity].null_count() == credit_rows.height
+
+
+def test_gcp_free_trial_nets_to_zero_and_labels_are_tags(tmp_path: Path) -> None:
+    ingest(GCP, tmp_path)
+    free_trial = snapshot(tmp_path).filter(pl.col(C.BillingAccountId) == "018984-D0AAA4-940B88")
+    assert free_trial[C.BilledCost].sum() == pytest.approx(0.0, abs=1e-12)  # the free trial covers it all
+    assert free_trial.filter(pl.col(C.ChargeCategory) == "Credit").height == 38
     assert snapshot(tmp_path).filter(pl.col(C.Tags).str.contains('"vm_key_proj2":"vm_label_proj2"')).height == 110
 
 
@@ -176,8 +186,9 @@ def test_azure_actual_plus_amortized_follows_microsofts_recipe(tmp_path: Path) -
         float(r["Cost"]) for r in amortized if not (r["ChargeType"] == "Usage" and r["PricingModel"] in commit)
     ) + sum(float(r["Cost"]) for r in purchases)
     report = ingest([AZ_ACTUAL, AZ_AMORTIZED], tmp_path)
-    assert report.inputs[0].rows == len(amortized) + len(purchases) == 29
-    assert report.inputs[0].rows_in == len(amortized) + len(actual) == 39
+    by_file = {Path(r.label): (r.rows_in, r.rows) for r in report.inputs}
+    assert by_file == {AZ_ACTUAL: (len(actual), len(purchases)), AZ_AMORTIZED: (len(amortized), len(amortized))}
+    assert len(amortized) + len(purchases) == 29
     (_, got_billed, got_effective) = totals(tmp_path)["USD"]
     assert got_billed == pytest.approx(billed) and got_effective == pytest.approx(effective)
     df = snapshot(tmp_path)
@@ -252,7 +263,8 @@ def _edit(src: Path, dst: Path, row: int, column: str, value: str) -> Path:
         (C.EffectiveCost, "NaN", "is not a number"),
         (C.Tags, "[1, 2]", "is not a JSON object"),
         (C.ChargeCategory, "Spending", "is not one of"),
-        (C.ServiceName, "", "is empty"),
+        (C.EffectiveCost, "", "has no value (empty or NULL) but FOCUS requires one"),
+        (C.ChargePeriodStart, "NULL", "has no value"),
     ],
 )
 def test_bad_value_is_refused_naming_file_row_and_column(tmp_path: Path, column: str, value: str, needle: str) -> None:
@@ -262,7 +274,7 @@ def test_bad_value_is_refused_naming_file_row_and_column(tmp_path: Path, column:
     before, before_totals = store.current_version(root), totals(root)
     code, err = _cli("ingest", str(bad), "--store", str(root))
     assert code == 2
-    assert f"{bad}: row 3: column {column}" in err and needle in err
+    assert f"{bad}: row 4 (file line 4): column {column}" in err and needle in err  # the 3rd row under the header
     assert store.current_version(root) == before and totals(root) == before_totals
     assert not list((root / "versions").glob(".staging-*"))
 
@@ -281,7 +293,7 @@ def test_shifted_row_and_missing_column_are_refused(tmp_path: Path) -> None:
     lines = CUR2.read_text().splitlines()
     shifted = tmp_path / "shifted.csv"
     shifted.write_text("\n".join([*lines[:4], lines[4] + ",extra", *lines[5:]]) + "\n")
-    with pytest.raises(IngestError, match=r"shifted.csv: line 5: expected 45 columns, found 46"):
+    with pytest.raises(IngestError, match=r"shifted.csv: row 5 \(file line 5\): expected 45 columns, found 46"):
         ingest([shifted], tmp_path / "s")
     header = lines[0].split(",")
     i = header.index("line_item_unblended_cost")
@@ -289,7 +301,7 @@ def test_shifted_row_and_missing_column_are_refused(tmp_path: Path) -> None:
     rows = list(csv.reader(lines))
     with dropped.open("w", newline="") as fh:
         csv.writer(fh).writerows([r[:i] + r[i + 1 :] for r in rows])
-    with pytest.raises(IngestError, match=r"dropped.csv: row 0 \(header\).*line_item_unblended_cost"):
+    with pytest.raises(IngestError, match=r"dropped.csv: row 1 \(header\).*line_item_unblended_cost"):
         ingest([dropped], tmp_path / "s")
 
 
@@ -351,8 +363,9 @@ def test_restated_month_replaces_the_older_export(tmp_path: Path) -> None:
     assert got[0] == 12 + 506  # replaced, not added
     assert got[1] == pytest.approx(115.0 + 10.0 + oci)
     m = store.manifest(tmp_path)
+    new_sha = store.sha256_file(restated)[:12]
     assert [f for p in m["partitions"].values() for f in p["files"] if f.startswith("aws-cur--")] == [
-        "aws-cur--111122223333--000.parquet"
+        f"aws-cur--111122223333--{new_sha}--000.parquet"
     ]
     assert m["sources"][-1]["replaces"] == [old_sha]
 
@@ -396,7 +409,7 @@ def test_ingested_rows_reach_the_costs_view(tmp_path: Path) -> None:
         by_provider = dict(db.rows(con, f"SELECT {C.ProviderName}, count(*) FROM costs GROUP BY 1"))
     finally:
         con.close()
-    assert by_provider == {"Microsoft": 29, "Google Cloud": 516}
+    assert by_provider == {"Microsoft": 29, "Google Cloud": 516 + 38}  # 38 promotional Credit rows
 
 
 def _gcp_jsonl(src: Path, dst: Path) -> Path:
@@ -455,10 +468,7 @@ def test_azure_mca_fixture_pairs_by_name_and_zeroes_commitment_rows(tmp_path: Pa
     report = ingest([actual, amortized], tmp_path)
     amort_rows, actual_rows = raw_rows(amortized), raw_rows(actual)
     kept = [r for r in actual_rows if r["ChargeType"] in ("Purchase", "Refund")]
-    assert (report.inputs[0].rows_in, report.inputs[0].rows) == (
-        len(amort_rows) + len(actual_rows),
-        len(amort_rows) + len(kept),
-    )
+    assert [(r.rows_in, r.rows) for r in report.inputs] == [(len(actual_rows), len(kept)), (len(amort_rows),) * 2]
     df = snapshot(tmp_path)
     commit = ("Reservation", "SavingsPlan")
     billed = sum(
@@ -483,9 +493,9 @@ def test_azure_mca_fixture_pairs_by_name_and_zeroes_commitment_rows(tmp_path: Pa
     [
         (
             "commitment_discount_purchase_scenario_3.csv",
-            "row 0 (header): missing mandatory FOCUS column(s) BillingAccountId",
+            "row 1 (header): missing mandatory FOCUS column(s) BillingAccountId",
         ),
-        ("simple_saas_agreements_a1.csv", "row 1: column BilledCost: '$10,000.00 ' is not a number"),
+        ("simple_saas_agreements_a1.csv", "row 2 (file line 2): column BilledCost: '$10,000.00 ' is not a number"),
     ],
 )
 def test_focus_spec_examples_are_refused_where_they_are_flawed(tmp_path: Path, name: str, needle: str) -> None:

@@ -9,14 +9,15 @@ import streamlit as st
 
 from finops_core import state, store
 from finops_core.allocation import ConservationError
-from finops_core.ingest import SOURCES, IngestError, ingest, live_sources
+from finops_core.ingest import SOURCES, IngestError, deliveries, ingest, live_sources
 from ui import cache
 
 st.title("Ingest")
 st.caption(
-    "FOCUS 1.0-1.2, AWS CUR (legacy or 2.0), Azure EA/MCA (actual + amortized together), GCP BigQuery "
+    "FOCUS 1.0-1.4, AWS CUR (legacy or 2.0), Azure EA/MCA (actual + amortized together), GCP BigQuery "
     "export, OCI cost reports. A refused file publishes nothing; re-uploading a file already in the "
-    "store changes nothing; a newer export of the same month and account replaces the older one."
+    "store changes nothing; the parts of a split export are kept together as one delivery, and a restated "
+    "export of the same month and account replaces the stored delivery as a whole."
 )
 root = cache.store_root()
 files = st.file_uploader(
@@ -47,8 +48,12 @@ if st.button("Ingest", type="primary", disabled=not files):
                     for c, t in r.totals.items()
                 )
                 st.success(f"{label}: {r.source}, {r.rows:,} rows published. {sums}")
+                for n in r.notes:
+                    st.caption(f"{label}: {n}")
                 for w in r.warnings:
                     st.warning(f"{label}: {w}")
+            for line in deliveries.describe_changes(report.changes):
+                st.info(line)
             state.record(
                 "ingest",
                 st.session_state["user"].username,

@@ -10,7 +10,7 @@ rows keep EffectiveCost 0.
 
 from __future__ import annotations
 
-from finops_core.ingest.core import Check, InputFile, Mapper, sql_str
+from finops_core.ingest.core import Check, InputFile, Mapper, origin, sql_str
 from finops_core.ingest.services import AWS, category_sql
 from finops_core.schema import C
 
@@ -47,6 +47,21 @@ UNITS = {
 
 
 EXPANDED = f"{C.CommitmentDiscountStatus} = 'Unused'"  # rows this mapping adds (CUR has no unused rows)
+ORIGIN = {
+    C.BilledCost: (
+        "lineItem/NetUnblendedCost",
+        "line_item_net_unblended_cost",
+        "lineItem/UnblendedCost",
+        "line_item_unblended_cost",
+    ),
+    C.BillingAccountId: ("bill/PayerAccountId", "bill_payer_account_id"),
+    C.BillingCurrency: ("lineItem/CurrencyCode", "line_item_currency_code"),
+    C.ChargePeriodStart: ("lineItem/UsageStartDate", "line_item_usage_start_date"),
+    C.ChargePeriodEnd: ("lineItem/UsageEndDate", "line_item_usage_end_date"),
+    C.PricingUnit: ("pricing/unit", "pricing_unit"),
+    C.ConsumedUnit: ("pricing/unit", "pricing_unit"),
+    C.ServiceName: ("product/ProductName", "product_product_name"),
+}
 REQUIRED = (
     ("lineItem/LineItemType", "line_item_line_item_type"),
     ("lineItem/UnblendedCost", "line_item_unblended_cost"),
@@ -175,8 +190,8 @@ def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
     arn_type = f"nullif(split_part(split_part({resource}, ':', 6), '/', 1), '')"
     product_family = _t(m, "product/productFamily", "product_product_family")
     has_cd = f"({unused} OR {covered} OR {lt} IN ('RIFee', 'SavingsPlanRecurringFee', 'SavingsPlanUpfrontFee', 'Fee'))"
-    for col, e in ((C.BillingAccountId, ba), (C.BillingCurrency, currency)):
-        m.require(col, e)
+    m.require(C.BillingAccountId, ba)  # BillingCurrency: required by the pipeline (zero-cost rows may inherit it)
+    m.origin.update(origin(m, ORIGIN))
     return {
         C.AvailabilityZone: _t(m, "lineItem/AvailabilityZone", "line_item_availability_zone"),
         C.BilledCost: billed,

@@ -4,14 +4,16 @@ Microsoft's recipe (finops-toolkit ``docs-mslearn/focus/convert.md``, INGEST-MAP
 keep every amortized row, and add from the actual-cost file only the Purchase and Refund rows of
 reservations and savings plans. BilledCost is 0 on commitment-covered usage, EffectiveCost is 0
 on commitment purchases and refunds. EA/MCA end dates are inclusive, so a day is added.
-The two files of a pair have the same header; which is which is read from the file name
-(``actual`` / ``amortized``), else from the content (covered usage with a cost is amortized,
-a commitment purchase with a cost is actual).
+The two files of a pair have the same header; which is which is read from the file's or its
+folder's name (``actual`` / ``amortized``), else from the content (covered usage with a cost is
+amortized, a commitment purchase with a cost is actual). Each file is staged on its own, the actual
+file's commitment purchases apart from its other rows (``role``); the delivery they form keeps the
+other rows only until the amortized file is there, whichever comes first or in which command.
 """
 
 from __future__ import annotations
 
-from finops_core.ingest.core import Check, IngestError, InputFile, Mapper, sql_str
+from finops_core.ingest.core import Check, InputFile, Mapper, origin, sql_str
 from finops_core.ingest.pipeline import connection
 from finops_core.ingest.services import AZURE, category_sql
 from finops_core.schema import C
@@ -34,7 +36,17 @@ UNITS = {
     "1/Hour": "Units/Hour",
 }
 
-COUNT_INPUTS = True  # only some rows of the actual-cost file are kept
+ORIGIN = {
+    C.BilledCost: ("CostInBillingCurrency", "Cost", "PreTaxCost"),
+    C.EffectiveCost: ("CostInBillingCurrency", "Cost", "PreTaxCost"),
+    C.BillingAccountId: ("BillingProfileId", "BillingAccountId", "EnrollmentNumber"),
+    C.BillingCurrency: ("BillingCurrency", "BillingCurrencyCode"),
+    C.ChargePeriodStart: ("Date", "UsageDate"),
+    C.ChargeCategory: ("ChargeType",),
+    C.PricingUnit: ("UnitOfMeasure",),
+    C.ConsumedUnit: ("UnitOfMeasure",),
+    C.ServiceName: ("MeterCategory",),
+}
 REQUIRED = (
     ("Date", "UsageDate"),
     ("CostInBillingCurrency", "Cost", "PreTaxCost"),
@@ -57,13 +69,13 @@ def _cost(m: Mapper) -> str:
     return m.num("CostInBillingCurrency", "Cost", "PreTaxCost")
 
 
-def _kind(f: InputFile) -> str | None:
-    """'actual' or 'amortized' from the file name, else from the rows, else None."""
-    name = f.path.name.lower()
-    if "amortized" in name or "amortised" in name:
-        return "amortized"
-    if "actual" in name:
-        return "actual"
+def series(f: InputFile) -> str:
+    """'actual' or 'amortized' from the file's or its folder's name, else from the rows, else 'single'."""
+    for name in (f.path.name.lower(), f.path.parent.name.lower()):
+        if "amortized" in name or "amortised" in name:
+            return "amortized"
+        if "actual" in name:
+            return "actual"
     m = Mapper(f)
     cost, ct, pm = _cost(m), m.text("ChargeType"), m.text("PricingModel")
     con = connection()
@@ -79,39 +91,16 @@ def _kind(f: InputFile) -> str | None:
         return "amortized"
     if row and row[1] and not row[0]:
         return "actual"
-    return None
+    return "single"
 
 
-def group(files: list[InputFile]) -> list[list[InputFile]]:
-    """Pair actual and amortized files; a lone file is ingested on its own."""
-    if len(files) == 1:
-        return [files]
-    if len(files) != 2:
-        raise IngestError(
-            f"{files[0].path}: give Azure exports as one actual + amortized pair per run ({len(files)} given)"
-        )
-    kinds = [_kind(f) for f in files]
-    if sorted(k or "" for k in kinds) != ["actual", "amortized"]:
-        raise IngestError(
-            f"{files[0].path} + {files[1].path}: cannot tell which is the actual and which the amortized "
-            "export (name them *actual* and *amortized*)"
-        )
-    return [sorted(files, key=lambda f: 0 if _kind(f) == "amortized" else 1)]
-
-
-def relation(files: list[InputFile], row_numbers: bool) -> str:
-    """Amortized rows, plus the actual file's commitment purchases and refunds (``__kind`` says which)."""
-    tag = "__file, " if row_numbers else ""
-    first = f"(SELECT {sql_str(str(files[0].path)) + ' AS __file, ' if row_numbers else ''}* FROM {files[0].relation(row_numbers)})"
-    if len(files) == 1:
-        return f"(SELECT {tag}*, 'single' AS __kind FROM {first})"
-    m = Mapper(files[1])
-    second = f"(SELECT {sql_str(str(files[1].path)) + ' AS __file, ' if row_numbers else ''}* FROM {files[1].relation(row_numbers)})"
-    keep = f"{m.col('ChargeType')} IN ('Purchase', 'Refund') AND {m.col('PricingModel')} IN {COMMIT}"
-    return (
-        f"(SELECT *, 'amortized' AS __kind FROM {first} "
-        f"UNION ALL BY NAME SELECT *, 'actual' AS __kind FROM {second} WHERE {keep})"
-    )
+def role(m: Mapper, kind: str) -> str | None:
+    """In an actual-cost file, its commitment purchases and refunds ('commit') apart from the rest:
+    once the delivery has the amortized file, only the 'commit' rows stay (Microsoft's recipe)."""
+    if kind != "actual":
+        return None
+    keep = f"{m.text('ChargeType')} IN ('Purchase', 'Refund') AND {m.text('PricingModel')} IN {COMMIT}"
+    return f"CASE WHEN {keep} THEN 'commit' ELSE 'rest' END"
 
 
 def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
@@ -130,7 +119,7 @@ def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
     ba_name = m.text("BillingProfileName") if is_mca else m.text("BillingAccountName")
     currency = m.text("BillingCurrency", "BillingCurrencyCode")
     m.require(C.BillingAccountId, ba)
-    m.require(C.BillingCurrency, currency)
+    m.origin.update(origin(m, ORIGIN))
     date = m.ts("Date", "UsageDate", us_date=True)
     m.require(C.ChargePeriodStart, date)
     # covered usage and the unused part of a commitment were invoiced with its purchase

@@ -14,6 +14,7 @@ import gzip
 import io
 import re
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,17 @@ class Check:
     bad: str  # SQL condition, true when the row is bad
     value: str  # SQL expression shown in the message
     reason: str
+
+
+def origin(m: Mapper, columns: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
+    """FOCUS column -> the input's spelling of the source column it is read from (those present)."""
+    found = {focus: m.name(*candidates) for focus, candidates in columns.items()}
+    return {focus: name for focus, name in found.items() if name is not None}
+
+
+def where(row: int, line: int | None = None) -> str:
+    """A data row (1 = the first below the header) as a spreadsheet shows it, and its file line."""
+    return f"row {row + 1}" + (f" (file line {line})" if line is not None else "")
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,54 @@ class InputFile:
             )
         return f"(SELECT row_number() OVER () AS __row, * FROM {base})" if row_numbers else base
 
+    def odd_line_end(self) -> str | None:
+        """Where the file's line ends stop being one kind (CR CR LF, a stray CR), as 'row R (file
+        line L): what', or None. DuckDB's strict reader only says its state machine failed."""
+        if self.fmt != "csv":
+            return None
+        opener = gzip.open if self.path.name.lower().endswith(".gz") else open
+        first_kind, record, quoted = None, 0, False
+        with opener(self.path, "rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                line = raw.rstrip(b"\n")
+                body = line[:-1] if line.endswith(b"\r") else line
+                kind = "CR LF" if line.endswith(b"\r") else "LF"
+                if not quoted and (b"\r" in body or (first_kind and raw.endswith(b"\n") and kind != first_kind)):
+                    what = (
+                        "a line ending CR CR LF"
+                        if body.endswith(b"\r")
+                        else (
+                            "a carriage return (CR) inside the line"
+                            if b"\r" in body
+                            else f"a line ending {kind} in a file whose lines end {first_kind}"
+                        )
+                    )
+                    at = "row 1 (header)" if record == 0 else where(record, number)
+                    return f"{at}: {what}; DuckDB's strict CSV reader needs one kind of line end (save it with LF or CR LF)"
+                first_kind = first_kind or kind
+                quoted ^= line.count(b'"') % 2 == 1
+                record += 0 if quoted else 1
+        return None
+
+    def lines(self, rows: list[int]) -> list[int | None]:
+        """The file line each data row starts on (a quoted field may span lines); None for Parquet."""
+        if self.fmt == "parquet" or not rows:
+            return [None] * len(rows)
+        if self.fmt == "json":
+            return list(rows)
+        want, found = set(rows), {}
+        opener = gzip.open if self.path.name.lower().endswith(".gz") else open
+        with opener(self.path, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
+            reader = csv.reader(fh)
+            end = 0
+            for i, _ in enumerate(reader):
+                if i in want:
+                    found[i] = end + 1
+                    if len(found) == len(want):
+                        break
+                end = reader.line_num
+        return [found.get(r) for r in rows]
+
 
 def _struct(columns: dict[str, str]) -> str:
     return "{" + ", ".join(f"{sql_str(k)}: {sql_str(v)}" for k, v in columns.items()) + "}"
@@ -81,11 +141,11 @@ def read_header(path: Path) -> list[str]:
     text = first.decode("utf-8-sig", errors="replace")
     names = next(csv.reader(io.StringIO(text)), [])
     if not names or all(not n.strip() for n in names):
-        raise IngestError(f"{path}: row 0 (header): the file is empty or has no header")
+        raise IngestError(f"{path}: row 1 (header): the file is empty or has no header")
     seen: set[str] = set()
     for n in names:
         if n in seen:
-            raise IngestError(f"{path}: row 0 (header): column {n!r} appears twice")
+            raise IngestError(f"{path}: row 1 (header): column {n!r} appears twice")
         seen.add(n)
     return names
 
@@ -133,6 +193,8 @@ class Mapper:
     file: InputFile
     checks: list[Check] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the output should say that is not a problem
+    origin: dict[str, str] = field(default_factory=dict)  # FOCUS column -> the source column it is read from
     stages: tuple[dict[str, str], dict[str, str]] = field(default_factory=lambda: ({}, {}))
 
     def __post_init__(self) -> None:
@@ -231,7 +293,9 @@ class Mapper:
         check = Check(n, f"{t} IS NOT NULL AND {v} IS NULL", c, reason)
         return self._column(0, ("ts", n), parsed, check)
 
-    def require(self, focus_column: str, expr: str, reason: str = "is empty but FOCUS requires a value") -> None:
+    def require(
+        self, focus_column: str, expr: str, reason: str = "has no value (empty or NULL) but FOCUS requires one"
+    ) -> None:
         """Refuse rows whose mapped value for a non-nullable column is null."""
         self.checks.append(Check(focus_column, f"({expr}) IS NULL", "NULL", reason))
 

@@ -1,4 +1,9 @@
-"""FOCUS exports (1.0, 1.1, 1.2; CSV or Parquet) -> FOCUS 1.2.
+"""FOCUS exports (1.0-preview to 1.4; CSV or Parquet) -> FOCUS 1.2.
+
+The version is told by the columns it introduced (``VERSIONS``) and said in the output, with the
+input columns that have no FOCUS 1.2 home and are not carried (1.3's HostProviderName,
+ContractApplied and Allocated* columns, 1.4's InvoiceDetailId, a provider's x_ columns). 1.3's
+ServiceProviderName replaces the deprecated ProviderName and is read when ProviderName is absent.
 
 Older versions' column IDs are renamed, columns a version lacks are added as nulls (PricingCurrency
 and PricingCurrencyEffectiveCost default to the billing currency and EffectiveCost, which is what a
@@ -9,10 +14,35 @@ matched case-insensitively (``usage`` -> ``Usage``), and Tags must be JSON objec
 from __future__ import annotations
 
 from finops_core.ingest.core import Check, IngestError, InputFile, Mapper, sql_str
+from finops_core.ingest.rules import WARN_EMPTY
 from finops_core.schema import FOCUS_COLUMNS, SERVICE_SUBCATEGORIES, C, subcategories_of
 
 KEY = "focus"
-NAME = "FOCUS 1.0-1.2 export (CSV or Parquet)"
+NAME = "FOCUS 1.0-1.4 export (CSV or Parquet)"
+
+# the columns each version introduced (FOCUS_Spec CHANGELOG and columns/*.md "Introduced (version)")
+VERSIONS = (
+    ("1.4", ("InvoiceDetailId", "CommitmentProgramEligibilityDetails")),
+    (
+        "1.3",
+        (
+            "ServiceProviderName",
+            "HostProviderName",
+            "ContractApplied",
+            "AllocatedMethodId",
+            "AllocatedMethodDetails",
+            "AllocatedResourceId",
+            "AllocatedResourceName",
+            "AllocatedTags",
+        ),
+    ),
+    ("1.2", ("BillingAccountType", "InvoiceId", "PricingCurrency", "PricingCurrencyEffectiveCost", "SubAccountType")),
+    (
+        "1.1",
+        ("CapacityReservationId", "CommitmentDiscountQuantity", "ServiceSubcategory", "SkuMeter", "SkuPriceDetails"),
+    ),
+    ("1.0", ("ChargeClass", "CommitmentDiscountStatus", "ContractedCost", "RegionId")),
+)
 
 # column IDs of earlier versions (1.0-preview and provider previews) -> 1.2
 RENAMED = {
@@ -21,7 +51,7 @@ RENAMED = {
     C.ConsumedQuantity: ("UsageQuantity",),
     C.ConsumedUnit: ("UsageUnit",),
     C.RegionId: ("Region",),
-    C.ProviderName: ("Provider",),
+    C.ProviderName: ("Provider", "ServiceProviderName"),
     C.PublisherName: ("Publisher",),
     C.InvoiceIssuerName: ("InvoiceIssuer",),
     C.InvoiceId: ("x_InvoiceId",),
@@ -53,6 +83,30 @@ def detect(columns: list[str]) -> bool:
     return "billedcost" in lower and "chargeperiodstart" in lower
 
 
+def version(columns: list[str]) -> tuple[str, list[str]]:
+    """The FOCUS version whose new columns the file has, and those columns (1.0-preview: none)."""
+    lower = {c.lower(): c for c in columns}
+    for v, markers in VERSIONS:
+        found = [lower[c.lower()] for c in markers if c.lower() in lower]
+        if found:
+            return v, found
+    return "1.0-preview", []
+
+
+def _notes(m: Mapper, names: dict[str, str | None]) -> None:
+    v, markers = version(list(m.file.columns))
+    used = {n for n in names.values() if n is not None}
+    ours = {v for k, v in vars(C).items() if k.startswith("x_")}  # our allocation columns: recomputed
+    dropped = [c for c in m.file.columns if c not in used and c not in ours]
+    note = f"FOCUS {v}" + (f" (by its columns {', '.join(markers[:4])})" if markers else "")
+    if names[C.ProviderName] == m.name("ServiceProviderName") and names[C.ProviderName] is not None:
+        note += "; ServiceProviderName carried as ProviderName"
+    note += f"; {len(dropped)} column(s) not carried (no FOCUS 1.2 column)" + (
+        f": {', '.join(dropped)}" if dropped else ""
+    )
+    m.notes.append(note)
+
+
 def _enum(expr: str, values: tuple[str, ...]) -> str:
     """Case-insensitive match to the spec's spelling; other values pass through to the check."""
     whens = " ".join(f"WHEN {sql_str(v.lower())} THEN {sql_str(v)}" for v in values)
@@ -76,7 +130,8 @@ def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
     names = {col.name: m.name(col.name, *RENAMED.get(col.name, ())) for col in FOCUS_COLUMNS}
     missing = [c for c in MANDATORY if names[c] is None]
     if missing:
-        raise IngestError(f"{m.file.path}: row 0 (header): missing mandatory FOCUS column(s) {', '.join(missing)}")
+        raise IngestError(f"{m.file.path}: row 1 (header): missing mandatory FOCUS column(s) {', '.join(missing)}")
+    _notes(m, names)
     out: dict[str, str] = {}
     for col in FOCUS_COLUMNS:
         n = names[col.name]
@@ -94,8 +149,9 @@ def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
         if allowed:
             expr = _enum(expr, allowed)
             m.allowed(col.name, expr, allowed, m.col(n))
-        if not col.nullable and col.level.value == "Mandatory":
-            m.require(col.name, expr)
+        m.origin[col.name] = n
+        if not col.nullable and col.level.value == "Mandatory" and col.name not in (*WARN_EMPTY, C.BillingCurrency):
+            m.require(col.name, expr)  # the others warn (rules.py) or are checked after mapping (currency)
         out[col.name] = expr
     out.setdefault(C.PricingCurrency, out[C.BillingCurrency])
     out.setdefault(C.PricingCurrencyEffectiveCost, out[C.EffectiveCost])

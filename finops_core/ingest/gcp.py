@@ -1,8 +1,12 @@
 """Google Cloud BigQuery billing export (CSV with dotted column names, or JSON lines with nested
 records) -> FOCUS, per INGEST-MAPPINGS.md §3.
 
-BilledCost is ``cost``; EffectiveCost is ``cost`` plus the credits (credit amounts are negative),
-so credits are folded into the amortized figure and the net cost is what the row shows. In CSV
+Google's invoice is net of every credit, so BilledCost is too (docs/ingest.md, "GCP credits"):
+discount credits (sustained and committed use, free tier, negotiated discounts) reduce the row
+they are on, as FOCUS's BilledCost is "inclusive of all reduced rates and discounts"; PROMOTION
+credits become a ChargeCategory Credit row beside it, FOCUS's own example of a Credit. BilledCost
+equals EffectiveCost (Google has no upfront purchase to amortize here); their sum is ``cost`` plus
+the credits (credit amounts are negative), the same EffectiveCost total as before. In CSV
 flattenings ``credits`` and ``labels`` are Python-literal lists (single quotes, ``None``), parsed
 here with patterns instead of a JSON reader. ``labels`` become Tags unprefixed; project and system
 labels carry the ``gcp-project/`` and ``gcp-system/`` prefixes. Committed use discount credits set
@@ -11,16 +15,28 @@ the commitment columns.
 
 from __future__ import annotations
 
-from finops_core.ingest.core import Check, InputFile, Mapper, ident
+from finops_core.ingest.core import Check, InputFile, Mapper, ident, origin
 from finops_core.ingest.services import GCP, category_sql
 from finops_core.schema import C
 
 KEY = "gcp"
 NAME = "Google Cloud billing export (BigQuery CSV or JSON lines)"
 
+COUNT_INPUTS = True  # a Credit row added beside a row looks like any credit in the output
 COST_TYPES = {"regular": "Usage", "tax": "Tax", "adjustment": "Credit", "rounding_error": "Adjustment"}
 _NUM = r"-?[0-9.]+(?:[eE][-+]?[0-9]+)?"
 
+ORIGIN = {
+    C.BilledCost: ("cost",),
+    C.BillingAccountId: ("billing_account_id",),
+    C.BillingCurrency: ("currency",),
+    C.ChargePeriodStart: ("usage_start_time",),
+    C.ChargePeriodEnd: ("usage_end_time",),
+    C.BillingPeriodStart: ("invoice.month", "invoice"),
+    C.PricingUnit: ("usage.pricing_unit", "usage"),
+    C.ConsumedUnit: ("usage.unit", "usage"),
+    C.ServiceName: ("service.description", "service"),
+}
 REQUIRED = (
     ("billing_account_id",),
     ("cost",),
@@ -58,6 +74,24 @@ def _list_kind(m: Mapper, name: str) -> tuple[str, bool] | None:
     if n is None or not rest or not m.file.columns[n].startswith("STRUCT"):
         return None
     return f"{ident(n)}.{ident(rest)}", False
+
+
+def _promotions(m: Mapper) -> str:
+    """The sum of a row's PROMOTION credits (free trials, promotional credits): FOCUS Credit charges."""
+    found = _list_kind(m, "credits")
+    if found is None:
+        return "0"
+    c, literal = found
+    if literal:
+        dicts = f"regexp_extract_all({c}, '\\{{[^}}]*\\}}')"
+        amount = f"CAST(regexp_extract(d, '[''\"]amount[''\"]\\s*:\\s*({_NUM})', 1) AS DOUBLE)"
+        promo = "regexp_matches(d, '[''\"]type[''\"]\\s*:\\s*[''\"]PROMOTION[''\"]')"
+        total = f"list_sum(list_transform({dicts}, lambda d: CASE WHEN {promo} THEN {amount} ELSE 0 END))"
+    else:
+        js = f"to_json({c})"
+        pairs = f"list_zip(json_extract_string({js}, '$[*].type'), CAST(json_extract({js}, '$[*].amount') AS DOUBLE[]))"
+        total = f"list_sum(list_transform({pairs}, lambda p: CASE WHEN p[1] = 'PROMOTION' THEN p[2] ELSE 0 END))"
+    return m.let("promotions", f"coalesce({total}, 0)")
 
 
 def _credits(m: Mapper) -> tuple[str, str, str]:
@@ -108,6 +142,11 @@ def _labels(m: Mapper, name: str, prefix: str) -> str:
     return f"list_transform(coalesce({pairs}, []), lambda p: struct_pack(k := '{prefix}' || p[1], v := p[2]))"
 
 
+def expand(m: Mapper) -> str:
+    """Each row once, plus a FOCUS Credit row (``__part`` 1) for a row's promotional credits."""
+    return f"CASE WHEN coalesce({_promotions(m)} <> 0, false) THEN [0, 1] ELSE [0] END"
+
+
 def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
     cost = _field(m, "cost", number=True) if not m.has("cost") else m.num("cost")
     credits, cud_id, cud_cat = _credits(m)
@@ -130,40 +169,45 @@ def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
     currency = m.text("currency")
     ba = m.text("billing_account_id")
     m.require(C.BillingAccountId, ba)
-    m.require(C.BillingCurrency, currency)
-    effective = f"{cost} + {credits}"
-    is_usage = f"({category}) = 'Usage'"
+    m.origin.update(origin(m, ORIGIN))
+    promo, credit = _promotions(m), "src.__part = 1"
+    # the invoice is net of every credit: discounts (sustained and committed use, free tier) reduce
+    # the row they are on; promotions become a Credit row of their own beside it
+    net = f"CASE WHEN {credit} THEN {promo} ELSE {cost} + {credits} - {promo} END"
+    effective = net
+    is_usage = f"({category}) = 'Usage' AND NOT {credit}"
     amount = _field(m, "usage.amount", number=True)
     p_amount = _field(m, "usage.amount_in_pricing_units", number=True)
-    list_cost = m.num("cost_at_list") if m.has("cost_at_list") else cost
+    list_cost = f"CASE WHEN {credit} THEN {promo} ELSE {m.num('cost_at_list') if m.has('cost_at_list') else cost} END"
+    no_cud = f"CASE WHEN NOT {credit} THEN {cud_cat} END"
     seller = m.text("seller_name")
     return {
         C.AvailabilityZone: _field(m, "location.zone"),
-        C.BilledCost: cost,
+        C.BilledCost: net,
         C.BillingAccountId: ba,
         C.BillingAccountType: "'Billing Account'",
         C.BillingCurrency: currency,
         C.BillingPeriodEnd: f"{period} + INTERVAL 1 MONTH",
         C.BillingPeriodStart: period,
-        C.ChargeCategory: category,
+        C.ChargeCategory: f"CASE WHEN {credit} THEN 'Credit' ELSE {category} END",
         C.ChargeDescription: _field(m, "sku.description"),
         C.ChargeFrequency: f"CASE WHEN {is_usage} THEN 'Usage-Based' ELSE 'One-Time' END",
         C.ChargePeriodEnd: m.ts("usage_end_time"),
         C.ChargePeriodStart: m.ts("usage_start_time"),
-        C.CommitmentDiscountCategory: cud_cat,
-        C.CommitmentDiscountId: f"CASE WHEN ({cud_cat}) IS NOT NULL THEN {cud_id} END",
-        C.CommitmentDiscountStatus: f"CASE WHEN ({cud_cat}) IS NOT NULL THEN 'Used' END",
-        C.CommitmentDiscountType: f"CASE WHEN ({cud_cat}) IS NOT NULL THEN 'Committed Use Discount' END",
+        C.CommitmentDiscountCategory: no_cud,
+        C.CommitmentDiscountId: f"CASE WHEN ({no_cud}) IS NOT NULL THEN {cud_id} END",
+        C.CommitmentDiscountStatus: f"CASE WHEN ({no_cud}) IS NOT NULL THEN 'Used' END",
+        C.CommitmentDiscountType: f"CASE WHEN ({no_cud}) IS NOT NULL THEN 'Committed Use Discount' END",
         C.ConsumedQuantity: f"CASE WHEN {is_usage} THEN {amount} END",
         C.ConsumedUnit: f"CASE WHEN {is_usage} AND {amount} IS NOT NULL THEN {_field(m, 'usage.unit')} END",
-        C.ContractedCost: cost,
+        C.ContractedCost: f"CASE WHEN {credit} THEN {promo} ELSE {cost} END",
         C.EffectiveCost: effective,
         C.InvoiceIssuerName: "'Google Cloud'",
         C.ListCost: list_cost,
-        C.PricingCategory: f"CASE WHEN ({cud_cat}) IS NOT NULL THEN 'Committed' WHEN {is_usage} THEN 'Standard' END",
+        C.PricingCategory: f"CASE WHEN ({no_cud}) IS NOT NULL THEN 'Committed' WHEN {is_usage} THEN 'Standard' END",
         C.PricingCurrency: currency,
         C.PricingCurrencyEffectiveCost: effective,
-        C.PricingQuantity: f"CASE WHEN {is_usage} THEN {p_amount} END",
+        C.PricingQuantity: f"CASE WHEN {is_usage} THEN {p_amount} END",  # null on a Credit row
         C.PricingUnit: f"CASE WHEN {is_usage} AND {p_amount} IS NOT NULL THEN {_field(m, 'usage.pricing_unit')} END",
         C.ProviderName: "'Google Cloud'",
         C.PublisherName: f"coalesce({seller}, 'Google Cloud')",

@@ -8,13 +8,24 @@ OCI reports carry no billing period, so it is the calendar month of the charge.
 
 from __future__ import annotations
 
-from finops_core.ingest.core import Check, InputFile, Mapper, sql_str
+from finops_core.ingest.core import Check, InputFile, Mapper, origin, sql_str
 from finops_core.ingest.services import OCI, category_sql
 from finops_core.schema import C
 
 KEY = "oci"
 NAME = "Oracle Cloud cost report (CSV)"
 
+ORIGIN = {
+    C.BilledCost: ("cost/myCost",),
+    C.EffectiveCost: ("cost/myCost",),
+    C.BillingAccountId: ("cost/subscriptionId",),
+    C.BillingCurrency: ("cost/currencyCode",),
+    C.ChargePeriodStart: ("lineItem/intervalUsageStart",),
+    C.ChargePeriodEnd: ("lineItem/intervalUsageEnd",),
+    C.PricingUnit: ("cost/skuUnitDescription",),
+    C.ConsumedUnit: ("cost/skuUnitDescription",),
+    C.ServiceName: ("product/service",),
+}
 REQUIRED = (
     ("lineItem/intervalUsageStart",),
     ("lineItem/intervalUsageEnd",),
@@ -45,7 +56,7 @@ def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
     ba = m.text("cost/subscriptionId")
     currency = m.text("cost/currencyCode")
     m.require(C.BillingAccountId, ba)
-    m.require(C.BillingCurrency, currency)
+    m.origin.update(origin(m, ORIGIN))
     correction = m.text("lineItem/isCorrection")
     m.checks.append(
         Check(

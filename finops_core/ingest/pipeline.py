@@ -1,22 +1,25 @@
 """Stream one planned input into FOCUS Parquet files inside a publication's staging folder.
 
-One COPY per input reads the provider file, maps and checks every row, and writes one Parquet
-file, which becomes one file per (billing period, billing account): moved into place when the
-export holds one pair (the usual case), split otherwise. Checks raise inside the COPY; on failure
+One COPY per input file reads it, maps and checks every row, and writes one Parquet file, which
+becomes one file per (billing period, billing account[, role]): moved into place when the export
+holds one pair (the usual case), split otherwise. A role tells apart rows a delivery may later
+leave out (the rows of an Azure actual-cost file that its amortized twin supersedes). Checks raise inside the COPY; on failure
 a second, single-threaded pass finds the first bad row so the message names file, row and field.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from finops_core.ingest import conformance
 from finops_core.ingest.core import Check, IngestError, InputFile, Mapper, first_line, ident, sql_str
+from finops_core.ingest.locate import EMPTY, REQUIRED_OUT, diagnose, output_checks, with_row
 from finops_core.rollups import quote_path
 from finops_core.schema import FOCUS_COLUMNS, C
 
@@ -32,18 +35,17 @@ def sql_type(dtype: object) -> str:
 class Plan:
     """What to ingest: a source format, its input file(s) and how to read them."""
 
-    source: Any  # a module or object with KEY, build(mapper) and optionally relation(files, row_numbers)
+    source: Any  # a module or object with KEY, build(mapper, files) and optionally expand, role
     files: list[InputFile]
+    sha256: str = ""  # of the input; names its staged files
+    series: str = ""  # which of a source's export kinds this is (Azure: actual, amortized, single)
 
     @property
     def label(self) -> str:
         return " + ".join(str(f.path) for f in self.files)
 
     def relation(self, row_numbers: bool = False) -> str:
-        """The raw rows (one file, or a source's combination of its files)."""
-        custom: Callable[[list[InputFile], bool], str] | None = getattr(self.source, "relation", None)
-        if custom is not None:
-            return custom(self.files, row_numbers)
+        """The raw rows of the input file."""
         return self.files[0].relation(row_numbers)
 
     def mapped(self, mapper: Mapper, row_numbers: bool = False) -> str:
@@ -56,14 +58,39 @@ class Plan:
 
 
 @dataclass
-class Staged:
-    """The outcome of one input: files written (period -> names), counts, totals and warnings."""
+class StagedFile:
+    """One Parquet file written: its (billing period, account slug), name, role, rows and totals."""
 
-    files: dict[str, list[str]] = field(default_factory=dict)
+    period: str
+    account: str
+    name: str
+    role: str = ""
+    rows: int = 0
+    totals: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass
+class Staged:
+    """The outcome of one input: files written, counts, totals and warnings."""
+
+    files: list[StagedFile] = field(default_factory=list)
     rows_in: int = 0  # provider rows read
     rows: int = 0  # FOCUS rows published
     totals: dict[str, dict[str, float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    issues: list[dict[str, Any]] = field(default_factory=list)  # nonconforming rows kept (conformance)
+    notes: list[str] = field(default_factory=list)  # e.g. the FOCUS version read and the columns dropped
+
+
+def add_totals(parts: Iterable[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Per-currency BilledCost and EffectiveCost summed over ``parts``."""
+    out: dict[str, dict[str, float]] = {}
+    for totals in parts:
+        for cur, t in totals.items():
+            acc = out.setdefault(cur, {C.BilledCost: 0.0, C.EffectiveCost: 0.0})
+            for k in acc:
+                acc[k] += t[k]
+    return out
 
 
 def connection(spill: Path | None = None) -> duckdb.DuckDBPyConnection:
@@ -77,16 +104,7 @@ def connection(spill: Path | None = None) -> duckdb.DuckDBPyConnection:
     return con
 
 
-REQUIRED_OUT = tuple(c.name for c in FOCUS_COLUMNS if not c.nullable and c.level.value == "Mandatory")
-EMPTY = "is empty but FOCUS requires a value"
-
-
-def output_checks(exprs: dict[str, str]) -> list[Check]:
-    """Null checks on the mapped values of FOCUS's non-nullable Mandatory columns (slow path)."""
-    return [Check(n, f"({exprs.get(n, 'NULL')}) IS NULL", "NULL", EMPTY) for n in REQUIRED_OUT]
-
-
-def focus_sql(exprs: dict[str, str], checks: list[Check], relation: str, label: str) -> str:
+def focus_sql(exprs: dict[str, str], checks: list[Check], relation: str, label: str, role: str | None = None) -> str:
     """SELECT of the 57 FOCUS columns (schema order and types) from ``relation``; checks raise.
 
     Provider-value checks ride on the first column; null checks on required FOCUS columns run in
@@ -103,6 +121,8 @@ def focus_sql(exprs: dict[str, str], checks: list[Check], relation: str, label: 
             )
             expr = f"CASE {whens} ELSE {expr} END"
         cols.append(f"{expr} AS {ident(col.name)}")
+    if role is not None:
+        cols.append(f"{role} AS __role")
     inner = f"SELECT {', '.join(cols)} FROM {relation} AS src"
     whens = " ".join(
         f"WHEN {ident(n)} IS NULL THEN error({sql_str(f'{label}: column {n} {EMPTY}')})" for n in REQUIRED_OUT
@@ -110,32 +130,6 @@ def focus_sql(exprs: dict[str, str], checks: list[Check], relation: str, label: 
     first = FOCUS_COLUMNS[0].name
     guarded = f"CASE {whens} ELSE {ident(first)} END AS {ident(first)}"
     return f"SELECT {guarded}, * EXCLUDE ({ident(first)}) FROM ({inner})"
-
-
-def _diagnose(con: duckdb.DuckDBPyConnection, plan: Plan, mapper: Mapper, checks: list[Check]) -> str | None:
-    """The first bad row as 'file: row N: column X: value reason', or None if none is found."""
-    if not checks:
-        return None
-    which = " ".join(f"WHEN {c.bad} THEN {i}" for i, c in enumerate(checks))
-    values = " ".join(f"WHEN {c.bad} THEN CAST({c.value} AS VARCHAR)" for c in checks)
-    rel = plan.mapped(mapper, row_numbers=True)
-    file_col = "__file" if len(plan.files) > 1 else sql_str(str(plan.files[0].path))
-    sql = (
-        f"SELECT __row, {file_col}, CASE {which} END AS k, CASE {values} END FROM {rel} AS src "
-        f"WHERE CASE {which} END IS NOT NULL ORDER BY {'__file, ' if len(plan.files) > 1 else ''}__row LIMIT 1"
-    )
-    con.execute("SET threads = 1")
-    con.execute("SET preserve_insertion_order = true")
-    try:
-        found = con.execute(sql).fetchone()
-    except duckdb.Error:
-        return None
-    if found is None:
-        return None
-    row, path, k, value = found
-    c = checks[int(k)]
-    shown = "empty" if value is None else repr(value)
-    return f"{path}: row {row}: column {c.field}: {shown} {c.reason}"
 
 
 def _acct_slug(expr: str) -> str:
@@ -153,30 +147,54 @@ def stage(plan: Plan, staging: Path, work: Path) -> Staged:
     try:
         mapper = Mapper(plan.files[0])
         exprs = plan.source.build(mapper, plan.files)
-        select = focus_sql(exprs, mapper.checks, plan.mapped(mapper), plan.label)
+        role_of: Callable[[Mapper, str], str | None] | None = getattr(plan.source, "role", None)
+        role = role_of(mapper, plan.series) if role_of else None
         whole = work / "all.parquet"
-        try:
-            con.execute(f"COPY ({select}) TO {quote_path(whole)} (FORMAT parquet, COMPRESSION zstd)")
-        except duckdb.Error as exc:
-            located = _diagnose(con, plan, mapper, mapper.checks + output_checks(exprs))
-            message = first_line(exc)
-            raise IngestError(
-                located or (message if message.startswith(plan.label) else f"{plan.label}: {message}")
-            ) from exc
-        out = _split(con, whole, work / "out")
-        staged = _move(plan.source.KEY, out, staging)
+        exprs, filled = _copy(con, plan, mapper, exprs, role, whole)
+        out = _split(con, whole, work / "out", role is not None)
+        staged = _move(f"{plan.source.KEY}--{{acct}}--{plan.sha256[:12]}", out, staging)
         _check_currencies(con, plan, mapper, exprs, staged, staging)
         _summarize(con, staged, staging)
         staged.rows_in = _rows_in(con, plan, staged, staging)
-        staged.warnings = mapper.warnings + staged.warnings
+        staged.issues = ([filled] if filled else []) + conformance.count(
+            con, _paths(staged, staging), plan, mapper, exprs, sql_type
+        )
+        staged.warnings = mapper.warnings + staged.warnings + [conformance.message(i) for i in staged.issues]
+        staged.notes = mapper.notes
         return staged
     finally:
         con.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _split(con: duckdb.DuckDBPyConnection, whole: Path, out: Path) -> Path:
-    """``whole`` as ``out/__period=P/__acct=A/*.parquet``, one folder per billing period and account.
+def _copy(
+    con: duckdb.DuckDBPyConnection, plan: Plan, mapper: Mapper, exprs: dict[str, str], role: str | None, whole: Path
+) -> tuple[dict[str, str], dict[str, Any] | None]:
+    """COPY the mapped rows to ``whole``, or refuse the first bad row. A refusal for a missing
+    currency is retried once with zero-cost rows given their account's currency."""
+    filled = None
+    while True:
+        select = focus_sql(exprs, mapper.checks, plan.mapped(mapper), plan.label, role)
+        try:
+            con.execute(f"COPY ({select}) TO {quote_path(whole)} (FORMAT parquet, COMPRESSION zstd)")
+            return exprs, filled
+        except duckdb.Error as exc:
+            located = diagnose(con, plan, mapper, mapper.checks + output_checks(exprs))
+            if located and located[1].field == C.BillingCurrency and filled is None:
+                exprs, filled = conformance.fill_currency(con, plan, mapper, exprs)
+                con.execute("RESET threads")
+                if filled is not None:
+                    continue
+            message = with_row(plan.files[0], first_line(exc))
+            odd = plan.files[0].odd_line_end() if located is None and "state machine" in message else None
+            where_ = located[0] if located else f"{plan.label}: {odd}" if odd else None
+            raise IngestError(
+                where_ or (message if message.startswith(plan.label) else f"{plan.label}: {message}")
+            ) from exc
+
+
+def _split(con: duckdb.DuckDBPyConnection, whole: Path, out: Path, roles: bool) -> Path:
+    """``whole`` as ``out/__period=P/__acct=A[/__role=R]/*.parquet``, a folder per period and account.
 
     An export usually holds one billing period of one account: then the file is moved, not
     rewritten (DuckDB's partitioned write costs about three plain writes, so it is the fallback).
@@ -184,36 +202,35 @@ def _split(con: duckdb.DuckDBPyConnection, whole: Path, out: Path) -> Path:
     keys = f"strftime({C.BillingPeriodStart}, '%Y-%m') AS __period, {_acct_slug(C.BillingAccountId)} AS __acct"
     src = f"read_parquet({quote_path(whole)})"
     found = con.execute(f"SELECT DISTINCT {keys} FROM {src} LIMIT 2").fetchall()
-    if len(found) == 1:
+    if len(found) == 1 and not roles:
         folder = out / f"__period={found[0][0]}" / f"__acct={found[0][1]}"
         folder.mkdir(parents=True)
         whole.rename(folder / "data_0.parquet")
     elif found:
         con.execute(
             f"COPY (SELECT *, {keys} FROM {src}) TO {quote_path(out)} "
-            "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (__period, __acct))"
+            f"(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (__period, __acct{', __role' if roles else ''}))"
         )
     return out
 
 
-def _move(key: str, out: Path, staging: Path) -> Staged:
+def _move(pattern: str, out: Path, staging: Path) -> Staged:
+    """Move the split files into ``staging/billing_period=P/``, named ``pattern`` (with ``{acct}``)."""
     staged = Staged()
-    for acct_dir in sorted(out.glob("__period=*/__acct=*")):
-        period = acct_dir.parent.name.split("=", 1)[1]
-        acct = acct_dir.name.split("=", 1)[1]
+    for leaf in sorted({f.parent for f in out.rglob("*.parquet")}):
+        keys = dict(part.split("=", 1) for part in leaf.relative_to(out).parts)
+        period, acct, role = keys["__period"], keys["__acct"], keys.get("__role", "")
         folder = staging / f"billing_period={period}"
         folder.mkdir(parents=True, exist_ok=True)
-        for earlier in folder.glob(f"{key}--{acct}--*.parquet"):  # an earlier input of this same run
-            earlier.unlink()
-        for i, f in enumerate(sorted(acct_dir.glob("*.parquet"))):
-            name = f"{key}--{acct}--{i:03d}.parquet"
+        for i, f in enumerate(sorted(leaf.glob("*.parquet"))):
+            name = f"{pattern.format(acct=acct)}{'-' + role if role else ''}--{i:03d}.parquet"
             f.rename(folder / name)
-            staged.files.setdefault(period, []).append(name)
+            staged.files.append(StagedFile(period, acct, name, role))
     return staged
 
 
 def _paths(staged: Staged, staging: Path) -> list[str]:
-    return [str(staging / f"billing_period={p}" / n) for p, names in staged.files.items() for n in names]
+    return [str(staging / f"billing_period={f.period}" / f.name) for f in staged.files]
 
 
 def _check_currencies(
@@ -246,11 +263,11 @@ def _check_currencies(
 
 
 def _rows_in(con: duckdb.DuckDBPyConnection, plan: Plan, staged: Staged, staging: Path) -> int:
-    """Provider rows read: counted in the inputs when the source filters rows (Azure's actual file),
-    else the rows published less those the source adds (``EXPANDED``, AWS's unused-commitment rows)."""
+    """Provider rows read: the rows published less those the source adds, told apart in the output
+    (``EXPANDED``, AWS's unused-commitment rows) or else counted in the input (``COUNT_INPUTS``)."""
     if getattr(plan.source, "COUNT_INPUTS", False):
-        counts = [con.execute(f"SELECT count(*) FROM {f.relation()}").fetchone() for f in plan.files]
-        return sum(int(c[0]) for c in counts if c)
+        counted = con.execute(f"SELECT count(*) FROM {plan.relation()}").fetchone()
+        return int(counted[0]) if counted else 0
     expanded = getattr(plan.source, "EXPANDED", None)
     files = _paths(staged, staging)
     if expanded is None or not files:
@@ -260,16 +277,21 @@ def _rows_in(con: duckdb.DuckDBPyConnection, plan: Plan, staged: Staged, staging
 
 
 def _summarize(con: duckdb.DuckDBPyConnection, staged: Staged, staging: Path) -> None:
+    """Rows and totals per staged file and in all; a warning for services of unknown category."""
     files = _paths(staged, staging)
     if not files:
         return
-    for cur, n, billed, effective in con.execute(
-        f"SELECT {C.BillingCurrency}, count(*), sum({C.BilledCost}), sum({C.EffectiveCost}) "
-        "FROM read_parquet(?) GROUP BY 1 ORDER BY 1",
+    by_path = {p: f for p, f in zip(files, staged.files, strict=True)}
+    for path, cur, n, billed, effective in con.execute(
+        f"SELECT filename, {C.BillingCurrency}, count(*), sum({C.BilledCost}), sum({C.EffectiveCost}) "
+        "FROM read_parquet(?, filename = true) GROUP BY ALL ORDER BY 1, 2",
         [files],
     ).fetchall():
-        staged.rows += int(n)
-        staged.totals[cur] = {C.BilledCost: float(billed), C.EffectiveCost: float(effective)}
+        f = by_path[path]
+        f.rows += int(n)
+        f.totals[cur] = {C.BilledCost: float(billed), C.EffectiveCost: float(effective)}
+    staged.rows = sum(f.rows for f in staged.files)
+    staged.totals = add_totals(f.totals for f in staged.files)
     other = con.execute(
         f"SELECT {C.ServiceName}, count(*) FROM read_parquet(?) WHERE {C.ServiceCategory} = 'Other' "
         "GROUP BY 1 ORDER BY 2 DESC",
