@@ -34,9 +34,10 @@ def _history(sel: Selection) -> CostQuery:
 
 
 def _tiles(fc: outlook.ScopeForecast, month_end: date, budget: float | None, cur: str) -> None:
-    total = fc.period_total(fc.as_of.replace(day=1), month_end)
+    start = month_end.replace(day=1)
+    total = fc.period_total(start, month_end)
     a, b, c, d = st.columns(4)
-    a.metric(f"{fc.as_of:%B} to date", money(total["actual"], cur), border=True)
+    a.metric(f"{start:%B} to date", money(total["actual"], cur), border=True)
     b.metric(
         "Forecast at month end",
         money(total["yhat"], cur),
@@ -51,12 +52,27 @@ def _tiles(fc: outlook.ScopeForecast, month_end: date, budget: float | None, cur
         help="The budgets of the teams picked in the sidebar (every one of them budgeted, no other filter). "
         "Unbudgeted spend (e.g. Unallocated) makes a total-vs-budget comparison meaningless.",
     )
-    over = None if budget is None else budget_status.overrun_date(fc, fc.as_of.replace(day=1), month_end, budget)
+    over = None if budget is None else budget_status.overrun_date(fc, start, month_end, budget)
     d.metric(
         "Projected overrun",
         f"{over:%d %b}" if over else ("none" if budget is not None else "–"),
         border=True,
         help="First day on which the month's cumulative cost (actual, then forecast) passes the budget.",
+    )
+
+
+def _rollover_note(as_of: date, horizon: str, fy: int, until: date) -> None:
+    """Say so when the data ends on a period's last day and the horizon moved on to the next period."""
+    rolled = [k for k in ("month", horizon) if outlook.rolls_over(as_of, k, fy) and k != "12m"]
+    if not rolled:
+        return
+    means = "; ".join(
+        f"“{outlook.HORIZONS[k]}” means {outlook.horizon_end(as_of, k, fy):%d %B %Y}" for k in dict.fromkeys(rolled)
+    )
+    st.info(
+        f"The data ends on {as_of:%d %B %Y}, the last day of a {rolled[-1].replace('_', ' ')}, so the forecast "
+        f"looks at the next one: {means}. The month tiles are for {outlook.horizon_end(as_of, 'month'):%B %Y}. "
+        f"Forecast to {until:%d %B %Y}."
     )
 
 
@@ -71,15 +87,22 @@ def _forecast_section(version: str, sel: Selection, ev: events.Events, bar: st.d
     as_of = sel.data_end
     month_end = outlook.horizon_end(as_of, "month")
     until = max(outlook.horizon_end(as_of, horizon, fy), month_end)
+    _rollover_note(as_of, horizon, fy, until)
     bar.progress(0.1, text="Fitting the forecast")
     try:
         fc = cache.call(version, outlook.scope_forecast, q, until, ev)
     except forecast.ForecastError as exc:
         st.info(f"No forecast for this selection: {exc}.")
         return
+    bar.progress(0.3, text=f"Backtesting ({backtest.ORIGINS} origins x {backtest.HORIZON} days)")
+    try:
+        bt: backtest.Backtest | None = cache.call(version, outlook.backtest_scope, q, ev)
+    except backtest.BacktestError as exc:
+        bt, why = None, str(exc)
+    fc = outlook.calibrated(fc, bt.calibration if bt else None)
     user = st.session_state["user"]
     forecast_snapshots.save(fc, q, sel.currency, "selection", user.username, version)
-    lines = budget_status.visible_lines(budgets.current(), budgets.periods_containing(as_of)[0], sel.query)
+    lines = budget_status.visible_lines(budgets.current(), budgets.periods_containing(month_end)[0], sel.query)
     budget = budget_status.selection_budget(lines, sel.query)
     _tiles(fc, month_end, budget, sel.currency)
     metric = METRIC_LABELS[q.metric]
@@ -89,7 +112,7 @@ def _forecast_section(version: str, sel: Selection, ev: events.Events, bar: st.d
     else:
         frame = outlook.month_outlook(fc, month_end)
         st.altair_chart(
-            charts.forecast_band(frame, sel.currency, f"{metric}, {as_of:%B} cumulative", budget), width="stretch"
+            charts.forecast_band(frame, sel.currency, f"{metric}, {month_end:%B} cumulative", budget), width="stretch"
         )
     tables.chart_data(frame, "forecast", "fc", sel.currency)
     start = outlook.horizon_start(as_of, horizon, fy)
@@ -102,23 +125,21 @@ def _forecast_section(version: str, sel: Selection, ev: events.Events, bar: st.d
     )
     st.caption(
         f"Forecast to {until} from data up to {as_of}: Prophet, weekly and yearly seasonality, trend changepoints, "
-        "holidays and billing-calendar events; bands are 80 % and 95 % intervals."
+        "holidays and billing-calendar events; bands are 80 % and 95 % intervals calibrated on the backtest."
         + "".join(f" Note: {n}." for n in fc.forecast.notes)
     )
-    bar.progress(0.3, text="Backtesting (6 origins x 30 days)")
-    _backtest(version, q, ev)
-
-
-def _backtest(version: str, q: CostQuery, ev: events.Events) -> None:
     st.subheader("Track record")
-    try:
-        bt = cache.call(version, outlook.backtest_scope, q, ev)
-    except backtest.BacktestError as exc:
-        st.info(f"No backtest: {exc}.")
-        return
+    if bt is None:
+        st.info(f"No backtest, so the bands are Prophet's own (not calibrated): {why}.")
+    else:
+        _backtest(bt)
+
+
+def _backtest(bt: backtest.Backtest) -> None:
     (st.success if bt.beats_naive else st.warning)(bt.summary())
+    st.markdown(bt.band_summary())
     st.dataframe(
-        bt.metrics.select("label", "total_error", "daily_mape", "bias", "coverage80", "coverage95"),
+        bt.metrics.select("label", "total_error", "daily_mape", "bias", "coverage80", "coverage95", "raw80", "raw95"),
         hide_index=True,
         width="stretch",
         column_config={
@@ -128,6 +149,8 @@ def _backtest(version: str, q: CostQuery, ev: events.Events) -> None:
             "bias": st.column_config.NumberColumn("Bias", format="percent"),
             "coverage80": st.column_config.NumberColumn("In 80 % band", format="percent"),
             "coverage95": st.column_config.NumberColumn("In 95 % band", format="percent"),
+            "raw80": st.column_config.NumberColumn("In Prophet's own 80 %", format="percent"),
+            "raw95": st.column_config.NumberColumn("In Prophet's own 95 %", format="percent"),
         },
     )
     st.caption(backtest.DEFINITIONS)
@@ -162,9 +185,9 @@ def _team_forecasts(
 
 
 def _track_records(version: str, fcs: dict[str, outlook.ScopeForecast], ev: events.Events) -> None:
-    """Each team's backtest beside the baselines, on demand (seven fits per team)."""
+    """Each team's backtest beside the baselines, on demand (one fit per origin and team)."""
     teams = {k: f.actuals for k, f in fcs.items() if "/" not in k}
-    if not st.toggle(f"Track record of each team ({7 * len(teams)} model fits)", key="fc_tr"):
+    if not st.toggle(f"Track record of each team ({backtest.ORIGINS * len(teams)} model fits)", key="fc_tr"):
         return
     bar = st.progress(0.0, text="Backtesting teams")
 
