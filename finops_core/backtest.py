@@ -52,8 +52,9 @@ DEFINITIONS = (
     "Daily MAPE: mean of |forecast - actual| / actual per day. Bias: (sum of forecasts - sum of actuals) / "
     "sum of actuals, positive = too high. In band: share of days inside the 80 % / 95 % band calibrated on the "
     f"earlier origins only (from origin {CAL_MIN + 1} on), beside Prophet's own band. Seasonal naive repeats last "
-    "week; the run rate holds the month-to-date daily average. Both leave out the 1st of the month (month-start "
-    "fees) and add the last month-start fee on each 1st ahead."
+    "week; the run rate holds the month-to-date daily average. Both leave the 1st of the month (month-start fees) "
+    "out of what they learn and add the last month-start fee back on each 1st ahead; every method is scored on "
+    "the full cost."
 )
 Forecaster = Callable[[pl.DataFrame, int], pl.DataFrame]  # (history, horizon) -> day, yhat[, lo80 ...]
 

@@ -84,10 +84,8 @@ def _forecast_section(version: str, sel: Selection, ev: events.Events, bar: st.d
         fy = b.selectbox("Fiscal year starts", range(1, 13), format_func=lambda m: MONTHS[m - 1], key="fc_fy")
     view = c.radio("View", ("Cumulative month", "Daily"), horizontal=True, key="fc_view")
     q = _history(sel)
-    as_of = sel.data_end
-    month_end = outlook.horizon_end(as_of, "month")
-    until = max(outlook.horizon_end(as_of, horizon, fy), month_end)
-    _rollover_note(as_of, horizon, fy, until)
+    until = max(outlook.horizon_end(sel.data_end, horizon, fy), outlook.horizon_end(sel.data_end, "month"))
+    _rollover_note(sel.data_end, horizon, fy, until)
     bar.progress(0.1, text="Fitting the forecast")
     try:
         fc = cache.call(version, outlook.scope_forecast, q, until, ev)
@@ -96,43 +94,46 @@ def _forecast_section(version: str, sel: Selection, ev: events.Events, bar: st.d
         return
     bar.progress(0.3, text=f"Backtesting ({backtest.ORIGINS} origins x {backtest.HORIZON} days)")
     try:
-        bt: backtest.Backtest | None = cache.call(version, outlook.backtest_scope, q, ev)
+        bt: backtest.Backtest | backtest.BacktestError = cache.call(version, outlook.backtest_scope, q, ev)
     except backtest.BacktestError as exc:
-        bt, why = None, str(exc)
-    fc = outlook.calibrated(fc, bt.calibration if bt else None)
-    user = st.session_state["user"]
-    forecast_snapshots.save(fc, q, sel.currency, "selection", user.username, version)
-    lines = budget_status.visible_lines(budgets.current(), budgets.periods_containing(month_end)[0], sel.query)
-    budget = budget_status.selection_budget(lines, sel.query)
-    _tiles(fc, month_end, budget, sel.currency)
-    metric = METRIC_LABELS[q.metric]
-    if view == "Daily":
-        frame = outlook.daily_view(fc)
-        st.altair_chart(charts.forecast_band(frame, sel.currency, f"{metric} per day"), width="stretch")
-    else:
-        frame = outlook.month_outlook(fc, month_end)
-        st.altair_chart(
-            charts.forecast_band(frame, sel.currency, f"{metric}, {month_end:%B} cumulative", budget), width="stretch"
-        )
-    tables.chart_data(frame, "forecast", "fc", sel.currency)
-    start = outlook.horizon_start(as_of, horizon, fy)
-    span = fc.period_total(start, until)
-    st.markdown(
-        f"**{outlook.HORIZONS[horizon]} ({start} to {until}): {money(span['yhat'], sel.currency)}**: actual "
-        f"{money(span['actual'], sel.currency)} to {as_of}, then forecast (80 %: {money(span['lo80'], sel.currency)} "
-        f"to {money(span['hi80'], sel.currency)}; 95 %: {money(span['lo95'], sel.currency)} to "
-        f"{money(span['hi95'], sel.currency)})."
-    )
+        bt = exc
+    # the bands shown (tiles, chart, totals, the kept snapshot) are the ones the backtest calibrated
+    fc = outlook.calibrated(fc, bt.calibration if isinstance(bt, backtest.Backtest) else None)
+    forecast_snapshots.save(fc, q, sel.currency, "selection", st.session_state["user"].username, version)
+    _outlook(fc, sel, view, outlook.horizon_start(sel.data_end, horizon, fy), until, outlook.HORIZONS[horizon])
     st.caption(
-        f"Forecast to {until} from data up to {as_of}: Prophet, weekly and yearly seasonality, trend changepoints, "
-        "holidays and billing-calendar events; bands are 80 % and 95 % intervals calibrated on the backtest."
-        + "".join(f" Note: {n}." for n in fc.forecast.notes)
+        f"Forecast to {until} from data up to {sel.data_end}: Prophet, weekly and yearly seasonality, trend "
+        "changepoints, holidays and billing-calendar events; bands are 80 % and 95 % intervals widened to what the "
+        "backtest's errors needed (see the track record)." + "".join(f" Note: {n}." for n in fc.forecast.notes)
     )
     st.subheader("Track record")
-    if bt is None:
-        st.info(f"No backtest, so the bands are Prophet's own (not calibrated): {why}.")
-    else:
+    if isinstance(bt, backtest.Backtest):
         _backtest(bt)
+    else:
+        st.info(f"No backtest, so the bands are Prophet's own (not calibrated, likely too narrow): {bt}.")
+
+
+def _outlook(fc: outlook.ScopeForecast, sel: Selection, view: str, start: date, until: date, label: str) -> None:
+    """The month tiles, the chart and the horizon's total."""
+    cur, month_end = sel.currency, outlook.horizon_end(fc.as_of, "month")
+    lines = budget_status.visible_lines(budgets.current(), budgets.periods_containing(month_end)[0], sel.query)
+    budget = budget_status.selection_budget(lines, sel.query)
+    _tiles(fc, month_end, budget, cur)
+    metric = METRIC_LABELS[sel.query.metric]
+    if view == "Daily":
+        frame = outlook.daily_view(fc)
+        st.altair_chart(charts.forecast_band(frame, cur, f"{metric} per day"), width="stretch")
+    else:
+        frame = outlook.month_outlook(fc, month_end)
+        title = f"{metric}, {month_end:%B} cumulative"
+        st.altair_chart(charts.forecast_band(frame, cur, title, budget), width="stretch")
+    tables.chart_data(frame, "forecast", "fc", cur)
+    span = fc.period_total(start, until)
+    st.markdown(
+        f"**{label} ({start} to {until}): {money(span['yhat'], cur)}**: actual {money(span['actual'], cur)} to "
+        f"{fc.as_of}, then forecast (80 %: {money(span['lo80'], cur)} to {money(span['hi80'], cur)}; 95 %: "
+        f"{money(span['lo95'], cur)} to {money(span['hi95'], cur)})."
+    )
 
 
 def _backtest(bt: backtest.Backtest) -> None:
@@ -247,6 +248,11 @@ def _budget_section(version: str, sel: Selection, ev: events.Events, bar: st.del
                 },
                 "variance %": st.column_config.NumberColumn("variance %", format="percent"),
             },
+        )
+        st.caption(
+            "Each line's 80 % range is Prophet's own band for its period total, not yet calibrated per line "
+            f"(that takes {backtest.ORIGINS} more fits a line); such bands held fewer days than they claim in "
+            "backtests, so read the range as too narrow. The selection's forecast above uses calibrated bands."
         )
         tables.downloads(table, f"budget-status-{period}", "bs")
     st.subheader("Monthly forecast by team")
