@@ -171,6 +171,23 @@ def test_horizons() -> None:
     assert outlook.horizon_start(d, "12m") == date(2026, 11, 1)
 
 
+def test_a_horizon_is_never_zero_days_long() -> None:
+    """Data through a period's last day: the horizon is the next period's end (the 1st of every month
+    for a demo built "yesterday"); it used to be the as-of day itself, which the forecast refused."""
+    assert outlook.horizon_end(date(2026, 11, 30), "month") == date(2026, 12, 31)
+    assert outlook.horizon_start(date(2026, 11, 30), "month") == date(2026, 12, 1)
+    assert outlook.horizon_end(date(2026, 12, 31), "month") == date(2027, 1, 31)
+    assert outlook.horizon_end(date(2026, 12, 31), "quarter") == date(2027, 3, 31)
+    assert outlook.horizon_end(date(2026, 12, 31), "fiscal_year") == date(2027, 12, 31)
+    assert outlook.horizon_end(date(2027, 3, 31), "fiscal_year", fiscal_start_month=4) == date(2028, 3, 31)
+    assert outlook.horizon_end(date(2026, 2, 28), "12m") == date(2027, 1, 31)
+    assert outlook.rolls_over(date(2026, 11, 30), "month") and not outlook.rolls_over(date(2026, 11, 29), "month")
+    assert not outlook.rolls_over(date(2026, 11, 30), "quarter") and not outlook.rolls_over(date(2026, 11, 30), "12m")
+    for day in (date(2026, 1, 31), date(2026, 2, 28), date(2026, 6, 30), date(2026, 12, 31)):
+        for kind in outlook.HORIZONS:
+            assert 1 <= (outlook.horizon_end(day, kind) - day).days <= outlook.MAX_DAYS
+
+
 def _demo_query(**filters: str) -> CostQuery:
     flt = ((C.BillingCurrency, ("USD",)),) + tuple((k, (v,)) for k, v in filters.items())
     return CostQuery(date(2024, 1, 1), DEMO_END, filters=flt)
