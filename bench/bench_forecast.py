@@ -113,31 +113,52 @@ def accuracy(con: duckdb.DuckDBPyConnection, q: CostQuery, ev: events.Events) ->
     print(
         f"backtests of {len(done)} scopes ({backtest.ORIGINS} origins x {backtest.HORIZON} days, one fit each): {time.perf_counter() - t:.1f} s"
     )
-    head = ("prophet", "naive", "runrate", "daily", "naive d", "bias", "in80", "in95", "raw80", "raw95")
+    head = (
+        "prophet",
+        "naive",
+        "runrate",
+        "daily",
+        "naive d",
+        "bias",
+        "in80",
+        "in95",
+        "raw80",
+        "raw95",
+        "tot80",
+        "tot95",
+    )
     print(f"{'scope':16s} " + " ".join(f"{h:>7s}" for h in head))
     for name, bt in done.items():
         f = bt.figure
         cells = [f("prophet"), f("seasonal_naive"), f("run_rate"), f("prophet", "daily_mape")]
         cells += [f("seasonal_naive", "daily_mape"), f("prophet", "bias")]
-        cells += [f("prophet", c) for c in ("coverage80", "coverage95", "raw80", "raw95")]
+        cells += [f("prophet", c) for c in ("coverage80", "coverage95", "raw80", "raw95", "total80", "total95")]
         print(f"{name:16s} " + " ".join("      –" if c is None else f"{c:7.1%}" for c in cells))
     team_bts = [bt for k, bt in done.items() if k != "TOTAL"]
     wins = sum(bt.beats_naive for bt in team_bts)
     print(f"this forecast beats seasonal naive (30-day total error) for {wins} of {len(team_bts)} teams")
     print(
-        "team scopes, every scored day counted once: "
+        "team scopes, every scored day (total) counted once: "
         + ", ".join(f"{label} {_pooled(team_bts, col):.1%}" for label, col in POOLED.items())
     )
     print(done["TOTAL"].summary())
 
 
-POOLED = {"calibrated 80 %": "cal80", "calibrated 95 %": "cal95", "Prophet's own 80 %": "in80", "own 95 %": "in95"}
+POOLED = {
+    "days in calibrated 80 %": "cal80",
+    "95 %": "cal95",
+    "Prophet's own 80 %": "in80",
+    "own 95 %": "in95",
+    "30-day totals in calibrated 80 %": "tot80",
+    "totals in 95 %": "tot95",
+}
 
 
 def _pooled(bts: list[backtest.Backtest], column: str) -> float:
-    """Share of all scored days (over scopes and origins) inside the band: origins have equal length."""
-    values = pl.concat([bt.origins.filter(pl.col("method") == "prophet").select(column) for bt in bts])
-    return float(values[column].drop_nulls().mean())  # type: ignore[arg-type]
+    """Share of the scored days (over scopes and origins; origins have equal length) inside the band:
+    Prophet's own on the same days as the calibrated one."""
+    scored = [bt.origins.filter((pl.col("method") == "prophet") & pl.col("cal80").is_not_null()) for bt in bts]
+    return float(pl.concat(scored)[column].mean())  # type: ignore[arg-type]
 
 
 def main() -> None:

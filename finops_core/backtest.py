@@ -11,9 +11,11 @@ Definitions (all over the origins, each origin weighted equally):
 - ``bias``: (sum of forecasts - sum of actuals) / sum of actuals; positive = over-forecast.
 - ``coverage80`` / ``coverage95`` (Prophet only): share of days inside the *calibrated* bands,
   out of sample: origin i's bands are calibrated on the residuals of origins before i only (whose
-  horizons ended by origin i), from the ``CAL_MIN``-th origin on. ``raw80`` / ``raw95``: Prophet's
-  own bands, over all origins.
-- ``calibration``: the widths learned from every origin's residuals, applied to the live forecast.
+  horizons ended by origin i), after the first ``CAL_MIN`` origins. ``raw80`` / ``raw95``: Prophet's
+  own bands on the same days.
+- ``total80`` / ``total95``: share of origins whose ``horizon``-day actual total fell inside the
+  calibrated band of the total (daily bands with the learned correlation between days), same origins.
+- ``calibration``: the widths and the correlation learned from every origin, for the live forecast.
 
 Baselines see the 1st of a month as a billing day, not a usage day: month-start fees (support,
 commitment fees, tax) land there and would otherwise be repeated every week by the naive forecast
@@ -27,7 +29,7 @@ excess over what that baseline would have said for it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -40,6 +42,7 @@ ORIGINS = 8  # enough residuals to calibrate the bands on (fewer left the 95 % b
 HORIZON = 30
 STEP = 30  # >= HORIZON: an origin's residuals are all known at the next origin (no look-ahead)
 CAL_MIN = 3  # origins of residuals before the first out-of-sample coverage score
+SCORED = ("in80", "in95", "cal80", "cal95", "tot80", "tot95")  # per origin: share of days (tot: of totals) in band
 METHODS = ("prophet", "seasonal_naive", "run_rate")
 LABELS = {
     "prophet": "This forecast",
@@ -102,11 +105,13 @@ class Backtest:
         if c80 is None or c95 is None:
             return "Too few origins to score the bands out of sample; they are Prophet's own or calibrated on less."
         scored = self.origins.filter(pl.col("cal80").is_not_null())["origin"].n_unique()
+        t80, t95 = self.figure("prophet", "total80"), self.figure("prophet", "total95")
         return (
             f"Bands are widened from the backtest's residuals. Out of sample (the last {scored} origins, each "
             f"calibrated on the ones before it) they held {_pct(c80)} of days in the 80 % band and {_pct(c95)} in "
-            f"the 95 % band; Prophet's own bands held {_pct(self.figure('prophet', 'raw80'))} and "
-            f"{_pct(self.figure('prophet', 'raw95'))}."
+            f"the 95 % band (Prophet's own bands: {_pct(self.figure('prophet', 'raw80'))} and "
+            f"{_pct(self.figure('prophet', 'raw95'))}); the {self.horizon}-day total fell inside its 80 % band at "
+            f"{_pct(t80)} and its 95 % band at {_pct(t95)} of those origins."
         )
 
 
@@ -182,10 +187,7 @@ def _score(actual: np.ndarray, fc: pl.DataFrame) -> dict[str, float | None]:
         "daily_ape": float(np.mean(np.abs(yhat - actual)[nonzero] / np.abs(actual[nonzero])))
         if nonzero.any()
         else None,
-        "in80": None,
-        "in95": None,
-        "cal80": None,
-        "cal95": None,
+        **dict.fromkeys(SCORED),
     }
     if "lo80" in fc.columns:
         out |= _in_bands(actual, fc, "in")
@@ -210,8 +212,7 @@ def backtest(
     if prophet is not None:
         methods = {"prophet": prophet} | methods
     rows: list[dict[str, Any]] = []
-    z80: list[np.ndarray] = []
-    z95: list[np.ndarray] = []
+    bands = _Bands()
     for cut in sorted(cuts):
         history, actual = series.head(cut), series["cost"].slice(cut, horizon).to_numpy()
         origin = history["day"].max()
@@ -219,14 +220,9 @@ def backtest(
             fc = fn(history, horizon)
             row = {"method": name, "origin": origin, **_score(actual, fc)}
             if "lo80" in fc.columns:
-                # out of sample: this origin's bands are widened from earlier origins' residuals only
-                cal = _calibration(z80, z95) if len(z80) >= CAL_MIN else None
-                if cal is not None:
-                    row |= _in_bands(actual, forecast.calibrated_bands(fc, cal), "cal")
-                z80.append(forecast.residual_scores(fc, actual, 80))
-                z95.append(forecast.residual_scores(fc, actual, 95))
+                row |= bands.score(fc, actual)
             rows.append(row)
-    per_origin = pl.DataFrame(rows, schema_overrides={k: pl.Float64 for k in ("in80", "in95", "cal80", "cal95")})
+    per_origin = pl.DataFrame(rows, schema_overrides={k: pl.Float64 for k in SCORED})
     metrics = (
         per_origin.group_by("method", maintain_order=True)
         .agg(
@@ -239,21 +235,47 @@ def backtest(
             ).alias("bias"),
             pl.col("cal80").mean().alias("coverage80"),
             pl.col("cal95").mean().alias("coverage95"),
-            pl.col("in80").mean().alias("raw80"),
-            pl.col("in95").mean().alias("raw95"),
+            # Prophet's own bands on the same (scored) days, so the two shares compare like with like
+            pl.col("in80").filter(pl.col("cal80").is_not_null()).mean().alias("raw80"),
+            pl.col("in95").filter(pl.col("cal95").is_not_null()).mean().alias("raw95"),
+            pl.col("tot80").mean().alias("total80"),
+            pl.col("tot95").mean().alias("total95"),
         )
         .with_columns(pl.col("method").replace_strict(LABELS).alias("label"))
     )
-    return Backtest(metrics, per_origin, horizon, _calibration(z80, z95))
+    return Backtest(metrics, per_origin, horizon, bands.calibration())
 
 
-def _calibration(z80: list[np.ndarray], z95: list[np.ndarray]) -> forecast.Calibration | None:
-    return forecast.Calibration.from_scores(np.concatenate(z80), np.concatenate(z95)) if z80 else None
+class _Bands:
+    """Prophet's bands at successive origins; each origin is scored with the calibration learned
+    from the origins before it only (out of sample), and ``calibration()`` learns from them all."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[pl.DataFrame, np.ndarray]] = []
+
+    def score(self, fc: pl.DataFrame, actual: np.ndarray) -> dict[str, float]:
+        cal = self.calibration() if len(self.seen) >= CAL_MIN else None
+        self.seen.append((fc, actual))
+        if cal is None:
+            return {}
+        bands = forecast.calibrated_bands(fc, cal)
+        return _in_bands(actual, bands, "cal") | forecast.total_in_bands(bands, actual, cal.rho)
+
+    def calibration(self) -> forecast.Calibration | None:
+        if not self.seen:
+            return None
+        z80, z95 = (np.concatenate([forecast.residual_scores(f, a, w) for f, a in self.seen]) for w in (80, 95))
+        cal = forecast.Calibration.from_scores(z80, z95)
+        if cal is None:
+            return None
+        rho = forecast.path_correlation([(forecast.calibrated_bands(f, cal), a) for f, a in self.seen])
+        return replace(cal, rho=rho)
 
 
 def track_records(backtests: dict[str, Backtest]) -> pl.DataFrame:
     """One row per scope: this forecast's, seasonal naive's and the run rate's 30-day total error,
-    the share of days in the calibrated 80 % and 95 % bands (out of sample), and whether this forecast beats seasonal naive."""
+    the share of days in the calibrated 80 % and 95 % bands (out of sample), and whether this
+    forecast beats seasonal naive."""
     rows = [
         {
             "scope": key,

@@ -140,7 +140,18 @@ def _backtest(bt: backtest.Backtest) -> None:
     (st.success if bt.beats_naive else st.warning)(bt.summary())
     st.markdown(bt.band_summary())
     st.dataframe(
-        bt.metrics.select("label", "total_error", "daily_mape", "bias", "coverage80", "coverage95", "raw80", "raw95"),
+        bt.metrics.select(
+            "label",
+            "total_error",
+            "daily_mape",
+            "bias",
+            "coverage80",
+            "coverage95",
+            "raw80",
+            "raw95",
+            "total80",
+            "total95",
+        ),
         hide_index=True,
         width="stretch",
         column_config={
@@ -152,6 +163,8 @@ def _backtest(bt: backtest.Backtest) -> None:
             "coverage95": st.column_config.NumberColumn("In 95 % band", format="percent"),
             "raw80": st.column_config.NumberColumn("In Prophet's own 80 %", format="percent"),
             "raw95": st.column_config.NumberColumn("In Prophet's own 95 %", format="percent"),
+            "total80": st.column_config.NumberColumn("30-day total in 80 % band", format="percent"),
+            "total95": st.column_config.NumberColumn("30-day total in 95 % band", format="percent"),
         },
     )
     st.caption(backtest.DEFINITIONS)
