@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from finops_core import forecast
+from finops_core import calibration
 
 ORIGINS = 8  # enough residuals to calibrate the bands on (fewer left the 95 % band short)
 HORIZON = 30
@@ -75,7 +75,7 @@ class Backtest:
     metrics: pl.DataFrame
     origins: pl.DataFrame
     horizon: int
-    calibration: forecast.Calibration | None = None
+    calibration: calibration.Calibration | None = None
 
     def figure(self, method: str, column: str = "total_error") -> float | None:
         row = self.metrics.filter(pl.col("method") == method)
@@ -243,32 +243,32 @@ def backtest(
         )
         .with_columns(pl.col("method").replace_strict(LABELS).alias("label"))
     )
-    return Backtest(metrics, per_origin, horizon, bands.calibration())
+    return Backtest(metrics, per_origin, horizon, bands.learned())
 
 
 class _Bands:
     """Prophet's bands at successive origins; each origin is scored with the calibration learned
-    from the origins before it only (out of sample), and ``calibration()`` learns from them all."""
+    from the origins before it only (out of sample), and ``learned()`` is what they all teach."""
 
     def __init__(self) -> None:
         self.seen: list[tuple[pl.DataFrame, np.ndarray]] = []
 
     def score(self, fc: pl.DataFrame, actual: np.ndarray) -> dict[str, float]:
-        cal = self.calibration() if len(self.seen) >= CAL_MIN else None
+        cal = self.learned() if len(self.seen) >= CAL_MIN else None
         self.seen.append((fc, actual))
         if cal is None:
             return {}
-        bands = forecast.calibrated_bands(fc, cal)
-        return _in_bands(actual, bands, "cal") | forecast.total_in_bands(bands, actual, cal.rho)
+        bands = calibration.calibrated_bands(fc, cal)
+        return _in_bands(actual, bands, "cal") | calibration.total_in_bands(bands, actual, cal.rho)
 
-    def calibration(self) -> forecast.Calibration | None:
+    def learned(self) -> calibration.Calibration | None:
         if not self.seen:
             return None
-        z80, z95 = (np.concatenate([forecast.residual_scores(f, a, w) for f, a in self.seen]) for w in (80, 95))
-        cal = forecast.Calibration.from_scores(z80, z95)
+        z80, z95 = (np.concatenate([calibration.residual_scores(f, a, w) for f, a in self.seen]) for w in (80, 95))
+        cal = calibration.Calibration.from_scores(z80, z95)
         if cal is None:
             return None
-        rho = forecast.path_correlation([(forecast.calibrated_bands(f, cal), a) for f, a in self.seen])
+        rho = calibration.path_correlation([(calibration.calibrated_bands(f, cal), a) for f, a in self.seen])
         return replace(cal, rho=rho)
 
 

@@ -24,7 +24,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from finops_core import backtest, drilldown, forecast
+from finops_core import backtest, calibration, drilldown, forecast
 from finops_core.events import Events
 from finops_core.query import CostQuery, QueryError
 from finops_core.schema import C
@@ -136,9 +136,9 @@ def scope_forecast(con: duckdb.DuckDBPyConnection, q: CostQuery, until: date, ev
     return ScopeForecast(actuals, forecast.fit_predict(actuals, _horizon(q.end, until), events))
 
 
-def calibrated(fc: ScopeForecast, cal: forecast.Calibration | None) -> ScopeForecast:
+def calibrated(fc: ScopeForecast, cal: calibration.Calibration | None) -> ScopeForecast:
     """``fc`` with its bands and sample paths widened by ``cal`` (from ``backtest_scope``; None: as is)."""
-    return ScopeForecast(fc.actuals, forecast.calibrated(fc.forecast, cal))
+    return ScopeForecast(fc.actuals, calibration.calibrated(fc.forecast, cal))
 
 
 def _horizon(as_of: date, until: date) -> int:

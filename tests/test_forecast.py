@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from finops_core import backtest, drilldown, events, forecast, forecast_snapshots, outlook
+from finops_core import backtest, calibration, drilldown, events, forecast, forecast_snapshots, outlook
 from finops_core.query import CostQuery, QueryError, Scope
 from finops_core.schema import C
 from tests.conftest import DEMO_END
@@ -234,8 +234,8 @@ def test_calibrated_bands_hold_their_share_of_days_over_the_demo_teams(con) -> N
 
 def test_calibration_moves_bands_and_sample_paths_together() -> None:
     fc = forecast.fit_predict(_weekly_trend(200), 30)
-    cal = forecast.Calibration(k80=2.0, k95=2.5, days=90)
-    wide = forecast.calibrated(fc, cal)
+    cal = calibration.Calibration(k80=2.0, k95=2.5, days=90)
+    wide = calibration.calibrated(fc, cal)
     d, w = fc.daily, wide.daily
     assert w["yhat"].equals(d["yhat"])
     assert np.allclose(w["hi80"] - w["yhat"], 2.0 * (d["hi80"] - d["yhat"]))
@@ -252,13 +252,13 @@ def test_correlated_paths_keep_each_day_and_widen_the_total() -> None:
     """Re-pairing the paths across days leaves every day's distribution exactly as it was, and the
     total's spread grows to what a correlation rho between days implies."""
     fc = forecast.fit_predict(_weekly_trend(200), 30)
-    plain = forecast.calibrated(fc, forecast.Calibration(k80=1.0, k95=1.0, days=90))
-    tied = forecast.calibrated(fc, forecast.Calibration(k80=1.0, k95=1.0, days=90, rho=0.8))
+    plain = calibration.calibrated(fc, calibration.Calibration(k80=1.0, k95=1.0, days=90))
+    tied = calibration.calibrated(fc, calibration.Calibration(k80=1.0, k95=1.0, days=90, rho=0.8))
     assert np.array_equal(np.sort(plain.samples, axis=1), np.sort(tied.samples, axis=1))
     assert tied.daily.equals(plain.daily)
     a, b = fc.daily["day"][0], fc.daily["day"][-1]
     sd = tied.samples.sum(axis=0).std()
-    var_a, var_b = forecast._total_spread(tied.daily)
+    var_a, var_b = calibration._total_spread(tied.daily)
     assert sd == pytest.approx(np.sqrt(var_a + 0.8 * var_b), rel=0.15)
     assert tied.total(a, b)["hi80"] - tied.total(a, b)["lo80"] > 2 * (
         plain.total(a, b)["hi80"] - plain.total(a, b)["lo80"]
@@ -268,13 +268,15 @@ def test_correlated_paths_keep_each_day_and_widen_the_total() -> None:
 def test_path_correlation_matches_the_totals_errors() -> None:
     """Daily sd 1 over 30 days: independent days give the total an sd of sqrt(30); a total error of
     sqrt(30 + rho * 870) at every origin is matched by exactly that rho, and none is needed below."""
-    day = pl.DataFrame({"yhat": np.zeros(30), "lo80": np.full(30, -forecast.Z80), "hi80": np.full(30, forecast.Z80)})
+    day = pl.DataFrame(
+        {"yhat": np.zeros(30), "lo80": np.full(30, -calibration.Z80), "hi80": np.full(30, calibration.Z80)}
+    )
     for rho in (0.25, 0.6):
         miss = np.sqrt(30 + rho * 870)
-        got = forecast.path_correlation([(day, np.full(30, miss / 30)), (day, np.full(30, -miss / 30))])
+        got = calibration.path_correlation([(day, np.full(30, miss / 30)), (day, np.full(30, -miss / 30))])
         assert got == pytest.approx(rho, abs=1e-6)
-    assert forecast.path_correlation([(day, np.full(30, 0.1))]) == 0.0
-    assert forecast.path_correlation([(day, np.full(30, 100.0))]) == 1.0
+    assert calibration.path_correlation([(day, np.full(30, 0.1))]) == 0.0
+    assert calibration.path_correlation([(day, np.full(30, 100.0))]) == 1.0
 
 
 def test_calibration_is_learned_from_earlier_origins_only() -> None:

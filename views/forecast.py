@@ -264,8 +264,8 @@ def _budget_section(version: str, sel: Selection, ev: events.Events, bar: st.del
         )
         st.caption(
             "Each line's 80 % range is Prophet's own band for its period total, not yet calibrated per line "
-            f"(that takes {backtest.ORIGINS} more fits a line); such bands held fewer days than they claim in "
-            "backtests, so read the range as too narrow. The selection's forecast above uses calibrated bands."
+            f"(that takes {backtest.ORIGINS} more fits a line). It treats the days as independent, so it is far too "
+            "narrow for a total: read it as a floor. The selection's forecast above uses calibrated bands."
         )
         tables.downloads(table, f"budget-status-{period}", "bs")
     st.subheader("Monthly forecast by team")
