@@ -10,7 +10,7 @@ import streamlit as st
 from finops_core import access, state, store
 from finops_core.demo import DemoConfig, build_demo, is_demo
 from finops_core.ingest import live_sources
-from ui import auth, cache, filters, trust
+from ui import auth, cache, errors, filters, trust
 
 st.set_page_config(page_title="FinOps analytics", page_icon=":material/payments:", layout="wide")
 
@@ -69,32 +69,38 @@ def ensure_data() -> None:
         ensure_demo_users()
 
 
-ensure_data()
-demo = is_demo(cache.store_root())
-try:
-    user = auth.gate(demo)
-except access.AccessError as exc:
-    st.error(str(exc))
-    st.stop()
-with st.sidebar:
-    st.markdown("### FinOps analytics")
-    if demo:
-        ingested = len(live_sources(cache.store_root()))
-        label = "Demo data: a fictional company" + (f", plus {ingested} ingested file(s)" if ingested else "")
-        st.badge(label, icon=":material/science:", color="orange")
-    scope_note = (
-        "all data"
-        if user.sees_all
-        else "scope: " + ", ".join((user.scope.teams or ()) + (user.scope.sub_accounts or ()))
-    )
-    st.caption(f"Signed in as **{user.name}** ({user.role}; {scope_note})")
-    auth.logout_button()
-st.session_state["user"] = user
-st.session_state["selection"] = filters.sidebar(user.scope)
-allowed = [key for key, roles in access.PAGE_ROLES.items() if user.role in roles]
-pages = {
-    k: st.Page(PAGES[k][0], title=PAGES[k][1], icon=PAGES[k][2], url_path=k, default=k == "spend") for k in allowed
-}
-navigation = st.navigation(list(pages.values()))
-trust.render(user, pages.get("quality"))
-navigation.run()
+def main() -> None:
+    """Everything after the page config; each page runs inside its own guard, so a failing page still
+    leaves the sidebar and the navigation usable."""
+    ensure_data()
+    demo = is_demo(cache.store_root())
+    try:
+        user = auth.gate(demo)
+    except access.AccessError as exc:
+        st.error(str(exc))
+        st.stop()
+    with st.sidebar:
+        st.markdown("### FinOps analytics")
+        if demo:
+            ingested = len(live_sources(cache.store_root()))
+            label = "Demo data: a fictional company" + (f", plus {ingested} ingested file(s)" if ingested else "")
+            st.badge(label, icon=":material/science:", color="orange")
+        scope_note = (
+            "all data"
+            if user.sees_all
+            else "scope: " + ", ".join((user.scope.teams or ()) + (user.scope.sub_accounts or ()))
+        )
+        st.caption(f"Signed in as **{user.name}** ({user.role}; {scope_note})")
+        auth.logout_button()
+    st.session_state["user"] = user
+    st.session_state["selection"] = filters.sidebar(user.scope)
+    allowed = [key for key, roles in access.PAGE_ROLES.items() if user.role in roles]
+    pages = {
+        k: st.Page(PAGES[k][0], title=PAGES[k][1], icon=PAGES[k][2], url_path=k, default=k == "spend") for k in allowed
+    }
+    page = st.navigation(list(pages.values()))
+    errors.guarded(lambda: trust.render(user, pages.get("quality")), "trust line")
+    errors.guarded(page.run, f"page {page.title!r}")
+
+
+errors.guarded(main, "app")

@@ -4,13 +4,16 @@
 forecast, 80 % and 95 % intervals and the sample paths behind them. One MAP fit per series; both
 intervals come from the same ``predictive_samples`` draw (the quantiles of one set of simulated
 paths), so a second fit per interval width is never needed, and period totals (month end, quarter
-end) get honest intervals by summing each simulated path, not by adding daily bounds.
+end) get their intervals by summing each simulated path, not by adding daily bounds.
 
 Model: multiplicative weekly seasonality (cloud spend dips by a share at weekends), yearly
 seasonality only when the history spans more than 730 days, automatic trend changepoints, public
 holidays from the ``holidays`` package (offline), month-start and month-end billing effects, and
 launches from ``data/rules/events.yaml`` as step regressors. Prophet's sampling uses NumPy's global
 generator, so every fit seeds it with ``SEED``: the same series always gives the same forecast.
+
+Prophet's own intervals hold fewer days than they claim on billing data: ``calibration`` widens
+them, and ties a path's days together, from the backtest's errors.
 """
 
 from __future__ import annotations

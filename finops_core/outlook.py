@@ -24,7 +24,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from finops_core import backtest, drilldown, forecast
+from finops_core import backtest, calibration, drilldown, forecast
 from finops_core.events import Events
 from finops_core.query import CostQuery, QueryError
 from finops_core.schema import C
@@ -91,7 +91,19 @@ def histories(con: duckdb.DuckDBPyConnection, q: CostQuery, dimension: str, keys
 
 
 def horizon_end(as_of: date, kind: str, fiscal_start_month: int = 1) -> date:
-    """Last day of the horizon ``kind`` (a key of HORIZONS) seen from ``as_of``."""
+    """Last day of the horizon ``kind`` (a key of HORIZONS) seen from ``as_of``: the end of the period
+    holding ``as_of``, or of the next one when ``as_of`` is its last day (data through 30 November:
+    "end of month" is 31 December), so a horizon is always at least one day after the data."""
+    end = _period_end(as_of, kind, fiscal_start_month)
+    return end if end > as_of else _period_end(as_of + timedelta(days=1), kind, fiscal_start_month)
+
+
+def rolls_over(as_of: date, kind: str, fiscal_start_month: int = 1) -> bool:
+    """Whether ``horizon_end`` moved on to the next period because ``as_of`` closes its own."""
+    return _period_end(as_of, kind, fiscal_start_month) <= as_of
+
+
+def _period_end(as_of: date, kind: str, fiscal_start_month: int) -> date:
     if kind == "month":
         return (as_of.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
     if kind == "quarter":
@@ -122,6 +134,11 @@ def scope_forecast(con: duckdb.DuckDBPyConnection, q: CostQuery, until: date, ev
     """Forecast of ``q`` (history q.start..q.end) up to ``until`` (at most MAX_DAYS ahead)."""
     actuals = daily_actuals(con, q)
     return ScopeForecast(actuals, forecast.fit_predict(actuals, _horizon(q.end, until), events))
+
+
+def calibrated(fc: ScopeForecast, cal: calibration.Calibration | None) -> ScopeForecast:
+    """``fc`` with its bands and sample paths widened by ``cal`` (from ``backtest_scope``; None: as is)."""
+    return ScopeForecast(fc.actuals, calibration.calibrated(fc.forecast, cal))
 
 
 def _horizon(as_of: date, until: date) -> int:
@@ -246,10 +263,11 @@ def backtest_scope(con: duckdb.DuckDBPyConnection, q: CostQuery, events: Events)
 
 
 def month_outlook(fc: ScopeForecast, month_end: date) -> pl.DataFrame:
-    """Cumulative cost through the as-of day's month: one row per day with ``actual`` (cumulative, to
-    the as-of day) and ``yhat``/``lo95``/``lo80``/``hi80``/``hi95`` (cumulative, after it; intervals
-    from summed sample paths)."""
-    start = fc.as_of.replace(day=1)
+    """Cumulative cost through the month ending ``month_end`` (the as-of day's, or the next one when
+    the data ends on a month's last day): one row per day with ``actual`` (cumulative, to the as-of
+    day) and ``yhat``/``lo95``/``lo80``/``hi80``/``hi95`` (cumulative, after it; intervals from summed
+    sample paths)."""
+    start = month_end.replace(day=1)
     past = fc.actuals.filter(pl.col("day") >= start).with_columns(pl.col("cost").cum_sum().alias("actual"))
     base = float(past["actual"].tail(1).sum()) if past.height else 0.0
     future = fc.forecast.daily.filter(pl.col("day") <= month_end)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import tomllib
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from finops_core import access, budgets, drilldown, events, forecast_snapshots, outlook, state, store
+from finops_core.demo import DemoConfig, build_demo
 from finops_core.query import CostQuery
 from finops_core.schema import C
+from tests.conftest import DEMO_PASSWORD
 from tests.test_pages import _app, _money, _tile
 
 
@@ -141,3 +145,62 @@ def test_each_teams_track_record_on_demand(demo_store: Path, monkeypatch: pytest
     assert row["this forecast"] == pytest.approx(bt.figure("prophet"), abs=2e-3)
     wins = int(table["beats naive"].sum())
     assert any(f"for **{wins} of {len(table)}** teams" in m.value for m in at.markdown)
+
+
+@pytest.fixture(scope="module")
+def month_end_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small demo whose data ends on a month's last day (as every demo built on the 1st does)."""
+    root = tmp_path_factory.mktemp("month-end-store")
+    build_demo(root, DemoConfig(seed=11, end=date(2026, 6, 30), rows=60_000))
+    return root
+
+
+def test_data_ending_on_a_months_last_day_forecasts_the_next_month(
+    month_end_store: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The default horizon ("End of month") used to be zero days long and raise; now it is July's end."""
+    monkeypatch.setenv("FINOPS_STATE", str(tmp_path))  # its own budgets and snapshots
+    access.create_demo_users(access.users_path(), DEMO_PASSWORD)
+    at = _app(month_end_store, monkeypatch, user="finance")
+    at.switch_page("views/forecast.py").run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    note = next(i.value for i in at.info if "last day of a month" in i.value)
+    assert "30 June 2026" in note and "“End of month” means 31 July 2026" in note
+    assert _tile(at, "July to date") == 0.0
+    q = _query(month_end_store)
+    con = store.connect(month_end_store)
+    try:
+        fc = outlook.scope_forecast(con, q, date(2026, 7, 31), events.load())
+    finally:
+        con.close()
+    assert _tile(at, "Forecast at month end") == pytest.approx(
+        fc.period_total(date(2026, 7, 1), date(2026, 7, 31))["yhat"], rel=2e-3
+    )
+    assert any(m.value.startswith("**End of month (2026-07-01 to 2026-07-31)") for m in at.markdown)
+
+
+def test_an_uncaught_error_on_a_page_is_a_sentence_and_the_traceback_goes_to_the_log(
+    demo_store: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*_: object) -> None:
+        raise RuntimeError("internal detail /srv/secret.sql")
+
+    monkeypatch.setattr(events, "load", broken)
+    at = _app(demo_store, monkeypatch, user="finance")
+    with caplog.at_level(logging.ERROR, logger="finops.app"):
+        at.switch_page("views/forecast.py").run()
+    assert not at.exception, "a traceback reached the page"
+    said = [e.value for e in at.error]
+    assert len(said) == 1 and said[0].startswith("Something went wrong on this page. Reload it;"), said
+    ref = said[0].split("reference ")[1].split(" ")[0]
+    assert not any("secret" in str(el.value) for el in [*at.error, *at.markdown, *at.caption])
+    logged = [r for r in caplog.records if ref in r.getMessage()]
+    assert logged and logged[0].exc_info and "internal detail" in str(logged[0].exc_info[1])
+    assert at.sidebar.markdown, "the sidebar is still drawn"
+
+
+def test_config_hides_error_details() -> None:
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    # "none": Streamlit's generic message only; false would mean "stacktrace", which shows tracebacks
+    assert config["client"]["showErrorDetails"] == "none"

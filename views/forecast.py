@@ -34,9 +34,10 @@ def _history(sel: Selection) -> CostQuery:
 
 
 def _tiles(fc: outlook.ScopeForecast, month_end: date, budget: float | None, cur: str) -> None:
-    total = fc.period_total(fc.as_of.replace(day=1), month_end)
+    start = month_end.replace(day=1)
+    total = fc.period_total(start, month_end)
     a, b, c, d = st.columns(4)
-    a.metric(f"{fc.as_of:%B} to date", money(total["actual"], cur), border=True)
+    a.metric(f"{start:%B} to date", money(total["actual"], cur), border=True)
     b.metric(
         "Forecast at month end",
         money(total["yhat"], cur),
@@ -51,12 +52,27 @@ def _tiles(fc: outlook.ScopeForecast, month_end: date, budget: float | None, cur
         help="The budgets of the teams picked in the sidebar (every one of them budgeted, no other filter). "
         "Unbudgeted spend (e.g. Unallocated) makes a total-vs-budget comparison meaningless.",
     )
-    over = None if budget is None else budget_status.overrun_date(fc, fc.as_of.replace(day=1), month_end, budget)
+    over = None if budget is None else budget_status.overrun_date(fc, start, month_end, budget)
     d.metric(
         "Projected overrun",
         f"{over:%d %b}" if over else ("none" if budget is not None else "–"),
         border=True,
         help="First day on which the month's cumulative cost (actual, then forecast) passes the budget.",
+    )
+
+
+def _rollover_note(as_of: date, horizon: str, fy: int, until: date) -> None:
+    """Say so when the data ends on a period's last day and the horizon moved on to the next period."""
+    rolled = [k for k in ("month", horizon) if outlook.rolls_over(as_of, k, fy) and k != "12m"]
+    if not rolled:
+        return
+    means = "; ".join(
+        f"“{outlook.HORIZONS[k]}” means {outlook.horizon_end(as_of, k, fy):%d %B %Y}" for k in dict.fromkeys(rolled)
+    )
+    st.info(
+        f"The data ends on {as_of:%d %B %Y}, the last day of a {rolled[-1].replace('_', ' ')}, so the forecast "
+        f"looks at the next one: {means}. The month tiles are for {outlook.horizon_end(as_of, 'month'):%B %Y}. "
+        f"Forecast to {until:%d %B %Y}."
     )
 
 
@@ -68,57 +84,74 @@ def _forecast_section(version: str, sel: Selection, ev: events.Events, bar: st.d
         fy = b.selectbox("Fiscal year starts", range(1, 13), format_func=lambda m: MONTHS[m - 1], key="fc_fy")
     view = c.radio("View", ("Cumulative month", "Daily"), horizontal=True, key="fc_view")
     q = _history(sel)
-    as_of = sel.data_end
-    month_end = outlook.horizon_end(as_of, "month")
-    until = max(outlook.horizon_end(as_of, horizon, fy), month_end)
+    until = max(outlook.horizon_end(sel.data_end, horizon, fy), outlook.horizon_end(sel.data_end, "month"))
+    _rollover_note(sel.data_end, horizon, fy, until)
     bar.progress(0.1, text="Fitting the forecast")
     try:
         fc = cache.call(version, outlook.scope_forecast, q, until, ev)
     except forecast.ForecastError as exc:
         st.info(f"No forecast for this selection: {exc}.")
         return
-    user = st.session_state["user"]
-    forecast_snapshots.save(fc, q, sel.currency, "selection", user.username, version)
-    lines = budget_status.visible_lines(budgets.current(), budgets.periods_containing(as_of)[0], sel.query)
+    bar.progress(0.3, text=f"Backtesting ({backtest.ORIGINS} origins x {backtest.HORIZON} days)")
+    try:
+        bt: backtest.Backtest | backtest.BacktestError = cache.call(version, outlook.backtest_scope, q, ev)
+    except backtest.BacktestError as exc:
+        bt = exc
+    # the bands shown (tiles, chart, totals, the kept snapshot) are the ones the backtest calibrated
+    fc = outlook.calibrated(fc, bt.calibration if isinstance(bt, backtest.Backtest) else None)
+    forecast_snapshots.save(fc, q, sel.currency, "selection", st.session_state["user"].username, version)
+    _outlook(fc, sel, view, outlook.horizon_start(sel.data_end, horizon, fy), until, outlook.HORIZONS[horizon])
+    st.caption(
+        f"Forecast to {until} from data up to {sel.data_end}: Prophet, weekly and yearly seasonality, trend "
+        "changepoints, holidays and billing-calendar events; bands are 80 % and 95 % intervals widened to what the "
+        "backtest's errors needed (see the track record)." + "".join(f" Note: {n}." for n in fc.forecast.notes)
+    )
+    st.subheader("Track record")
+    if isinstance(bt, backtest.Backtest):
+        _backtest(bt)
+    else:
+        st.info(f"No backtest, so the bands are Prophet's own (not calibrated, likely too narrow): {bt}.")
+
+
+def _outlook(fc: outlook.ScopeForecast, sel: Selection, view: str, start: date, until: date, label: str) -> None:
+    """The month tiles, the chart and the horizon's total."""
+    cur, month_end = sel.currency, outlook.horizon_end(fc.as_of, "month")
+    lines = budget_status.visible_lines(budgets.current(), budgets.periods_containing(month_end)[0], sel.query)
     budget = budget_status.selection_budget(lines, sel.query)
-    _tiles(fc, month_end, budget, sel.currency)
-    metric = METRIC_LABELS[q.metric]
+    _tiles(fc, month_end, budget, cur)
+    metric = METRIC_LABELS[sel.query.metric]
     if view == "Daily":
         frame = outlook.daily_view(fc)
-        st.altair_chart(charts.forecast_band(frame, sel.currency, f"{metric} per day"), width="stretch")
+        st.altair_chart(charts.forecast_band(frame, cur, f"{metric} per day"), width="stretch")
     else:
         frame = outlook.month_outlook(fc, month_end)
-        st.altair_chart(
-            charts.forecast_band(frame, sel.currency, f"{metric}, {as_of:%B} cumulative", budget), width="stretch"
-        )
-    tables.chart_data(frame, "forecast", "fc", sel.currency)
-    start = outlook.horizon_start(as_of, horizon, fy)
+        title = f"{metric}, {month_end:%B} cumulative"
+        st.altair_chart(charts.forecast_band(frame, cur, title, budget), width="stretch")
+    tables.chart_data(frame, "forecast", "fc", cur)
     span = fc.period_total(start, until)
     st.markdown(
-        f"**{outlook.HORIZONS[horizon]} ({start} to {until}): {money(span['yhat'], sel.currency)}**: actual "
-        f"{money(span['actual'], sel.currency)} to {as_of}, then forecast (80 %: {money(span['lo80'], sel.currency)} "
-        f"to {money(span['hi80'], sel.currency)}; 95 %: {money(span['lo95'], sel.currency)} to "
-        f"{money(span['hi95'], sel.currency)})."
+        f"**{label} ({start} to {until}): {money(span['yhat'], cur)}**: actual {money(span['actual'], cur)} to "
+        f"{fc.as_of}, then forecast (80 %: {money(span['lo80'], cur)} to {money(span['hi80'], cur)}; 95 %: "
+        f"{money(span['lo95'], cur)} to {money(span['hi95'], cur)})."
     )
-    st.caption(
-        f"Forecast to {until} from data up to {as_of}: Prophet, weekly and yearly seasonality, trend changepoints, "
-        "holidays and billing-calendar events; bands are 80 % and 95 % intervals."
-        + "".join(f" Note: {n}." for n in fc.forecast.notes)
-    )
-    bar.progress(0.3, text="Backtesting (6 origins x 30 days)")
-    _backtest(version, q, ev)
 
 
-def _backtest(version: str, q: CostQuery, ev: events.Events) -> None:
-    st.subheader("Track record")
-    try:
-        bt = cache.call(version, outlook.backtest_scope, q, ev)
-    except backtest.BacktestError as exc:
-        st.info(f"No backtest: {exc}.")
-        return
+def _backtest(bt: backtest.Backtest) -> None:
     (st.success if bt.beats_naive else st.warning)(bt.summary())
+    st.markdown(bt.band_summary())
     st.dataframe(
-        bt.metrics.select("label", "total_error", "daily_mape", "bias", "coverage80", "coverage95"),
+        bt.metrics.select(
+            "label",
+            "total_error",
+            "daily_mape",
+            "bias",
+            "coverage80",
+            "coverage95",
+            "raw80",
+            "raw95",
+            "total80",
+            "total95",
+        ),
         hide_index=True,
         width="stretch",
         column_config={
@@ -128,6 +161,10 @@ def _backtest(version: str, q: CostQuery, ev: events.Events) -> None:
             "bias": st.column_config.NumberColumn("Bias", format="percent"),
             "coverage80": st.column_config.NumberColumn("In 80 % band", format="percent"),
             "coverage95": st.column_config.NumberColumn("In 95 % band", format="percent"),
+            "raw80": st.column_config.NumberColumn("In Prophet's own 80 %", format="percent"),
+            "raw95": st.column_config.NumberColumn("In Prophet's own 95 %", format="percent"),
+            "total80": st.column_config.NumberColumn("30-day total in 80 % band", format="percent"),
+            "total95": st.column_config.NumberColumn("30-day total in 95 % band", format="percent"),
         },
     )
     st.caption(backtest.DEFINITIONS)
@@ -162,9 +199,9 @@ def _team_forecasts(
 
 
 def _track_records(version: str, fcs: dict[str, outlook.ScopeForecast], ev: events.Events) -> None:
-    """Each team's backtest beside the baselines, on demand (seven fits per team)."""
+    """Each team's backtest beside the baselines, on demand (one fit per origin and team)."""
     teams = {k: f.actuals for k, f in fcs.items() if "/" not in k}
-    if not st.toggle(f"Track record of each team ({7 * len(teams)} model fits)", key="fc_tr"):
+    if not st.toggle(f"Track record of each team ({backtest.ORIGINS * len(teams)} model fits)", key="fc_tr"):
         return
     bar = st.progress(0.0, text="Backtesting teams")
 
@@ -224,6 +261,11 @@ def _budget_section(version: str, sel: Selection, ev: events.Events, bar: st.del
                 },
                 "variance %": st.column_config.NumberColumn("variance %", format="percent"),
             },
+        )
+        st.caption(
+            "Each line's 80 % range is Prophet's own band for its period total, not yet calibrated per line "
+            f"(that takes {backtest.ORIGINS} more fits a line). It treats the days as independent, so it is far too "
+            "narrow for a total: read it as a floor. The selection's forecast above uses calibrated bands."
         )
         tables.downloads(table, f"budget-status-{period}", "bs")
     st.subheader("Monthly forecast by team")
