@@ -156,14 +156,17 @@ def test_a_20_percent_spike_is_found_on_a_month_end_and_on_a_plain_day() -> None
 
 def test_a_leak_of_15_percent_a_week_is_a_leak() -> None:
     n = 200
-    values = _weekly(n)
-    grow = np.clip((np.arange(n) - 120) / 7 * 0.15, 0, 0.15 * 6)  # from day 120, +15 % of the level a week
-    values = values * (1 + np.where(np.arange(n) < 162, grow, 0.0))  # fixed after six weeks
-    found = _run(_con({"svc": list(values)}), n)
-    assert found["kind"].to_list() == ["leak"]
-    row = found.row(0, named=True)
-    assert START + timedelta(days=125) <= row["start"] <= START + timedelta(days=145)
-    assert row["end"] <= START + timedelta(days=170)
+    day = np.arange(n)
+    grow = np.where(day < 162, np.clip((day - 120) / 7 * 0.15, 0, None), 0.0)  # +15 % a week for six weeks
+    for seed in (1, 2, 3):
+        found = _run(_con({"svc": list(_weekly(n, noise=0.04, seed=seed) * (1 + grow))}), n)
+        leaks = found.filter(pl.col("kind") == "leak")
+        assert leaks.height >= 1
+        assert leaks["start"].min() <= START + timedelta(days=145)
+        assert leaks["end"].max() >= START + timedelta(days=158)
+        # nothing before the leak began nor long after it was fixed (days in its ramp may also be spikes)
+        assert found["start"].min() >= START + timedelta(days=120)
+        assert found["end"].max() <= START + timedelta(days=170)
 
 
 def test_demo_truth_is_found(demo_store: Path) -> None:
