@@ -31,7 +31,7 @@ import duckdb
 import polars as pl
 
 from finops_core import db
-from finops_core.anomaly_baseline import SCOPES, daily_series, expected, level_medians
+from finops_core.anomaly_baseline import SCOPES, daily_series, expected, level_medians, young_resources
 from finops_core.query import CostQuery, compile_where
 from finops_core.schema import C
 
@@ -115,9 +115,10 @@ def detect(
     kind (spike/leak), actual, expected, impact, peak_day, peak_ratio.
     """
     settings = settings or DetectionSettings()
+    young = young_resources(con, q)
     out = []
     for scope in scopes:
-        series = daily_series(con, q, scope)
+        series = daily_series(con, q, scope, young)
         if series.is_empty():
             continue
         keys = [C.BillingCurrency, *SCOPES[scope]]

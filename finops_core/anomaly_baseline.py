@@ -25,10 +25,14 @@ SCOPES: dict[str, tuple[str, ...]] = {
     "team": (C.x_Team,),
     "total": (),
 }
+ALL_DIMS = (C.ServiceName, C.SubAccountId, C.x_Team)
 
 
-def daily_series(con: duckdb.DuckDBPyConnection, q: CostQuery, scope: str) -> pl.DataFrame:
-    """Usage-based cost per day for every series of a scope type, missing days as 0.
+def daily_series(
+    con: duckdb.DuckDBPyConnection, q: CostQuery, scope: str, young: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Usage-based cost per day for every series of a scope type, missing days as 0; ``young`` is
+    ``young_resources(con, q)`` when the caller already has it.
 
     One row per (series key, BillingCurrency, day); ``key`` is a readable label of the series.
     """
@@ -48,10 +52,10 @@ def daily_series(con: duckdb.DuckDBPyConnection, q: CostQuery, scope: str) -> pl
     spans = raw.group_by(keys).agg(pl.col("day").min().alias("first"))
     days = pl.DataFrame({"day": pl.date_range(q.start, q.end, eager=True)})
     grid = spans.join(days, how="cross").filter(pl.col("day") >= pl.col("first")).drop("first")
-    young = _young_lags(con, q, dims)
+    lags = _young_lags(young_resources(con, q) if young is None else young, dims)
     full = (
         grid.join(raw, on=[*keys, "day"], how="left")
-        .join(young, on=[*keys, "day"], how="left")
+        .join(lags, on=[*keys, "day"], how="left")
         .with_columns(pl.col("cost").fill_null(0.0), *[pl.col(f"y{j}").fill_null(0.0) for j in range(YOUNG_DAYS)])
         .with_columns(pl.col("y0").alias("young_cost"))
     )
@@ -59,32 +63,46 @@ def daily_series(con: duckdb.DuckDBPyConnection, q: CostQuery, scope: str) -> pl
     return full.with_columns(label.alias("key")).sort([*keys, "day"])
 
 
-def _young_lags(con: duckdb.DuckDBPyConnection, q: CostQuery, dims: tuple[str, ...]) -> pl.DataFrame:
+def young_resources(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:
+    """Usage cost of resources in their first five weeks, for every scope type at once (one pass over
+    the resource rows serves all scopes). One row per (BillingCurrency, service, sub account, team,
+    day, age in days since the resource was first seen)."""
+    view, where, params = compile_where(replace(q, group_by=()), (C.ResourceId, *ALL_DIMS))
+    cols = ", ".join((C.BillingCurrency, *ALL_DIMS))
+    per_resource = f"min({C.x_ChargeDate}) OVER (PARTITION BY {C.ResourceId})"
+    # resources already there on the first day of data are not deployments
+    first_seen = (
+        f"CASE WHEN {per_resource} = min({C.x_ChargeDate}) OVER () THEN DATE '1900-01-01' ELSE {per_resource} END"
+    )
+    return db.frame(
+        con,
+        f"SELECT day, {cols}, age, sum(cost) AS cost FROM ("
+        f"SELECT {C.x_ChargeDate} AS day, {cols}, {q.metric} AS cost, {C.x_ChargeDate} - {first_seen} AS age "
+        f"FROM {view} WHERE {C.ResourceId} IS NOT NULL AND {C.ChargeCategory} = 'Usage' AND {where}"
+        f") WHERE age < {YOUNG_DAYS} GROUP BY ALL",
+        params,
+    )
+
+
+def _young_lags(young: pl.DataFrame, dims: tuple[str, ...]) -> pl.DataFrame:
     """Per series and day t, the cost that resources still young at t (first seen less than five weeks
     before t) had on day t - j, for j = 0..34, as columns y0..y34.
 
     Subtracting it from the series at lag j gives the cost of resources settled at t, so a
     deployment neither spikes on arrival nor steps up when it stops being young.
     """
-    view, where, params = compile_where(replace(q, group_by=()), (C.ResourceId, *dims))
-    cols = ", ".join((C.BillingCurrency, *dims))
-    per_resource = f"min({C.x_ChargeDate}) OVER (PARTITION BY {C.ResourceId})"
-    # resources already there on the first day of data are not deployments
-    first_seen = (
-        f"CASE WHEN {per_resource} = min({C.x_ChargeDate}) OVER () THEN DATE '1900-01-01' ELSE {per_resource} END"
-    )
-    long = db.frame(
-        con,
-        f"SELECT CAST(day + CAST(j AS INTEGER) AS DATE) AS day, {cols}, j, sum(cost) AS young FROM ("
-        f"SELECT * FROM ("
-        f"SELECT {C.x_ChargeDate} AS day, {cols}, {q.metric} AS cost, {C.x_ChargeDate} - {first_seen} AS age "
-        f"FROM {view} WHERE {C.ResourceId} IS NOT NULL AND {C.ChargeCategory} = 'Usage' AND {where}"
-        # only rows of young resources meet the 35 lags (not every row of history)
-        f") WHERE age < {YOUNG_DAYS}) young, range(0, {YOUNG_DAYS}) AS lags(j) WHERE age < {YOUNG_DAYS} - j "
-        "GROUP BY ALL",
-        params,
-    )
     keys = [C.BillingCurrency, *dims, "day"]
+    lags = pl.DataFrame({"j": list(range(YOUNG_DAYS))})
+    # only rows of young resources meet the 35 lags (not every row of history)
+    long = (
+        young.group_by([*keys, "age"])
+        .agg(pl.col("cost").sum())
+        .join(lags, how="cross")
+        .filter(pl.col("age") < YOUNG_DAYS - pl.col("j"))
+        .with_columns((pl.col("day") + pl.duration(days=pl.col("j"))).alias("day"))
+        .group_by([*keys, "j"])
+        .agg(pl.col("cost").sum().alias("young"))
+    )
     if long.is_empty():
         key_types = {k: pl.Date if k == "day" else pl.String for k in keys}
         return pl.DataFrame(schema={**key_types, **{f"y{j}": pl.Float64 for j in range(YOUNG_DAYS)}})
