@@ -3,49 +3,51 @@
 Scopes: service x sub account, team, and total (each per billing currency). Only usage-based
 charges count, so monthly fees and purchases (which land on one day by design) never alarm.
 
-Per series and day the expected cost is the larger of
-- the median of the same weekday over the previous four weeks (weekly pattern, trend-following),
-- for the last three days and the first day of a month, the highest of those days in each of the
-  previous three months (month-end batch runs); such a day is judged once one earlier month is known.
+Per series and day the expected cost (``anomaly_baseline.expected``) is the median of the same
+weekday over the previous four weeks (weekly pattern, trend-following); on a month's edge days (the
+last three and first calendar days, the last two and first business days) it is that times the
+median ratio to it at the same position in up to six earlier months (month-end batch runs, judged
+each against its own weekday); such a day is judged once one earlier month is known.
 A **spike** is a day above expected by more than ``z`` robust standard deviations (1.4826 x the
-median absolute residual of the previous 28 days, floored at 5 % of expected), by at least
-``min_impact`` and ``min_pct``. A **leak** is a sustained level shift: the last 7 days' median at
-least ``leak_pct`` above the median of the 28 days before them. Series are judged on
-their settled cost: resources in their first five weeks are taken out, and unused commitment rows
-are left out: a deployment is growth and idle commitment is a utilization matter, not anomalies. Consecutive anomalous days (gaps
-of up to two days) form one anomaly; its impact is actual minus expected over its days. Series
-need 14 days of history before they are judged (warm-up). Only increases are reported.
+median absolute deviation of the previous 28 days' residuals, relative to expected, from their
+median; at least ``sigma_floor``; 1.5x on month-edge days) x expected, by at least
+``min_impact`` and ``min_pct``. A **leak** is a sustained rise of the last 7 days' median: at
+least ``leak_pct`` above the median of the 28 days before them (a step), or ``trend_pct`` above
+the median of the week four weeks before them (a slow leak, e.g. +15 % a week). Series are judged
+on their settled cost: resources in their first five weeks are taken out, and unused commitment
+rows are left out: a deployment is growth and idle commitment is a utilization matter, not
+anomalies. Consecutive anomalous days (gaps of up to two days) form one anomaly; its impact is
+actual minus expected over its days. Series need 14 days of history before they are judged
+(warm-up). Only increases are reported.
 """
 
 from __future__ import annotations
 
 import hashlib
-import warnings
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import duckdb
-import numpy as np
 import polars as pl
 
 from finops_core import db
+from finops_core.anomaly_baseline import SCOPES, daily_series, expected, level_medians, young_resources
 from finops_core.query import CostQuery, compile_where
 from finops_core.schema import C
 
-YOUNG_DAYS = 35  # a resource's first five weeks are a deployment ramping up, not an anomaly
-SCOPES: dict[str, tuple[str, ...]] = {
-    "service": (C.ServiceName, C.SubAccountId),
-    "team": (C.x_Team,),
-    "total": (),
-}
+EDGE_NOISE = 1.5
+
+__all__ = ["SCOPES", "DetectionSettings", "Thresholds", "daily_series", "detect", "series_with_band"]
 
 
 @dataclass(frozen=True)
 class Thresholds:
     z: float = 4.0
     min_impact: float = 50.0  # per day, billing currency
-    min_pct: float = 0.20
+    min_pct: float = 0.15  # below the +20 % a cost owner still wants to hear about
+    sigma_floor: float = 0.03  # of expected: series this smooth cannot tell smaller moves from noise
     leak_pct: float = 0.50
+    trend_pct: float = 0.30
     warmup_days: int = 14
 
 
@@ -55,142 +57,49 @@ class DetectionSettings:
 
     default: Thresholds = field(default_factory=Thresholds)
     per_scope: tuple[tuple[str, Thresholds], ...] = (
-        ("team", Thresholds(min_impact=200.0)),
-        ("total", Thresholds(min_impact=1000.0, min_pct=0.10, leak_pct=0.25)),
+        # aggregates are smoother: a tenth of a team's or the company's daily cost is worth a look
+        ("team", Thresholds(min_impact=200.0, min_pct=0.10, sigma_floor=0.02, trend_pct=0.25)),
+        ("total", Thresholds(min_impact=1000.0, min_pct=0.10, sigma_floor=0.02, leak_pct=0.25, trend_pct=0.20)),
     )
 
     def for_scope(self, scope: str) -> Thresholds:
         return dict(self.per_scope).get(scope, self.default)
 
 
-def daily_series(con: duckdb.DuckDBPyConnection, q: CostQuery, scope: str) -> pl.DataFrame:
-    """Usage-based cost per day for every series of a scope type, missing days as 0.
-
-    One row per (series key, BillingCurrency, day); ``key`` is a readable label of the series.
-    """
-    dims = SCOPES[scope]
-    view, where, params = compile_where(replace(q, group_by=dims))
-    cols = ", ".join((C.x_ChargeDate, C.BillingCurrency, *dims))
-    raw = db.frame(
-        con,
-        f"SELECT {cols}, sum({q.metric}) AS cost FROM {view} WHERE {where} "
-        f"AND {C.ChargeFrequency} = 'Usage-Based' AND {C.ChargeCategory} = 'Usage' "
-        f"AND {C.CommitmentDiscountStatus} IS DISTINCT FROM 'Unused' GROUP BY ALL",
-        params,
-    ).rename({C.x_ChargeDate: "day"})
-    keys = [C.BillingCurrency, *dims]
-    if raw.is_empty():
-        return raw.with_columns(pl.lit("").alias("key"))
-    spans = raw.group_by(keys).agg(pl.col("day").min().alias("first"))
-    days = pl.DataFrame({"day": pl.date_range(q.start, q.end, eager=True)})
-    grid = spans.join(days, how="cross").filter(pl.col("day") >= pl.col("first")).drop("first")
-    young = _young_lags(con, q, dims)
-    full = (
-        grid.join(raw, on=[*keys, "day"], how="left")
-        .join(young, on=[*keys, "day"], how="left")
-        .with_columns(pl.col("cost").fill_null(0.0), *[pl.col(f"y{j}").fill_null(0.0) for j in range(YOUNG_DAYS)])
-        .with_columns(pl.col("y0").alias("young_cost"))
-    )
-    label = pl.concat_str([pl.col(d).cast(pl.String) for d in dims], separator=" / ") if dims else pl.lit("Total")
-    return full.with_columns(label.alias("key")).sort([*keys, "day"])
-
-
-def _young_lags(con: duckdb.DuckDBPyConnection, q: CostQuery, dims: tuple[str, ...]) -> pl.DataFrame:
-    """Per series and day t, the cost that resources still young at t (first seen less than five weeks
-    before t) had on day t - j, for j = 0..34, as columns y0..y34.
-
-    Subtracting it from the series at lag j gives the cost of resources settled at t, so a
-    deployment neither spikes on arrival nor steps up when it stops being young.
-    """
-    view, where, params = compile_where(replace(q, group_by=()), (C.ResourceId, *dims))
-    cols = ", ".join((C.BillingCurrency, *dims))
-    per_resource = f"min({C.x_ChargeDate}) OVER (PARTITION BY {C.ResourceId})"
-    # resources already there on the first day of data are not deployments
-    first_seen = (
-        f"CASE WHEN {per_resource} = min({C.x_ChargeDate}) OVER () THEN DATE '1900-01-01' ELSE {per_resource} END"
-    )
-    long = db.frame(
-        con,
-        f"SELECT CAST(day + CAST(j AS INTEGER) AS DATE) AS day, {cols}, j, sum(cost) AS young FROM ("
-        f"SELECT * FROM ("
-        f"SELECT {C.x_ChargeDate} AS day, {cols}, {q.metric} AS cost, {C.x_ChargeDate} - {first_seen} AS age "
-        f"FROM {view} WHERE {C.ResourceId} IS NOT NULL AND {C.ChargeCategory} = 'Usage' AND {where}"
-        # only rows of young resources meet the 35 lags (not every row of history)
-        f") WHERE age < {YOUNG_DAYS}) young, range(0, {YOUNG_DAYS}) AS lags(j) WHERE age < {YOUNG_DAYS} - j "
-        "GROUP BY ALL",
-        params,
-    )
-    keys = [C.BillingCurrency, *dims, "day"]
-    if long.is_empty():
-        key_types = {k: pl.Date if k == "day" else pl.String for k in keys}
-        return pl.DataFrame(schema={**key_types, **{f"y{j}": pl.Float64 for j in range(YOUNG_DAYS)}})
-    wide = long.pivot(on="j", index=keys, values="young")
-    wide = wide.rename({str(j): f"y{j}" for j in range(YOUNG_DAYS) if str(j) in wide.columns})
-    return wide.with_columns([pl.lit(0.0).alias(f"y{j}") for j in range(YOUNG_DAYS) if f"y{j}" not in wide.columns])
-
-
-def _expected(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """Expected settled cost per day: the cost of the resources settled on that day (see _young_lags)."""
-    lagged = [(pl.col("cost").shift(j).over(keys) - pl.col(f"y{j}")).alias(f"s{j}") for j in range(YOUNG_DAYS)]
-    frame = frame.with_columns(lagged).with_columns(pl.col("s0").alias("settled"))
-    weekly = pl.concat_list([f"s{k}" for k in (7, 14, 21, 28)]).list.median()
-    month_pos = frame.with_columns(
-        (pl.col("day").dt.month_end() - pl.col("day")).dt.total_days().alias("to_end"),
-        (pl.col("day").dt.year() * 12 + pl.col("day").dt.month()).alias("month_no"),
-    )
-    edge = (pl.col("to_end") <= 2) | (pl.col("day").dt.day() <= 1)
-    # the month-end peak of each month: batch runs land on any of the last days, weekday permitting
-    peaks = month_pos.filter(edge).group_by([*keys, "month_no"]).agg(pl.col("settled").max().alias("peak"))
-    for lag in (1, 2, 3):
-        month_pos = month_pos.join(
-            peaks.select(*keys, (pl.col("month_no") + lag).alias("month_no"), pl.col("peak").alias(f"m{lag}")),
-            on=[*keys, "month_no"],
-            how="left",
-        )
-    monthly = pl.when(edge).then(pl.max_horizontal("m1", "m2", "m3"))
-    return month_pos.with_columns(weekly.alias("_weekly"), monthly.alias("_monthly"), edge.alias("_edge")).with_columns(
-        pl.max_horizontal("_weekly", "_monthly").alias("expected"),
-        # a month-end day is judged once the same position of an earlier month is known
-        (~pl.col("_edge") | pl.col("_monthly").is_not_null()).alias("_judged"),
-    )
-
-
-def _level_medians(frame: pl.DataFrame) -> pl.DataFrame:
-    """Median settled cost of the last 7 days (``_recent``) and of the 28 days before them
-    (``_before``, when at least 14 are known), from the lag columns s0..s34."""
-    recent = frame.select([f"s{j}" for j in range(7)]).to_numpy().astype(float)
-    window = frame.select([f"s{j}" for j in range(7, YOUNG_DAYS)]).to_numpy().astype(float)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows at the start of a series
-        rec = np.nanmedian(recent, axis=1)
-        bef = np.where((~np.isnan(window)).sum(axis=1) >= 14, np.nanmedian(window, axis=1), np.nan)
-    return frame.with_columns(pl.Series("_recent", rec).fill_nan(None), pl.Series("_before", bef).fill_nan(None))
-
-
 def _flag(frame: pl.DataFrame, keys: list[str], t: Thresholds) -> pl.DataFrame:
     resid = pl.col("settled") - pl.col("expected")
-    mad = resid.abs().shift(1).rolling_median(28, min_samples=7).over(keys)
-    sigma = pl.max_horizontal(1.4826 * mad, 0.05 * pl.col("expected"), pl.lit(0.01))
+    # noise in proportion to the level (a month-end batch day is noisier in dollars than a Sunday),
+    # measured about the residuals' own recent median: a baseline still holding a level that just
+    # ended (a leak fixed) offsets every residual alike, which is bias, not noise
+    previous = (resid / pl.col("expected").clip(lower_bound=0.01)).shift(1)
+    mad = (previous - previous.rolling_median(28, min_samples=7)).abs().rolling_median(28, min_samples=7).over(keys)
+    # a month-edge day's expected carries the error of the earlier months' ratios on top of its own
+    edge = pl.when(pl.col("_edge")).then(EDGE_NOISE).otherwise(1.0)
+    sigma = pl.max_horizontal(1.4826 * mad, pl.lit(t.sigma_floor)) * edge * pl.col("expected").clip(lower_bound=0.01)
     # medians, so two month-end batch days in a week do not read as a level shift; resources in
     # their first weeks are ramping deployments, not leaks
     settled = pl.col("settled")
-    frame = _level_medians(frame)
-    recent, before = pl.col("_recent"), pl.col("_before")
+    frame = level_medians(frame)
+    recent, before, old = pl.col("_recent"), pl.col("_before"), pl.col("_old")
     age = pl.int_range(pl.len()).over(keys)
-    # month-end batch days vary more (weekday, volume): they need twice the relative jump
-    pct = pl.when(pl.col("_edge")).then(max(2 * t.min_pct, 0.4)).otherwise(t.min_pct)
-    spike = (resid > t.z * sigma) & (resid >= t.min_impact) & (resid >= pct * pl.col("expected"))
-    leak = (
-        (recent >= (1 + t.leak_pct) * before)
-        & ((recent - before) >= t.min_impact)
-        & (settled > before)
-        & (before >= 0.5 * t.min_impact)
-    )  # a level shift needs a level to shift from
-    return frame.with_columns(sigma.alias("sigma"), before.alias("level_before")).with_columns(
+    spike = (resid > t.z * sigma) & (resid >= t.min_impact) & (resid >= t.min_pct * pl.col("expected"))
+
+    def shifted(level: pl.Expr, pct: float) -> pl.Expr:  # a level shift needs a level to shift from
+        return (
+            (recent >= (1 + pct) * level)
+            & ((recent - level) >= t.min_impact)
+            & (settled > level)
+            & (level >= 0.5 * t.min_impact)
+        )
+
+    # a step: the last week against the four before it; a slow leak: against the week four weeks earlier
+    step, trend = shifted(before, t.leak_pct).fill_null(False), shifted(old, t.trend_pct).fill_null(False)
+    level_before = pl.when(trend & ~step).then(old).otherwise(before)
+    return frame.with_columns(sigma.alias("sigma"), level_before.alias("level_before")).with_columns(
         ((age >= t.warmup_days) & pl.col("_judged") & pl.col("expected").is_not_null() & spike.fill_null(False)).alias(
             "spike"
         ),
-        ((age >= t.warmup_days) & leak.fill_null(False)).alias("leak"),
+        ((age >= t.warmup_days) & (step | trend)).alias("leak"),
     )
 
 
@@ -206,13 +115,14 @@ def detect(
     kind (spike/leak), actual, expected, impact, peak_day, peak_ratio.
     """
     settings = settings or DetectionSettings()
+    young = young_resources(con, q)
     out = []
     for scope in scopes:
-        series = daily_series(con, q, scope)
+        series = daily_series(con, q, scope, young)
         if series.is_empty():
             continue
         keys = [C.BillingCurrency, *SCOPES[scope]]
-        flagged = _flag(_expected(series, keys), keys, settings.for_scope(scope))
+        flagged = _flag(expected(series, keys), keys, settings.for_scope(scope))
         events = _events(flagged, scope, keys)
         if not events.is_empty():
             out.append(events.filter(pl.col("impact") >= settings.for_scope(scope).min_impact))
@@ -268,7 +178,7 @@ def series_with_band(
     t = (settings or DetectionSettings()).for_scope(scope)
     series = daily_series(con, q, scope).filter(pl.col("key") == key)
     keys = [C.BillingCurrency, *SCOPES[scope]]
-    flagged = _flag(_expected(series, keys), keys, t)
+    flagged = _flag(expected(series, keys), keys, t)
     return flagged.select(
         "day",
         "cost",

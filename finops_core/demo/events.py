@@ -1,4 +1,4 @@
-"""Planted events in the demo: anomalies (spikes and slow leaks) and implemented optimizations.
+"""Planted events in the demo: implemented optimizations (anomalies are in ``planted.py``).
 
 Each event multiplies the usage quantity of the resources of one (sub account, service) scope
 over a day range. The generator records the exact cost each event added or removed, so the
@@ -15,7 +15,7 @@ import numpy as np
 @dataclass(frozen=True)
 class Event:
     id: str
-    kind: str  # spike | leak | saving
+    kind: str  # saving
     sub_account: str  # SubAccountName
     service: str
     start: int  # days before the end date (the first affected day is end - start)
@@ -26,21 +26,6 @@ class Event:
     category: str = ""
     estimate_bias: float = 1.0  # the backlog's estimate = truth x bias
 
-
-ANOMALIES: tuple[Event, ...] = (
-    Event("ANOM-01", "spike", "payments-prod", "AWS Lambda", 200, 2, 6.0),
-    Event("ANOM-02", "spike", "checkout-prod", "Amazon CloudFront", 150, 1, 5.0),
-    Event("ANOM-03", "leak", "data-lake-prod", "Amazon CloudWatch", 120, 35, 4.0, ramp=21),
-    Event("ANOM-04", "spike", "ml-training", "Amazon Bedrock", 60, 3, 8.0),
-    Event("ANOM-05", "leak", "acme-analytics-prod", "BigQuery", 45, 45, 3.0, ramp=14),
-    Event("ANOM-06", "spike", "mobile-backend-prod", "Bandwidth", 30, 2, 7.0),
-    Event("ANOM-07", "spike", "network-hub", "Amazon VPC NAT Gateway", 20, 1, 5.0),
-    Event("ANOM-08", "leak", "identity-prod", "Amazon DynamoDB", 75, 20, 2.5, ramp=10),
-    Event("ANOM-09", "spike", "acme-web-edge", "Networking", 10, 1, 6.0),
-    Event("ANOM-10", "spike", "ACME_PROD", "Snowflake Virtual Warehouses", 130, 2, 4.0),
-    Event("ANOM-11", "spike", "ml-openai", "Azure OpenAI", 170, 2, 5.0),
-    Event("ANOM-12", "leak", "search-prod", "Amazon CloudWatch", 230, 30, 3.5, ramp=18),
-)
 
 SAVINGS: tuple[Event, ...] = (
     Event(
@@ -104,7 +89,6 @@ SAVINGS: tuple[Event, ...] = (
         estimate_bias=0.9,
     ),
 )
-ALL_EVENTS = ANOMALIES + SAVINGS
 
 
 def multiplier(event: Event, day: np.ndarray, n_days: int) -> np.ndarray:

@@ -18,8 +18,9 @@ import polars as pl
 from finops_core.demo import rows as R
 from finops_core.demo.catalog import BA_BY_ID, BILLING_ACCOUNTS
 from finops_core.demo.commitments import Commitment, daily_amount, plan
-from finops_core.demo.events import ALL_EVENTS, SAVINGS
+from finops_core.demo.events import SAVINGS
 from finops_core.demo.monthly import monthly_records
+from finops_core.demo.planted import PlantedTruth, plant, service_scopes
 from finops_core.demo.resources import build_resources
 from finops_core.demo.usage import ChunkTruth, apply_commitments, apply_events, capacity, price, quantities, unused
 from finops_core.schema import C
@@ -58,6 +59,7 @@ class DemoTruth:
     """Ground truth gathered while generating (see ``sidefiles.py`` for how it is written)."""
 
     events: ChunkTruth = field(default_factory=ChunkTruth)
+    planted: PlantedTruth = field(default_factory=PlantedTruth)  # anomalies
     # (team, month, cur) -> cost: each resource's owner while generating; build_demo replaces it
     # with the allocated cost the app shows before writing the budgets
     team_month: dict[tuple[str, str, str], float] = field(default_factory=dict)
@@ -115,7 +117,8 @@ def _peak_fleet(res: pl.DataFrame, c: Commitment) -> pl.DataFrame:
 
 
 def _resources(cfg: DemoConfig) -> list[pl.DataFrame]:
-    event_scopes = {(e.sub_account, e.service) for e in ALL_EVENTS}
+    # commitments never cover an event's scope, so its truth is the cost of exactly the rows it changed
+    event_scopes = {(e.sub_account, e.service) for e in SAVINGS} | service_scopes()
     out = []
     for block in range(cfg.blocks):
         res = build_resources(cfg.seed, block, cfg.n_days, cfg.scale)
@@ -145,10 +148,11 @@ def generate(cfg: DemoConfig, truth: DemoTruth) -> Iterator[tuple[str, str, pl.D
         for block, res in enumerate(blocks):
             rng = np.random.default_rng([cfg.seed, m_idx, block])
             fact = quantities(res, days, weekday0, month_last, rng)
-            # an implemented optimization changes every resource of its scope, so the backlog item's
-            # scope is what changed; anomalies stay in block 0
-            fact = price(apply_events(fact, res, cfg.n_days, truth.events, ALL_EVENTS if block == 0 else SAVINGS), res)
+            # an implemented optimization changes every resource of its scope, in every block; planted
+            # anomalies land after commitment coverage, on the usage no commitment covered
+            fact = price(apply_events(fact, res, cfg.n_days, truth.events), res)
             fact = apply_commitments(fact, res, days, commitments, left)
+            fact = plant(fact, res, cfg.n_days, truth.planted)
             out = R.usage_rows(fact, res, cds, period)
             if block == len(blocks) - 1:  # what no block's usage took
                 idle = unused(commitments, truth.sizes, days, left)

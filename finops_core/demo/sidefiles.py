@@ -14,8 +14,9 @@ import polars as pl
 
 from finops_core.demo.catalog import BA_BY_ID, SUB_ACCOUNTS, TEAM_BY_NAME, TEAMS
 from finops_core.demo.commitments import plan
-from finops_core.demo.events import ANOMALIES, SAVINGS
+from finops_core.demo.events import SAVINGS
 from finops_core.demo.generator import DemoConfig, DemoTruth, month_starts
+from finops_core.demo.planted_truth import anomalies_footprint, anomalies_truth
 
 
 @dataclass(frozen=True)
@@ -274,29 +275,6 @@ def backlog(cfg: DemoConfig, truth: DemoTruth) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
-def anomalies_truth(cfg: DemoConfig, truth: DemoTruth) -> pl.DataFrame:
-    rows = []
-    for ev in ANOMALIES:
-        sub = next(s for s in SUB_ACCOUNTS if s.name == ev.sub_account)
-        first = _day(cfg, ev.start)
-        rows.append(
-            {
-                "anomaly_id": ev.id,
-                "kind": ev.kind,
-                "provider": BA_BY_ID[sub.billing_account].provider,
-                "sub_account_id": sub.id,
-                "sub_account_name": sub.name,
-                "service_name": ev.service,
-                "start": f"{first}",
-                "end": f"{min(first + timedelta(days=ev.days - 1), cfg.end)}",
-                "peak_factor": ev.factor,
-                "impact": round(truth.events.event_delta.get(ev.id, 0.0), 2),
-                "currency": BA_BY_ID[sub.billing_account].currency,
-            }
-        )
-    return pl.DataFrame(rows)
-
-
 def write_all(folder: Path, cfg: DemoConfig, truth: DemoTruth) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     files = {
@@ -308,6 +286,7 @@ def write_all(folder: Path, cfg: DemoConfig, truth: DemoTruth) -> list[Path]:
         "backlog.csv": backlog(cfg, truth),
         "savings_truth.csv": savings_truth(cfg, truth),
         "anomalies_truth.csv": anomalies_truth(cfg, truth),
+        "anomalies_footprint.csv": anomalies_footprint(truth),
     }
     for name, frame in files.items():
         _write(frame, folder / name)

@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from finops_core.demo.commitments import Commitment, cover
-from finops_core.demo.events import ALL_EVENTS, Event, multiplier
+from finops_core.demo.events import SAVINGS, multiplier
 
 WEEKEND = {"elastic": (0.72, 0.68), "batch": (0.5, 0.45)}
 GROWTH = {"elastic": 1.25, "batch": 1.2, "storage": 1.0, "steady": 1.0}
@@ -53,10 +53,8 @@ def quantities(
     return pl.DataFrame({"res_idx": res["res_idx"].to_numpy()[ri], "day": day.astype(np.int32), "qty": qty})
 
 
-def apply_events(
-    fact: pl.DataFrame, res: pl.DataFrame, n_days: int, truth: ChunkTruth, events: tuple[Event, ...] = ALL_EVENTS
-) -> pl.DataFrame:
-    """Multiply quantities for planted anomalies and savings; record each event's exact cost delta."""
+def apply_events(fact: pl.DataFrame, res: pl.DataFrame, n_days: int, truth: ChunkTruth) -> pl.DataFrame:
+    """Multiply quantities for implemented savings; record each event's exact cost delta."""
     attrs = res.select("res_idx", "sub_account_name", "service", "contracted_price")
     joined = fact.join(attrs, on="res_idx", how="left")
     qty = joined["qty"].to_numpy().copy()
@@ -64,7 +62,7 @@ def apply_events(
     price = joined["contracted_price"].to_numpy()
     sub = joined["sub_account_name"].to_numpy()
     svc = joined["service"].to_numpy()
-    for ev in events:
+    for ev in SAVINGS:
         sel = np.nonzero((sub == ev.sub_account) & (svc == ev.service))[0]
         if len(sel) == 0:
             continue
