@@ -104,6 +104,11 @@ def _live_sources(root: Path) -> list[dict[str, Any]]:
     return list(latest.values())  # a file ingested again after it was replaced: its latest record
 
 
+def live_records(root: Path) -> list[dict[str, Any]]:
+    """The manifest records (with their warnings) of the ingested sources whose files are in the current version."""
+    return _live_sources(root)
+
+
 def live_sources(root: Path) -> list[dict[str, Any]]:
     """One row per ingested source whose files are in the current version: name, format, rows, files."""
     return [
@@ -259,4 +264,14 @@ def _record(p: Plan, r: InputReport, batch: dict[str, list[dict[str, Any]]]) -> 
     }
 
 
-__all__ = ["SOURCES", "IngestError", "IngestReport", "InputReport", "detect", "ingest", "live_sources", "plan"]
+__all__ = [
+    "SOURCES",
+    "IngestError",
+    "IngestReport",
+    "InputReport",
+    "detect",
+    "ingest",
+    "live_records",
+    "live_sources",
+    "plan",
+]

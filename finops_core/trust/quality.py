@@ -224,8 +224,12 @@ def _service_categories(con: duckdb.DuckDBPyConnection) -> Check:
     )
 
 
-def _ingest_warnings(manifest: dict[str, Any]) -> Check:
-    found = [(s.get("name", ""), w) for s in manifest.get("sources", []) for w in s.get("warnings", [])]
+def _ingest_warnings(root: Path) -> Check:
+    """Warnings of the ingested sources still in the store (a replaced export's warnings are gone
+    with its rows), nonconforming rows kept included (``ingest.conformance``)."""
+    from finops_core.ingest import live_records  # ingest builds on the store; import it only here
+
+    found = [(s.get("name", ""), w) for s in live_records(root) for w in s.get("warnings", [])]
     return _check(
         "ingest_warnings",
         "Warnings raised at ingest",
@@ -251,7 +255,7 @@ def checks(con: duckdb.DuckDBPyConnection, root: Path, scope: Scope, as_of: date
     doc = store.manifest(root)
     found.append(open_months(days, doc, today))
     found += [_row_rule(con, r) for r in rowchecks.RULES]
-    found += [_mixed_currencies(con), _service_categories(con), _ingest_warnings(doc)]
+    found += [_mixed_currencies(con), _service_categories(con), _ingest_warnings(root)]
     return found
 
 
