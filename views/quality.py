@@ -10,8 +10,8 @@ import polars as pl
 import streamlit as st
 
 from finops_core import state
-from finops_core.trust import evidence, invoices, quality, reconcile
-from ui import cache, charts, tables
+from finops_core.trust import evidence, quality, reconcile
+from ui import cache, charts, tables, upload
 
 CHECK_COLOURS = {"ok": "blue", "info": "gray", "warning": "orange", "error": "red"}
 MONEY = st.column_config.NumberColumn(format="%.2f")
@@ -23,29 +23,13 @@ st.title("Data quality & reconciliation")
 rec_tab, checks_tab, log_tab, pack_tab = st.tabs(["Invoice reconciliation", "Checks", "Change log", "Evidence pack"])
 
 
-def _upload() -> None:
-    """Finance and admins replace the invoices in force with a validated CSV/XLSX (a new version)."""
-    with st.expander("Upload invoices (CSV or XLSX)"):
-        st.caption(f"Columns: {', '.join(invoices.COLUMNS)}. A file with any error is refused whole.")
-        file = st.file_uploader("Invoices file", type=["csv", "xlsx"], key="invoice_file")
-        if file is not None and st.button("Check and save", key="invoice_save"):
-            try:
-                lines = invoices.parse(file.getvalue(), file.name)
-            except invoices.InvoiceError as exc:
-                st.error("\n".join(f"- {e}" for e in exc.errors[:20]), icon=":material/block:")
-                state.record("invoices_refused", user.username, {"file": file.name, "errors": len(exc.errors)})
-            else:
-                number = invoices.save(lines, user.username, file.name)
-                st.success(f"{file.name}: {lines.height} invoice lines saved as version {number}.")
-
-
 with rec_tab:
     lines, origin = cache.invoices_in_force(version)
     left, right = st.columns([1, 3])
     tolerance = left.number_input("Tolerance (%)", 0.0, 10.0, reconcile.DEFAULT_TOLERANCE * 100, 0.1) / 100
     right.caption(f"Invoices: {origin}. Variance = invoice - sum(BilledCost); currencies are never added.")
     if user.role in ("admin", "finance"):
-        _upload()
+        upload.invoices_form(user.username)
     table = cache.reconciliation(version, tolerance, today, cache._invoices_key())
     counts = table.group_by("status").len().sort("len", descending=True)
     st.markdown(" · ".join(f"{s}: **{n}**" for s, n in counts.rows()))
