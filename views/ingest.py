@@ -10,7 +10,7 @@ import streamlit as st
 from finops_core import state, store
 from finops_core.allocation import ConservationError
 from finops_core.ingest import SOURCES, IngestError, deliveries, ingest, live_sources
-from ui import cache
+from ui import cache, upload
 
 st.title("Ingest")
 st.caption(
@@ -33,7 +33,7 @@ if st.button("Ingest", type="primary", disabled=not files):
             paths.append(path)
         try:
             with st.spinner("Checking and publishing"):
-                report = ingest(paths, root, source)
+                report = ingest(paths, root, source, user=st.session_state["user"].username)
         except (IngestError, store.StoreError, ConservationError) as exc:
             st.error(str(exc).replace(tmp + "/", ""), icon=":material/block:")
             state.record("ingest_refused", st.session_state["user"].username, {"error": str(exc)})
@@ -62,6 +62,9 @@ if st.button("Ingest", type="primary", disabled=not files):
                     "inputs": [r.label.replace(tmp + "/", "") for r in report.inputs],
                 },
             )
+st.subheader("Invoices")
+st.caption("Invoice totals to reconcile the billing rows against (see the Data quality page).")
+upload.invoices_form(st.session_state["user"].username)
 st.subheader("Sources in the store")
 sources = live_sources(root)
 if sources:

@@ -123,8 +123,9 @@ def live_sources(root: Path) -> list[dict[str, Any]]:
     ]
 
 
-def ingest(paths: list[Path], root: Path, source: str = "auto") -> IngestReport:
-    """Ingest ``paths`` into the store at ``root`` in one publication (all or nothing).
+def ingest(paths: list[Path], root: Path, source: str = "auto", user: str = "") -> IngestReport:
+    """Ingest ``paths`` into the store at ``root`` in one publication (all or nothing); ``user`` is
+    who ingests (the change log's "who", default ``$USER``).
 
     Each file is staged on its own; the files are then merged into the stored deliveries (see
     ``deliveries``), and files a delivery no longer holds are left out of the new version.
@@ -137,7 +138,7 @@ def ingest(paths: list[Path], root: Path, source: str = "auto") -> IngestReport:
     if all(r.skipped for r in reports):
         return IngestReport(reports, False, store.current_version(root))
     todo = [(p, r) for p, r in zip(plans, reports, strict=True) if not r.skipped]
-    with store.publish(root, note="ingest " + ", ".join(r.label for _, r in todo)) as pub:
+    with store.publish(root, note="ingest " + ", ".join(r.label for _, r in todo), user=user) as pub:
         parent = store.manifest(root, pub.parent) if pub.parent else {"partitions": {}, "sources": []}
         current = deliveries.of(parent)
         batch: dict[str, list[dict[str, Any]]] = {}
