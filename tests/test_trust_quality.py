@@ -142,6 +142,16 @@ def test_two_currencies_in_one_account_and_two_categories_for_one_service(make: 
     assert checks["service_category"].status == "warning" and service in checks["service_category"].detail
 
 
+def test_open_months_and_restatements_are_listed(make: Make, september: pl.DataFrame) -> None:
+    root = make(september)
+    with store.publish(root, note="restated") as pub:
+        pub.write("2026-09", "part-0", september)
+        pub.add_source({"name": "restated.csv", "kind": "test", "replaces": ["abc"], "warnings": []})
+    assert "2026-09 still open" in found(root, SEPT_END + timedelta(days=2))["open_months"].detail
+    closed = found(root, SEPT_END + timedelta(days=6))["open_months"]
+    assert "still open" not in closed.detail and "restated.csv replaced 1 earlier source" in closed.detail
+
+
 def test_ingest_warnings_of_live_sources_are_reported(tmp_path: Path, september: pl.DataFrame) -> None:
     export = tmp_path / "focus-export.parquet"
     sample = september.head(40).with_columns(
