@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +34,9 @@ SCHEMA = {
     "currency": pl.String,
     "amount": pl.Float64,
 }
-DB_SCHEMA = """
-CREATE TABLE IF NOT EXISTS budget_version (
-    version INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, username TEXT NOT NULL,
-    source TEXT NOT NULL, lines INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS budget_line (
-    version INTEGER NOT NULL, team TEXT NOT NULL, product TEXT NOT NULL, sub_account TEXT NOT NULL,
-    period TEXT NOT NULL, currency TEXT NOT NULL, amount REAL NOT NULL,
-    PRIMARY KEY (version, team, product, sub_account, period, currency)
-);
-"""
+STORE = state.VersionedLines(
+    "budget", SCHEMA, KEY, "budget_change", ("period", "team", "product", "sub_account", "currency")
+)
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
 
@@ -209,44 +200,15 @@ def validate_frame(frame: pl.DataFrame, name: str = "edited table") -> pl.DataFr
 
 def save(lines: pl.DataFrame, username: str, source: str, path: Path | None = None) -> int:
     """Store ``lines`` (already validated) as a new budget version; returns its number."""
-    at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    with state.transaction(path, DB_SCHEMA) as con:
-        cur = con.execute(
-            "INSERT INTO budget_version (at, username, source, lines) VALUES (?, ?, ?, ?)",
-            (at, username, source, lines.height),
-        )
-        version = int(cur.lastrowid or 0)
-        con.executemany(
-            "INSERT INTO budget_line VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(version, *(r[c] for c in COLUMNS)) for r in lines.iter_rows(named=True)],
-        )
-        detail = {"version": version, "source": source, "lines": lines.height, "total": float(lines["amount"].sum())}
-        con.execute(
-            "INSERT INTO audit_log (at, username, action, detail) VALUES (?, ?, 'budget_change', ?)",
-            (at, username, json.dumps(detail, sort_keys=True)),
-        )
-    return version
+    return STORE.save(lines, username, source, path, {"total": float(lines["amount"].sum())})
 
 
 def current(path: Path | None = None, version: int | None = None) -> pl.DataFrame:
     """The budget lines of ``version`` (default: the latest). One row per budget line."""
-    with state.transaction(path, DB_SCHEMA) as con:
-        if version is None:
-            row = con.execute("SELECT max(version) FROM budget_version").fetchone()
-            version = row[0] if row else None
-        rows = con.execute(
-            "SELECT team, product, sub_account, period, currency, amount FROM budget_line WHERE version = ? "
-            "ORDER BY period, team, product, sub_account, currency",
-            (version,),
-        ).fetchall()
-    return pl.DataFrame(rows, schema=SCHEMA, orient="row")
+    lines = STORE.lines(path, version)
+    return lines if lines is not None else pl.DataFrame(schema=SCHEMA)
 
 
 def versions(path: Path | None = None) -> pl.DataFrame:
     """Budget versions, newest first: version, at, username, source, lines."""
-    with state.transaction(path, DB_SCHEMA) as con:
-        rows = con.execute(
-            "SELECT version, at, username, source, lines FROM budget_version ORDER BY version DESC"
-        ).fetchall()
-    schema = {"version": pl.Int64, "at": pl.String, "username": pl.String, "source": pl.String, "lines": pl.Int64}
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    return STORE.versions(path)

@@ -133,6 +133,23 @@ def realized_for_items(con: duckdb.DuckDBPyConnection, q: CostQuery, items: pl.D
     return pl.DataFrame(rows, schema=REALIZED_SCHEMA)
 
 
+ITEM_KEY = (
+    "item_id",
+    "status",
+    "implemented_on",
+    "sub_account_name",
+    "service_name",
+    "resource_ids",
+    "estimated_monthly_saving",
+    "currency",
+)
+
+
+def items_csv(items: pl.DataFrame) -> str:
+    """The columns of ``items`` that realized savings depend on, as CSV text (a cache key)."""
+    return items.select(ITEM_KEY).write_csv()
+
+
 def realized_from_csv(con: duckdb.DuckDBPyConnection, q: CostQuery, items_csv: str) -> pl.DataFrame:
     """``realized_for_items`` for items given as CSV text (a cache-friendly argument)."""
     items = pl.read_csv(

@@ -7,6 +7,7 @@ later). Tables are created on first connect.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -122,3 +123,75 @@ def last_logout(username: str, path: Path | None = None) -> datetime | None:
     if not row or row[0] is None:
         return None
     return datetime.strptime(row[0], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionedLines:
+    """A set of validated lines (budgets, invoices) saved whole as numbered versions: who, when,
+    from which source; each save is one transaction with its audit-log entry."""
+
+    name: str  # table prefix: <name>_version, <name>_line
+    schema: dict[str, Any]  # the lines' columns in order -> Polars dtype
+    key: tuple[str, ...]  # primary key within a version
+    action: str  # audit-log action of a save
+    order: tuple[str, ...] = ()  # how lines are listed (default: the key)
+
+    def ddl(self) -> str:
+        cols = ", ".join(f"{c} {'REAL' if t == pl.Float64 else 'TEXT'} NOT NULL" for c, t in self.schema.items())
+        return (
+            f"CREATE TABLE IF NOT EXISTS {self.name}_version (version INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "at TEXT NOT NULL, username TEXT NOT NULL, source TEXT NOT NULL, lines INTEGER NOT NULL);"
+            f"CREATE TABLE IF NOT EXISTS {self.name}_line (version INTEGER NOT NULL, {cols}, "
+            f"PRIMARY KEY (version, {', '.join(self.key)}));"
+        )
+
+    def save(
+        self,
+        lines: pl.DataFrame,
+        username: str,
+        source: str,
+        path: Path | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        """Store ``lines`` (already validated) as a new version; returns its number."""
+        at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        with transaction(path, self.ddl()) as con:
+            cur = con.execute(
+                f"INSERT INTO {self.name}_version (at, username, source, lines) VALUES (?, ?, ?, ?)",
+                (at, username, source, lines.height),
+            )
+            version = int(cur.lastrowid or 0)
+            marks = ", ".join("?" * (len(self.schema) + 1))
+            con.executemany(
+                f"INSERT INTO {self.name}_line VALUES ({marks})",
+                [(version, *(r[c] for c in self.schema)) for r in lines.iter_rows(named=True)],
+            )
+            about = {"version": version, "source": source, "lines": lines.height} | (detail or {})
+            con.execute(
+                "INSERT INTO audit_log (at, username, action, detail) VALUES (?, ?, ?, ?)",
+                (at, username, self.action, json.dumps(about, sort_keys=True)),
+            )
+        return version
+
+    def lines(self, path: Path | None = None, version: int | None = None) -> pl.DataFrame | None:
+        """The lines of ``version`` (default: the latest), ordered by their key; None when none was saved."""
+        with transaction(path, self.ddl()) as con:
+            if version is None:
+                row = con.execute(f"SELECT max(version) FROM {self.name}_version").fetchone()
+                version = row[0] if row else None
+            if version is None:
+                return None
+            rows = con.execute(
+                f"SELECT {', '.join(self.schema)} FROM {self.name}_line WHERE version = ? ORDER BY {', '.join(self.order or self.key)}",
+                (version,),
+            ).fetchall()
+        return pl.DataFrame(rows, schema=self.schema, orient="row")
+
+    def versions(self, path: Path | None = None) -> pl.DataFrame:
+        """Versions, newest first: version, at, username, source, lines."""
+        with transaction(path, self.ddl()) as con:
+            rows = con.execute(
+                f"SELECT version, at, username, source, lines FROM {self.name}_version ORDER BY version DESC"
+            ).fetchall()
+        schema = {"version": pl.Int64, "at": pl.String, "username": pl.String, "source": pl.String, "lines": pl.Int64}
+        return pl.DataFrame(rows, schema=schema, orient="row")

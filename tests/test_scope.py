@@ -222,16 +222,7 @@ def _savings_calls(
         pl.lit("").alias("resource_ids")
     )
     whole = CostQuery(first, last, scope=q.scope)
-    key = items.select(
-        "item_id",
-        "status",
-        "implemented_on",
-        "sub_account_name",
-        "service_name",
-        "resource_ids",
-        "estimated_monthly_saving",
-        "currency",
-    ).write_csv()
+    key = savings_items.items_csv(items)
     out: dict[str, Any] = {"realized": savings_items.realized_from_csv(con, whole, key)}
     item = items.filter(pl.col("status") == "Implemented").row(0, named=True)
     d = date.fromisoformat(item["implemented_on"])

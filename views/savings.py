@@ -258,16 +258,7 @@ def render(sel: Selection) -> None:
 
 
 def _realized(version: str, whole: CostQuery, items: pl.DataFrame) -> pl.DataFrame:
-    key = items.select(
-        "item_id",
-        "status",
-        "implemented_on",
-        "sub_account_name",
-        "service_name",
-        "resource_ids",
-        "estimated_monthly_saving",
-        "currency",
-    ).write_csv()
+    key = savings_items.items_csv(items)
     return cache.call(version, savings_items.realized_from_csv, whole, key)
 
 

@@ -18,6 +18,10 @@ from finops_core.query import ALL
 from finops_core.trust import invoices, quality, reconcile
 
 
+def _store_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", default=None, help="store directory (default: $FINOPS_STORE or data/store)")
+
+
 def add_parsers(sub: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
     """Register the trust subcommands on ``sub``; returns their handlers by name."""
     r = sub.add_parser(
@@ -26,7 +30,7 @@ def add_parsers(sub: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
         description="Invoice reconciliation. Invoices: --invoices FILE, else the latest saved version, "
         "else the demo's invoices.csv beside the store, else the InvoiceId values of the rows (no totals).",
     )
-    r.add_argument("--store", default=None, help="store directory (default: $FINOPS_STORE or data/store)")
+    _store_arg(r)
     r.add_argument(
         "--invoices",
         type=Path,
@@ -44,7 +48,7 @@ def add_parsers(sub: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
         description="Data-quality checks (completeness, freshness, open months, duplicates, required values, "
         "negative costs, Tags, EffectiveCost above ListCost, currencies, service categories, ingest warnings).",
     )
-    c.add_argument("--store", default=None, help="store directory (default: $FINOPS_STORE or data/store)")
+    _store_arg(c)
     c.add_argument("--format", default="text", choices=("text", "json"))
     c.add_argument("--fail-on", default="error", choices=("error", "warning"), help="lowest level that exits 1")
     c.add_argument("--as-of", type=date.fromisoformat, help="today's date for freshness (YYYY-MM-DD)")

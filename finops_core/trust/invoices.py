@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +30,9 @@ SCHEMA = {
     "currency": pl.String,
     "amount": pl.Float64,
 }
-DB_SCHEMA = """
-CREATE TABLE IF NOT EXISTS invoice_version (
-    version INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, username TEXT NOT NULL,
-    source TEXT NOT NULL, lines INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS invoice_line (
-    version INTEGER NOT NULL, billing_account_id TEXT NOT NULL, billing_period TEXT NOT NULL,
-    invoice_id TEXT NOT NULL, currency TEXT NOT NULL, amount REAL NOT NULL,
-    PRIMARY KEY (version, billing_account_id, invoice_id, currency)
-);
-"""
+STORE = state.VersionedLines(
+    "invoice", SCHEMA, ("billing_account_id", "billing_period", "invoice_id", "currency"), "invoices_upload"
+)
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
@@ -158,45 +149,17 @@ def load(path: Path) -> pl.DataFrame:
 
 def save(lines: pl.DataFrame, username: str, source: str, path: Path | None = None) -> int:
     """Store checked ``lines`` as a new invoices version; returns its number."""
-    at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    with state.transaction(path, DB_SCHEMA) as con:
-        cur = con.execute(
-            "INSERT INTO invoice_version (at, username, source, lines) VALUES (?, ?, ?, ?)",
-            (at, username, source, lines.height),
-        )
-        version = int(cur.lastrowid or 0)
-        con.executemany(
-            "INSERT INTO invoice_line VALUES (?, ?, ?, ?, ?, ?)",
-            [(version, *(r[c] for c in COLUMNS)) for r in lines.iter_rows(named=True)],
-        )
-        detail = {"version": version, "source": source, "lines": lines.height}
-        con.execute(
-            "INSERT INTO audit_log (at, username, action, detail) VALUES (?, ?, 'invoices_upload', ?)",
-            (at, username, json.dumps(detail, sort_keys=True)),
-        )
-    return version
+    return STORE.save(lines, username, source, path)
 
 
 def current(path: Path | None = None) -> pl.DataFrame | None:
     """The latest saved invoice lines, or None when none were ever saved."""
-    with state.transaction(path, DB_SCHEMA) as con:
-        row = con.execute("SELECT max(version) FROM invoice_version").fetchone()
-        if not row or row[0] is None:
-            return None
-        rows = con.execute(
-            f"SELECT {', '.join(COLUMNS)} FROM invoice_line WHERE version = ? ORDER BY 1, 2, 3", (row[0],)
-        ).fetchall()
-    return pl.DataFrame(rows, schema=SCHEMA, orient="row")
+    return STORE.lines(path)
 
 
 def versions(path: Path | None = None) -> pl.DataFrame:
     """Invoice file versions, newest first: version, at, username, source, lines."""
-    with state.transaction(path, DB_SCHEMA) as con:
-        rows = con.execute(
-            "SELECT version, at, username, source, lines FROM invoice_version ORDER BY version DESC"
-        ).fetchall()
-    schema = {"version": pl.Int64, "at": pl.String, "username": pl.String, "source": pl.String, "lines": pl.Int64}
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    return STORE.versions(path)
 
 
 def resolve(root: Path, explicit: Path | None = None, path: Path | None = None) -> tuple[pl.DataFrame | None, str]:

@@ -188,39 +188,45 @@ def _row_rule(con: duckdb.DuckDBPyConnection, rule: rowchecks.RowRule) -> Check:
     return _check(rule.name, rule.title, rule.severity, n, detail, money=money, fix=rule.fix, samples=samples)
 
 
-def _mixed_currencies(con: duckdb.DuckDBPyConnection) -> Check:
-    mixed = db.frame(
+def _one_each(
+    con: duckdb.DuckDBPyConnection, name: str, title: str, severity: str, per: str, what: str, source: str, fix: str
+) -> Check:
+    """Values of ``per`` that come with more than one value of ``what`` in ``source``."""
+    multi = db.frame(
         con,
-        f"SELECT {C.BillingAccountId} AS account, list(DISTINCT {C.BillingCurrency} ORDER BY {C.BillingCurrency}) "
-        f"AS currencies FROM invoice_lines GROUP BY 1 HAVING count(DISTINCT {C.BillingCurrency}) > 1",
+        f"SELECT {per} AS key, list(DISTINCT {what} ORDER BY {what}) AS found_values FROM {source} "
+        f"GROUP BY 1 HAVING count(DISTINCT {what}) > 1 ORDER BY 1",
     )
-    detail = "; ".join(f"{r['account']}: {', '.join(r['currencies'])}" for r in mixed.iter_rows(named=True))
+    detail = "; ".join(f"{r['key']}: {', '.join(r['found_values'])}" for r in multi.iter_rows(named=True))
     return _check(
+        name,
+        title,
+        severity,
+        multi.height,
+        detail or "none",
+        fix=fix,
+        samples=multi.with_columns(pl.col("found_values").list.join(", ")),
+    )
+
+
+def _mixed_currencies(con: duckdb.DuckDBPyConnection) -> Check:
+    fix = "a billing account invoices in one currency; check the source mapping of these accounts"
+    return _one_each(
+        con,
         "mixed_currency",
         "One currency per billing account",
         "error",
-        mixed.height,
-        detail or "every billing account bills in one currency",
-        fix="a billing account invoices in one currency; check the source mapping of these accounts",
-        samples=mixed.with_columns(pl.col("currencies").list.join(", ")),
+        C.BillingAccountId,
+        C.BillingCurrency,
+        "invoice_lines",
+        fix,
     )
 
 
 def _service_categories(con: duckdb.DuckDBPyConnection) -> Check:
-    multi = db.frame(
-        con,
-        f"SELECT {C.ServiceName} AS service, list(DISTINCT {C.ServiceCategory} ORDER BY {C.ServiceCategory}) "
-        f"AS categories FROM daily GROUP BY 1 HAVING count(DISTINCT {C.ServiceCategory}) > 1 ORDER BY 1",
-    )
-    detail = "; ".join(f"{r['service']}: {', '.join(r['categories'])}" for r in multi.iter_rows(named=True))
-    return _check(
-        "service_category",
-        "One category per service",
-        "warning",
-        multi.height,
-        detail or "every service has one category",
-        fix="map the service to one ServiceCategory (finops_core/ingest/services.py)",
-        samples=multi.with_columns(pl.col("categories").list.join(", ")),
+    fix = "map the service to one ServiceCategory (finops_core/ingest/services.py)"
+    return _one_each(
+        con, "service_category", "One category per service", "warning", C.ServiceName, C.ServiceCategory, "daily", fix
     )
 
 
