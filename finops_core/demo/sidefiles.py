@@ -16,6 +16,7 @@ from finops_core.demo.catalog import BA_BY_ID, SUB_ACCOUNTS, TEAM_BY_NAME, TEAMS
 from finops_core.demo.commitments import plan
 from finops_core.demo.events import ANOMALIES, SAVINGS
 from finops_core.demo.generator import DemoConfig, DemoTruth, month_starts
+from finops_core.demo.metrics import daily_metrics
 
 
 @dataclass(frozen=True)
@@ -308,6 +309,7 @@ def write_all(folder: Path, cfg: DemoConfig, truth: DemoTruth) -> list[Path]:
         "backlog.csv": backlog(cfg, truth),
         "savings_truth.csv": savings_truth(cfg, truth),
         "anomalies_truth.csv": anomalies_truth(cfg, truth),
+        "metrics.csv": daily_metrics(cfg, truth),
     }
     for name, frame in files.items():
         _write(frame, folder / name)
