@@ -25,6 +25,7 @@ import polars as pl
 from finops_core import drilldown
 from finops_core.query import CostQuery, QueryError
 from finops_core.schema import C
+from finops_core.unit import metrics
 
 DIMENSIONS = (C.x_Product, C.x_Team)
 PERIOD = drilldown.PERIOD
@@ -156,3 +157,25 @@ def unit_cost_change(
         )
         .sort(pl.col("change").abs(), descending=True)
     )
+
+
+def unit_costs_at(
+    con: duckdb.DuckDBPyConnection, q: CostQuery, version: int | None, metric: str, dimension: str | None
+) -> pl.DataFrame:
+    """``unit_costs`` over the saved metrics ``version`` (None: the latest), for callers that cache by it."""
+    return unit_costs(con, q, metrics.current(version=version), metric, dimension)
+
+
+def unit_cost_change_at(
+    con: duckdb.DuckDBPyConnection, q: CostQuery, version: int | None, metric: str, dimension: str | None
+) -> pl.DataFrame:
+    """``unit_cost_change`` of ``q`` against the period just before it, over the saved metrics ``version``."""
+    return unit_cost_change(con, q, metrics.current(version=version), metric, dimension)
+
+
+def breakdowns(lines: pl.DataFrame) -> dict[str, list[str | None]]:
+    """Per metric, the breakdowns its lines support (``x_Product``, ``x_Team``, None = company-wide)."""
+    out: dict[str, list[str | None]] = {}
+    for name in metrics.metric_names(lines):
+        out[name] = [d for d in (C.x_Product, C.x_Team, None) if not metric_lines(lines, name, d).is_empty()]
+    return out

@@ -1,0 +1,77 @@
+"""AppTest of the Unit economics page: its figures equal finops_core's, for finance and for a scoped viewer."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import polars as pl
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from finops_core import store
+from finops_core.query import CostQuery
+from finops_core.schema import C
+from finops_core.unit import cost, metrics
+from tests.test_pages import _app, _base_query
+
+
+def _open(demo_store: Path, monkeypatch: pytest.MonkeyPatch, user: str, metric: str, per: str | None) -> AppTest:
+    at = _app(demo_store, monkeypatch, user=user)
+    at.switch_page("views/unit.py").run()
+    assert not at.exception, at.exception
+    at.selectbox(key="unit_metric").set_value(metric).run()
+    at.radio(key="unit_by").set_value(per).run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Unit economics"
+    return at
+
+
+def _core(demo_store: Path, q: CostQuery, metric: str, per: str | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    con = store.connect(demo_store)
+    try:
+        lines = metrics.current()
+        first, last = con.execute(f"SELECT min({C.x_ChargeDate}), max({C.x_ChargeDate}) FROM daily").fetchall()[0]
+        trend = cost.unit_costs(con, replace(q, start=first, end=last, grain="month"), lines, metric, per)
+        return cost.unit_cost_change(con, q, lines, metric, per), trend
+    finally:
+        con.close()
+
+
+def _shown_change(at: AppTest) -> pl.DataFrame:
+    return pl.from_pandas(next(d.value for d in at.dataframe if "cost_effect" in d.value.columns))
+
+
+def test_unit_page_matches_core_and_is_seeded_from_the_demo(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _open(demo_store, monkeypatch, "finance", "queries", C.x_Product)
+    seeded = metrics.versions()
+    assert seeded["source"][-1] == str(demo_store / "demo" / "metrics.csv")
+    q = _base_query(demo_store)
+    want, trend = _core(demo_store, q, "queries", C.x_Product)
+    shown = _shown_change(at)
+    assert shown[C.x_Product].to_list() == want[C.x_Product].to_list() == ["Insights"]
+    for col in ("cost0", "units0", "unit_cost1", "change", "cost_effect", "volume_effect"):
+        assert shown[col].to_list() == pytest.approx(want[col].to_list(), rel=1e-9), col
+    tile = next(m for m in at.metric if m.label == "Insights: cost per queries")
+    assert tile.value == f"${want['unit_cost1'][0]:,.4f}"
+    assert len(at.get("vega_lite_chart")) + len(at.get("arrow_vega_lite_chart")) == 1
+    assert [b.proto.label for b in at.get("download_button")] == ["⬇ CSV", "⬇ XLSX"] * 2
+    shown_trend = pl.from_pandas(next(d.value for d in at.dataframe if "days" in d.value.columns))
+    assert trend.height == shown_trend.height == 25  # one point per month of the demo's 25 billing periods
+    assert shown_trend["unit_cost"].to_list() == pytest.approx(trend["unit_cost"].to_list(), rel=1e-9)
+    assert any(e.label == "Load business metrics" for e in at.expander)
+
+
+def test_viewer_sees_only_their_teams_cost(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _open(demo_store, monkeypatch, "viewer", "transactions", C.x_Product)
+    q = _base_query(demo_store, scope=at.session_state["user"].scope)
+    want, _ = _core(demo_store, q, "transactions", C.x_Product)
+    unscoped, _ = _core(demo_store, _base_query(demo_store), "transactions", C.x_Product)
+    shown = _shown_change(at)
+    assert shown["cost1"].to_list() == pytest.approx(want["cost1"].to_list(), rel=1e-9)
+    assert shown["units1"].to_list() == unscoped["units1"].to_list()  # the product's whole volume
+    assert shown["cost1"][0] < unscoped["cost1"][0]  # only the payments team's share of the cost
+    assert not any(e.label == "Load business metrics" for e in at.expander)
+    at.selectbox(key="unit_metric").set_value("searches").run()  # team lines: the viewer's team has none
+    assert not at.exception, at.exception
+    assert any("No group has both cost and units" in i.value for i in at.info)
