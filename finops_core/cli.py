@@ -18,6 +18,7 @@ import duckdb
 from finops_core import access, db, drilldown, store
 from finops_core.allocation import ConservationError
 from finops_core.ingest.core import IngestError
+from finops_core.policy import commands as policy_commands
 from finops_core.query import CostQuery, QueryError
 from finops_core.schema import DEFAULT_METRIC, METRICS, C
 from finops_core.tagrules import RulesError
@@ -78,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--source", default="auto", choices=("auto", "focus", "aws-cur", "azure", "gcp", "oci"))
     HANDLERS.update(trust_commands.add_parsers(sub))
     HANDLERS.update(unit_commands.add_parsers(sub))
+    HANDLERS.update(policy_commands.add_parsers(sub))
     return p
 
 
