@@ -131,3 +131,26 @@ def test_demo_insights_cost_per_query_worsens_after_the_launch(demo_store: Path,
     assert insights["cost_effect"] > insights["change"] > 0  # cost grew faster than volume
     others = [f["change_pct"][0] for m, f in per_product.items() if m != "queries"]
     assert max(others) < insights["change_pct"] - 0.1
+
+
+def test_unit_cost_forecast_of_a_constant_unit_cost_stays_there() -> None:
+    from finops_core.unit import outlook
+
+    days = [date(2025, 1, 1) + timedelta(days=i) for i in range(400)]
+    units = [1000.0 * (1 + i / 500) * (0.7 if d.weekday() >= 5 else 1.0) for i, d in enumerate(days)]
+    daily = pl.DataFrame({"day": days, "cost": [2.5 * u for u in units], "units": units})
+    got = outlook.forecast_unit_cost(daily, date(2026, 4, 30))
+    assert got["month"].to_list() == [date(2026, 2, 1), date(2026, 3, 1), date(2026, 4, 1)]
+    assert got["days"].to_list() == [24, 31, 30]  # the history ends on 2026-02-04
+    assert got["unit_cost"].to_list() == pytest.approx([2.5] * 3, rel=0.02)
+    assert (got["lo80"] <= got["unit_cost"]).all() and (got["unit_cost"] <= got["hi80"]).all()
+
+
+def test_group_daily_keeps_the_trailing_run_without_gaps(con) -> None:  # type: ignore[no-untyped-def]
+    from finops_core.unit import outlook
+
+    q = CostQuery(JAN, FEB, filters=((C.BillingCurrency, ("USD",)),))
+    got = outlook.group_daily(con, q, LINES, "requests", C.x_Team, "alpha")
+    assert got.rows() == [(FEB, 480.0, 120.0)]  # January 5 and February 5 are a month apart
+    with pytest.raises(QueryError, match="one billing currency"):
+        outlook.group_daily(con, CostQuery(JAN, FEB), LINES, "requests", C.x_Team, "alpha")

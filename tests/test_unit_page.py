@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from finops_core import store
 from finops_core.query import CostQuery
 from finops_core.schema import C
-from finops_core.unit import cost, metrics
+from finops_core.unit import cost, metrics, outlook
 from tests.test_pages import _app, _base_query
 
 
@@ -60,6 +60,17 @@ def test_unit_page_matches_core_and_is_seeded_from_the_demo(demo_store: Path, mo
     assert trend.height == shown_trend.height == 25  # one point per month of the demo's 25 billing periods
     assert shown_trend["unit_cost"].to_list() == pytest.approx(trend["unit_cost"].to_list(), rel=1e-9)
     assert any(e.label == "Load business metrics" for e in at.expander)
+    at.toggle(key="unit_fc").set_value(True).run()
+    assert not at.exception, at.exception
+    con = store.connect(demo_store)
+    try:
+        hist = replace(q, start=trend[cost.PERIOD].min(), end=q.end)
+        fc = outlook.unit_cost_outlook_at(con, hist, None, "queries", C.x_Product, "Insights")
+    finally:
+        con.close()
+    shown_fc = pl.from_pandas(next(d.value for d in at.dataframe if "hi80" in d.value.columns))
+    assert shown_fc["month"].dt.date().to_list() == fc["month"].to_list() and fc.height == 4  # this month, then 3
+    assert shown_fc["unit_cost"].to_list() == pytest.approx(fc["unit_cost"].to_list(), rel=1e-3)
 
 
 def test_viewer_sees_only_their_teams_cost(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:

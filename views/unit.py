@@ -9,8 +9,10 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
+from finops_core import forecast
+from finops_core.query import CostQuery
 from finops_core.schema import C
-from finops_core.unit import cost, metrics
+from finops_core.unit import cost, metrics, outlook
 from ui import cache, tables
 from ui.filters import Selection
 from ui.format import money, percent
@@ -76,6 +78,22 @@ def _tiles(change: pl.DataFrame, dim: str | None, metric: str, cur: str) -> None
         )
 
 
+def _forecast(version: str, hist: CostQuery, mversion: int, metric: str, dim: str | None, groups: list[str]) -> None:
+    value = st.selectbox(LABELS[dim], groups, key="unit_fc_group") if dim else None
+    try:
+        fc = cache.call(version, outlook.unit_cost_outlook_at, hist, mversion, metric, dim, value)
+    except forecast.ForecastError as exc:
+        st.info(f"No forecast for this group: {exc}.")
+        return
+    st.dataframe(fc, hide_index=True, width="stretch", key="unit_fc_table")
+    st.caption(
+        "Cost and volume are forecast separately with the cost forecast's model (weekly and yearly seasonality, "
+        "holidays, billing calendar, known launches); a month's unit cost is the ratio of their sums, "
+        "its 80 % range the ratio's over the simulated paths."
+    )
+    tables.downloads(fc, f"unit-cost-forecast-{metric}", "unit_fc_dl")
+
+
 st.title("Unit economics")
 _seed_from_demo()
 sel: Selection = st.session_state["selection"]
@@ -117,5 +135,8 @@ else:
     else:
         st.altair_chart(_trend(trend, dim, metric, cur), width="stretch")
         tables.chart_data(trend, f"unit-cost-{metric}-{grain}", "unit_trend_dl", cur)
+        if st.toggle(f"Forecast the cost per {metric} (about 10 s per group)", key="unit_fc"):
+            groups = trend.sort("cost", descending=True)[dim].unique(maintain_order=True).to_list() if dim else []
+            _forecast(version, hist, mversion, metric, dim, groups)
 if user.role in EDITORS:
     _load_section(user.username)
