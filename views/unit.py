@@ -106,7 +106,7 @@ else:
     options = cost.breakdowns(metrics.current(version=mversion))
     a, b, c = st.columns([2, 2, 2])
     metric = a.selectbox("Metric", list(options), key="unit_metric")
-    dim = b.radio("Per", options[metric], format_func=LABELS.__getitem__, horizontal=True, key="unit_by")
+    dim = b.radio("Per", options[metric], format_func=LABELS.__getitem__, horizontal=True, key=f"unit_by_{metric}")
     grain = c.radio("Grain", list(GRAINS), index=2, format_func=GRAINS.__getitem__, horizontal=True, key="unit_grain")
     version = cache.data_version() or ""
     cur = sel.currency
