@@ -85,7 +85,8 @@ def _forecast(version: str, hist: CostQuery, mversion: int, metric: str, dim: st
     except forecast.ForecastError as exc:
         st.info(f"No forecast for this group: {exc}.")
         return
-    st.dataframe(fc, hide_index=True, width="stretch", key="unit_fc_table")
+    month = st.column_config.DateColumn("month", format="YYYY-MM")
+    st.dataframe(fc, hide_index=True, width="stretch", key="unit_fc_table", column_config={"month": month})
     st.caption(
         "Cost and volume are forecast separately with the cost forecast's model (weekly and yearly seasonality, "
         "holidays, billing calendar, known launches); a month's unit cost is the ratio of their sums, "
