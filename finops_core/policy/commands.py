@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from finops_core import rollups, store
-from finops_core.policy import billing, plan, rules
+from finops_core.policy import billing, impact, plan, rules
 from finops_core.query import CostQuery
 from finops_core.schema import C
 
@@ -41,7 +41,37 @@ def add_parsers(sub: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
         q.add_argument(
             "--policy", type=Path, help="policy file (default: the rules folder's, else data/rules/policy.yaml)"
         )
-    return {"policy": cmd_policy}
+    i = sub.add_parser(
+        "plan-cost",
+        help="estimate a Terraform plan's monthly cost change from similar billed resources (Markdown for a PR)",
+        description="Resources a `terraform show -json` plan adds, removes, replaces or resizes, priced from "
+        "similar resources in the store's billing data (same service, type/SKU, region).",
+    )
+    i.add_argument("plan", help="the plan JSON")
+    i.add_argument("--store", default=None, help="store directory (default: $FINOPS_STORE or data/store)")
+    i.add_argument(
+        "--region", help="region of resources whose plan names none (default: the provider's constant region)"
+    )
+    i.add_argument("--format", default="markdown", choices=("markdown", "csv", "json"))
+    return {"policy": cmd_policy, "plan-cost": cmd_plan_cost}
+
+
+def cmd_plan_cost(args: argparse.Namespace) -> int:
+    try:
+        doc = plan.read(Path(args.plan))
+        planned = plan.resources(doc, args.plan)
+    except plan.PlanError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    costs = impact.resource_costs(store.connect(store.store_path(args.store)))
+    table = impact.plan_impact(costs, planned, args.region or impact.default_region(doc))
+    if args.format == "json":
+        print(json.dumps(table.to_dicts(), indent=1))
+    elif args.format == "csv":
+        sys.stdout.write(table.write_csv(float_precision=2))
+    else:
+        sys.stdout.write(impact.markdown(table))
+    return 0
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
