@@ -86,3 +86,10 @@ def test_viewer_sees_only_their_teams_cost(demo_store: Path, monkeypatch: pytest
     at.selectbox(key="unit_metric").set_value("searches").run()  # team lines: the viewer's team has none
     assert not at.exception, at.exception
     assert any("No group has both cost and units" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("user", ["admin", "finops"])
+def test_every_role_reaches_the_page(demo_store: Path, monkeypatch: pytest.MonkeyPatch, user: str) -> None:
+    at = _open(demo_store, monkeypatch, user, "orders", C.x_Product)
+    assert [m.label for m in at.metric] == ["Storefront: cost per orders"]
+    assert any(e.label == "Load business metrics" for e in at.expander)
