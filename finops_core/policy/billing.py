@@ -16,7 +16,7 @@ import duckdb
 import polars as pl
 
 from finops_core import allocation, db, tagrules
-from finops_core.policy.rules import Policy, violations
+from finops_core.policy.rules import Policy, parse, violations
 from finops_core.query import CostQuery, compile_where
 from finops_core.schema import C
 
@@ -117,3 +117,15 @@ def top_violations(evaluated: pl.DataFrame, month: date | None = None, limit: in
         .sort("cost", descending=True)
         .head(limit)
     )
+
+
+def policy_compliance(
+    con: duckdb.DuckDBPyConnection, q: CostQuery, text: str, source: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(``compliance_history``, ``top_violations`` of the last month) of the policy document
+    ``text`` (named ``source`` in errors) over ``q``, read with the store version's tag rules."""
+    from finops_core import rollups
+
+    policy = parse(text, source, rollups.version_rules(con, "r").tags)
+    evaluated = evaluate(con, q, policy)
+    return compliance_history(evaluated), top_violations(evaluated)

@@ -33,6 +33,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import yaml
 
 from finops_core import allocation, tagrules
@@ -305,3 +306,49 @@ def violations(policy: Policy, folded: dict[str, Any], facts: dict[str, str | No
                 }
             )
     return out
+
+
+def describe(policy: Policy, today: date) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The policy as two tables: one row per rule (id, scope, require, values, description) and one
+    per exemption (rule, keys, scope, expires, in_force on ``today``, reason)."""
+
+    def scope(s: Scope) -> str:
+        return "; ".join(f"{name}: {', '.join(p)}" for name, p in s.conditions) or "everything"
+
+    rules_frame = pl.DataFrame(
+        [
+            {
+                "rule": r.id,
+                "scope": scope(r.scope),
+                "require": ", ".join(r.require),
+                "values": "; ".join(f"{k}: {a.describe()}" for k, a in r.values.items()),
+                "description": r.description,
+            }
+            for r in policy.rules
+        ],
+        schema={k: pl.String for k in ("rule", "scope", "require", "values", "description")},
+        orient="row",
+    )
+    exemptions = pl.DataFrame(
+        [
+            {
+                "rule": e.rule,
+                "keys": ", ".join(e.keys) or "all",
+                "scope": scope(e.scope),
+                "expires": e.expires,
+                "in_force": today <= e.expires,
+                "reason": e.reason,
+            }
+            for e in policy.exemptions
+        ],
+        schema={
+            "rule": pl.String,
+            "keys": pl.String,
+            "scope": pl.String,
+            "expires": pl.Date,
+            "in_force": pl.Boolean,
+            "reason": pl.String,
+        },
+        orient="row",
+    )
+    return rules_frame, exemptions
