@@ -30,7 +30,10 @@ def render(version: str, sel: Selection) -> None:
     described, exemptions = rules.describe(policy, sel.data_end)
     st.dataframe(described, hide_index=True, width="stretch", key="policy_rules")
     if not exemptions.is_empty():
-        st.dataframe(exemptions, hide_index=True, width="stretch", key="policy_exemptions")
+        expires = st.column_config.DateColumn("expires", format="YYYY-MM-DD")
+        st.dataframe(
+            exemptions, hide_index=True, width="stretch", key="policy_exemptions", column_config={"expires": expires}
+        )
     q = replace(sel.query, start=sel.data_start, end=sel.data_end)
     history, top = cache.call(version, billing.policy_compliance, q, text, str(path))
     if history.is_empty():
