@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from finops_core import cli, governance, rollups, store, tagrules
-from finops_core.policy import billing, plan, rules
+from finops_core.policy import billing, judge, plan, rules
 from finops_core.query import CostQuery
 from finops_core.schema import C
 from finops_core.tagrules import RulesError
@@ -101,9 +101,9 @@ def test_values_are_read_through_the_tag_rules_and_exemptions_expire() -> None:
     policy = rules.parse(POLICY, "p.yaml", TAGS)
     facts = {"provider": "AWS", "resources": "module.web.aws_instance.x"}
     good = {"owner-team": "Payments", "env": "production", "cost_center": "CC-1010"}
-    assert rules.violations(policy, good, facts, date(2026, 6, 1)) == []
+    assert judge.violations(policy, good, facts, date(2026, 6, 1)) == []
     bad = {"team": "pay ments", "cost_center": "1010"}
-    found = rules.violations(policy, bad, facts, date(2026, 12, 31))
+    found = judge.violations(policy, bad, facts, date(2026, 12, 31))
     assert [(v["rule"], v["key"], v["problem"], v["value"], bool(v["exempt"])) for v in found] == [
         ("ownership", "team", "not allowed (expected pattern ^[a-z][a-z0-9-]*$)", "pay ments", False),
         ("ownership", "environment", "missing", "", True),
@@ -115,9 +115,9 @@ def test_values_are_read_through_the_tag_rules_and_exemptions_expire() -> None:
             False,
         ),
     ]
-    later = rules.violations(policy, bad, facts, date(2027, 1, 1))
+    later = judge.violations(policy, bad, facts, date(2027, 1, 1))
     assert not any(v["exempt"] for v in later)  # the day after the expiry date it no longer applies
-    assert rules.violations(policy, bad, {"provider": None}, date(2026, 6, 1))[-1]["rule"] == "ownership"
+    assert judge.violations(policy, bad, {"provider": None}, date(2026, 6, 1))[-1]["rule"] == "ownership"
 
 
 def _expected(found: list[dict[str, str]]) -> list[tuple[str, str, str, str, bool]]:

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from finops_core.policy import billing, rules
+from finops_core.policy import billing, judge, rules
 from finops_core.tagrules import RulesError
 from ui import cache, charts, tables
 from ui.filters import Selection
@@ -27,7 +27,7 @@ def render(version: str, sel: Selection) -> None:
         "Terraform plans before they are applied by `policy check-plan` (exit 1 on violations). "
         "Compliance = (compliant + exempt) / taggable cost the rules cover (docs/tag-policy.md)."
     )
-    described, exemptions = rules.describe(policy, sel.data_end)
+    described, exemptions = judge.describe(policy, sel.data_end)
     st.dataframe(described, hide_index=True, width="stretch", key="policy_rules")
     if not exemptions.is_empty():
         expires = st.column_config.DateColumn("expires", format="YYYY-MM-DD")

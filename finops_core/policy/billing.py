@@ -16,7 +16,8 @@ import duckdb
 import polars as pl
 
 from finops_core import allocation, db, tagrules
-from finops_core.policy.rules import Policy, parse, violations
+from finops_core.policy.judge import violations
+from finops_core.policy.rules import Policy, parse
 from finops_core.query import CostQuery, compile_where
 from finops_core.schema import C
 

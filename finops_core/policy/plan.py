@@ -19,7 +19,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from finops_core.policy.rules import Policy, violations
+from finops_core.policy.judge import violations
+from finops_core.policy.rules import Policy
 
 TAG_ATTRIBUTES = ("tags_all", "effective_labels", "terraform_labels", "tags", "labels")
 PROVIDERS = {
