@@ -21,6 +21,7 @@ PAGES = {  # key in access.PAGE_ROLES -> (file, title, icon)
     "savings": ("views/savings.py", "Savings", ":material/savings:"),
     "allocation": ("views/allocation.py", "Allocation & tagging", ":material/account_tree:"),
     "forecast": ("views/forecast.py", "Forecast & budgets", ":material/trending_up:"),
+    "unit": ("views/unit.py", "Unit economics", ":material/price_check:"),
     "quality": ("views/quality.py", "Data quality", ":material/fact_check:"),
     "ingest": ("views/ingest.py", "Ingest", ":material/upload_file:"),
     "audit": ("views/audit.py", "Audit log", ":material/policy:"),

@@ -36,6 +36,7 @@ PAGE_ROLES: dict[str, tuple[str, ...]] = {
     "savings": ROLES,
     "allocation": ROLES,
     "forecast": ROLES,  # viewers see their scope only; budgets are edited by finance and admin
+    "unit": ROLES,  # viewers see their teams' cost per unit
     "quality": ("admin", "finops", "finance"),
     "ingest": ("admin",),
     "audit": ("admin",),

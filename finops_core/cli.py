@@ -18,11 +18,13 @@ import duckdb
 from finops_core import access, db, drilldown, store
 from finops_core.allocation import ConservationError
 from finops_core.ingest.core import IngestError
+from finops_core.policy import commands as policy_commands
 from finops_core.query import CostQuery, QueryError
 from finops_core.schema import DEFAULT_METRIC, METRICS, C
 from finops_core.tagrules import RulesError
 from finops_core.trust import commands as trust_commands
 from finops_core.trust.invoices import InvoiceError
+from finops_core.unit import commands as unit_commands
 
 
 class UsageError(Exception):
@@ -76,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--store", required=True, help="store directory")
     i.add_argument("--source", default="auto", choices=("auto", "focus", "aws-cur", "azure", "gcp", "oci"))
     HANDLERS.update(trust_commands.add_parsers(sub))
+    HANDLERS.update(unit_commands.add_parsers(sub))
+    HANDLERS.update(policy_commands.add_parsers(sub))
     return p
 
 

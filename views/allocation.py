@@ -14,7 +14,7 @@ import streamlit as st
 from finops_core import allocation, explorer, governance, rollups, tagrules
 from finops_core.query import CostQuery
 from finops_core.schema import C, label
-from ui import cache, charts, tables
+from ui import cache, charts, policy, tables
 from ui.filters import Selection
 from ui.format import column_format, money
 
@@ -354,6 +354,7 @@ def render(sel: Selection) -> None:
     with tabs[1]:
         _compliance(version, sel, keys)
         _typos(version, sel, user.role)
+        policy.render(version, sel)
     with tabs[2]:
         _remediation(version, sel, keys)
     with tabs[3]:

@@ -16,6 +16,7 @@ from finops_core.demo.catalog import BA_BY_ID, SUB_ACCOUNTS, TEAM_BY_NAME, TEAMS
 from finops_core.demo.commitments import plan
 from finops_core.demo.events import SAVINGS
 from finops_core.demo.generator import DemoConfig, DemoTruth, month_starts
+from finops_core.demo.metrics import daily_metrics
 from finops_core.demo.planted_truth import anomalies_footprint, anomalies_truth
 
 
@@ -287,6 +288,7 @@ def write_all(folder: Path, cfg: DemoConfig, truth: DemoTruth) -> list[Path]:
         "savings_truth.csv": savings_truth(cfg, truth),
         "anomalies_truth.csv": anomalies_truth(cfg, truth),
         "anomalies_footprint.csv": anomalies_footprint(truth),
+        "metrics.csv": daily_metrics(cfg, truth),
     }
     for name, frame in files.items():
         _write(frame, folder / name)

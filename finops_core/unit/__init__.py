@@ -1,0 +1,1 @@
+"""Unit economics: business metrics (``metrics``) and allocated cost per unit (``cost``)."""
