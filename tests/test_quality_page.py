@@ -12,18 +12,7 @@ from finops_core.query import ALL
 from finops_core.trust import invoices, reconcile
 from tests.test_pages import _app
 
-PAGES = (
-    "spend",
-    "commitments",
-    "anomalies",
-    "savings",
-    "allocation",
-    "forecast",
-    "quality",
-    "ingest",
-    "audit",
-    "users",
-)
+PAGES = tuple(access.PAGE_ROLES)
 
 
 def _trust_text(at) -> str:  # type: ignore[no-untyped-def]
