@@ -23,7 +23,7 @@ def render(user: User, details: Page | None) -> None:
     if version is None:
         return
     text, status = cache.trust_line(version, user.scope)
-    left, right = st.columns([12, 1], vertical_alignment="center")
+    left, right = st.columns([6, 1], vertical_alignment="center")
     left.markdown(f":{COLOURS[status]}[{ICONS[status]} {_escape(text)}]")
     if details is not None:
         right.page_link(details, label="Details")
