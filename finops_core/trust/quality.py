@@ -16,7 +16,7 @@ else: the other checks speak of whole accounts and other teams' rows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +169,19 @@ def open_months(days: pl.DataFrame, manifest: dict[str, Any], as_of: date) -> Ch
     )
 
 
+def version_age(manifest: dict[str, Any], now: datetime) -> Check:
+    """When the data version in use was published (info: how old the app's view of the bill is)."""
+    published = datetime.strptime(manifest["created_at"], "%Y-%m-%dT%H:%M:%SZ")
+    hours = (now - published).total_seconds() / 3600
+    return _check(
+        "version_age",
+        "Age of the data version",
+        "info",
+        1,
+        f"data version {manifest['data_version']} published {published:%Y-%m-%d %H:%M} UTC ({hours:,.0f} h ago)",
+    )
+
+
 def _row_rule(con: duckdb.DuckDBPyConnection, rule: rowchecks.RowRule) -> Check:
     counts = db.frame(
         con,
@@ -260,6 +273,7 @@ def checks(con: duckdb.DuckDBPyConnection, root: Path, scope: Scope, as_of: date
         return found
     doc = store.manifest(root)
     found.append(open_months(days, doc, today))
+    found.append(version_age(doc, datetime.now(UTC).replace(tzinfo=None)))
     found += [_row_rule(con, r) for r in rowchecks.RULES]
     found += [_mixed_currencies(con), _service_categories(con), _ingest_warnings(root)]
     return found
