@@ -264,11 +264,11 @@ class _Bands:
     def learned(self) -> calibration.Calibration | None:
         if not self.seen:
             return None
-        z80, z95 = (np.concatenate([calibration.residual_scores(f, a, w) for f, a in self.seen]) for w in (80, 95))
-        cal = calibration.Calibration.from_scores(z80, z95)
+        cal = calibration.Calibration.from_origins(self.seen)
         if cal is None:
             return None
-        rho = calibration.path_correlation([(calibration.calibrated_bands(f, cal), a) for f, a in self.seen])
+        spread = calibration.predictive_spread(len(self.seen))
+        rho = calibration.path_correlation([(calibration.calibrated_bands(f, cal), a) for f, a in self.seen], spread)
         return replace(cal, rho=rho)
 
 

@@ -219,15 +219,16 @@ def test_prophet_beats_seasonal_naive_on_demo_total(con) -> None:  # type: ignor
 
 def test_calibrated_bands_hold_their_share_of_days_over_the_demo_teams(con) -> None:  # type: ignore[no-untyped-def]
     """Out of sample (each origin calibrated on earlier ones only), pooled over every team: near 80 %
-    and 95 % of days. Prophet's own bands hold about 67 % and 81 % of these days, and its 30-day
-    totals (independent days) 5-29 % on the reference demos, so this fails without the calibration."""
+    and 95 % of days (here 82 % and 91 %). Prophet's own bands hold 86 % and 93 % of these days and
+    its 30-day totals (independent days) 42 % and 51 %; the former calibration (a plain quantile of
+    the earlier origins' days) held 76 % and 86 %: each of them fails here."""
     q = _demo_query()
     series = outlook.histories(con, q, C.x_Team, outlook.top_values(con, q, C.x_Team))
     done = outlook.backtest_many(series, events.load())
     days = pl.concat([bt.origins.filter(pl.col("method") == "prophet") for bt in done.values()])
     assert days["cal80"].count() >= len(series) * (backtest.ORIGINS - backtest.CAL_MIN)
-    assert 0.72 <= days["cal80"].mean() <= 0.88  # type: ignore[operator]
-    assert 0.86 <= days["cal95"].mean() <= 0.98  # type: ignore[operator]
+    assert 0.75 <= days["cal80"].mean() <= 0.85  # type: ignore[operator]
+    assert 0.88 <= days["cal95"].mean() <= 0.97  # type: ignore[operator]
     assert 0.6 <= days["tot80"].mean() <= 0.95  # type: ignore[operator]
     assert 0.75 <= days["tot95"].mean() <= 1.0  # type: ignore[operator]
 
@@ -275,8 +276,52 @@ def test_path_correlation_matches_the_totals_errors() -> None:
         miss = np.sqrt(30 + rho * 870)
         got = calibration.path_correlation([(day, np.full(30, miss / 30)), (day, np.full(30, -miss / 30))])
         assert got == pytest.approx(rho, abs=1e-6)
+        # room for a new origin: errors of miss / 1.2 must be 1 / 1.2 sd, i.e. the same rho
+        small = miss / 1.2
+        got = calibration.path_correlation([(day, np.full(30, small / 30)), (day, np.full(30, -small / 30))], 1.2)
+        assert got == pytest.approx(rho, abs=1e-6)
     assert calibration.path_correlation([(day, np.full(30, 0.1))]) == 0.0
     assert calibration.path_correlation([(day, np.full(30, 100.0))]) == 1.0
+
+
+def test_a_few_origins_calibrate_for_the_next_origins_level_shift() -> None:
+    """Each origin's misses are one level shift (sd 1 band unit) plus small daily noise. Learned from
+    three origins, the bands must hold about 80 % of a *new* origin's days; the plain 80th percentile
+    of the three origins' days (the former calibration) holds clearly fewer: it takes the typical
+    shift seen for the largest to come."""
+    rng = np.random.default_rng(3)
+    band = pl.DataFrame(
+        {
+            "yhat": np.zeros(30),
+            "lo80": -np.ones(30),
+            "hi80": np.ones(30),
+            "lo95": np.full(30, -1.5),
+            "hi95": np.full(30, 1.5),
+        }
+    )
+
+    def origin() -> np.ndarray:
+        return rng.standard_normal() + 0.3 * rng.standard_normal(30)
+
+    learned, plain = [], []
+    for _ in range(200):
+        seen = [(band, origin()) for _ in range(3)]
+        cal = calibration.Calibration.from_origins(seen)
+        assert cal is not None and cal.days == 90
+        k_plain = np.percentile(np.abs(np.concatenate([a for _, a in seen])), 80)
+        new = origin()
+        learned.append(np.mean(np.abs(new) <= cal.k80))
+        plain.append(np.mean(np.abs(new) <= k_plain))
+    assert 0.76 <= np.mean(learned) <= 0.86
+    assert np.mean(plain) < np.mean(learned) - 0.03
+    assert calibration.Calibration.from_origins([(band.head(5), np.zeros(5))]) is None  # under a week
+
+
+def test_predictive_spread_shrinks_to_one_with_more_origins() -> None:
+    """Student t's 80 % quantile over the normal's: 1.638 / 1.2816 at 3 degrees of freedom."""
+    assert calibration.predictive_spread(3) == pytest.approx(1.638 / calibration.Z80, rel=0.02)
+    assert calibration.predictive_spread(3) > calibration.predictive_spread(8) > calibration.predictive_spread(200)
+    assert calibration.predictive_spread(200) == pytest.approx(1.0, abs=0.02)
 
 
 def test_calibration_is_learned_from_earlier_origins_only() -> None:
