@@ -14,6 +14,7 @@ from tests.test_pages import _app
 
 PAGES = (
     "spend",
+    "variance",
     "commitments",
     "anomalies",
     "savings",
