@@ -140,6 +140,7 @@ def test_login_form_signs_in_and_audits(demo_store: Path, monkeypatch: pytest.Mo
             {
                 "spend",
                 "variance",
+                "digest",
                 "commitments",
                 "anomalies",
                 "savings",
@@ -150,9 +151,15 @@ def test_login_form_signs_in_and_audits(demo_store: Path, monkeypatch: pytest.Mo
                 "users",
             },
         ),
-        ("finops", {"spend", "variance", "commitments", "anomalies", "savings", "allocation", "forecast", "quality"}),
-        ("finance", {"spend", "variance", "commitments", "anomalies", "savings", "allocation", "forecast", "quality"}),
-        ("viewer", {"spend", "variance", "savings", "allocation", "forecast"}),
+        (
+            "finops",
+            {"spend", "variance", "digest", "commitments", "anomalies", "savings", "allocation", "forecast", "quality"},
+        ),
+        (
+            "finance",
+            {"spend", "variance", "digest", "commitments", "anomalies", "savings", "allocation", "forecast", "quality"},
+        ),
+        ("viewer", {"spend", "variance", "digest", "savings", "allocation", "forecast"}),
     ],
 )
 def test_each_role_gets_only_its_pages(
@@ -163,6 +170,7 @@ def test_each_role_gets_only_its_pages(
     for page in (
         "spend",
         "variance",
+        "digest",
         "commitments",
         "anomalies",
         "savings",

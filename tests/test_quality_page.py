@@ -15,6 +15,7 @@ from tests.test_pages import _app
 PAGES = (
     "spend",
     "variance",
+    "digest",
     "commitments",
     "anomalies",
     "savings",

@@ -1,0 +1,297 @@
+"""Weekly digest: its figures equal the store's, its scope holds, and it is delivered to a webhook
+and an SMTP server started here on 127.0.0.1; failed deliveries are recorded and reported."""
+
+from __future__ import annotations
+
+import difflib
+import email
+import email.policy
+import http.server
+import json
+import socket
+import socketserver
+import threading
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+import polars as pl
+import pytest
+
+from finops_core import drilldown, triage
+from finops_core.query import CostQuery, QueryError, Scope
+from finops_core.reports import delivery, digest, digest_render
+from finops_core.schema import C
+from tests.conftest import DEMO_END
+
+FIRST = date(2024, 10, 1)
+
+
+@pytest.fixture(scope="module")
+def digests(demo_store: Path) -> dict[str, digest.Digest]:
+    from finops_core import store
+
+    con = store.connect(demo_store)
+    first = con.execute(f"SELECT min({C.x_ChargeDate}) FROM daily").fetchall()[0][0]
+    q = CostQuery(DEMO_END, DEMO_END)
+    out = {
+        "company": digest.build(con, q, first_day=first, store_root=demo_store),
+        "payments": digest.build(
+            con, q, digest.DigestScope.parse("team=payments"), first_day=first, store_root=demo_store
+        ),
+        "viewer": digest.build(
+            con,
+            CostQuery(DEMO_END, DEMO_END, scope=Scope(teams=("checkout",))),
+            digest.DigestScope.parse("team=payments"),
+            first_day=first,
+            store_root=demo_store,
+        ),
+    }
+    con.close()
+    return out
+
+
+def test_scope_parsing() -> None:
+    assert digest.DigestScope.parse("team=payments") == digest.DigestScope("team", "payments")
+    assert digest.DigestScope.parse("env=prod").kind == "environment"
+    assert digest.DigestScope.parse(None).kind == "company"
+    with pytest.raises(QueryError):
+        digest.DigestScope.parse("colour=red")
+
+
+def test_weeks_and_totals_equal_the_store(con, digests: dict[str, digest.Digest]) -> None:  # type: ignore[no-untyped-def]
+    d = digests["payments"]
+    assert d.week == (DEMO_END - timedelta(days=6), DEMO_END)
+    assert d.previous == (DEMO_END - timedelta(days=13), DEMO_END - timedelta(days=7))
+    for which, (start, end) in (("current", d.week), ("previous", d.previous)):
+        q = CostQuery(start, end, filters=((C.x_Team, ("payments",)),))
+        expected = drilldown.total(con, q).sort(C.BillingCurrency)
+        got = d.totals.select(C.BillingCurrency, which)
+        assert got[C.BillingCurrency].to_list() == expected[C.BillingCurrency].to_list()
+        assert got[which].to_list() == pytest.approx(expected[C.EffectiveCost].to_list(), abs=0.01)
+    week = CostQuery(d.week[0], d.week[1], filters=((C.x_Team, ("payments",)),))
+    services = drilldown.movers(con, week, C.ServiceName, digest.TOP_MOVERS)
+    mine = d.movers.filter(pl.col("dimension") == C.ServiceName)
+    assert mine["delta"].to_list() == pytest.approx(services["delta"].to_list())
+
+
+def test_team_digest_holds_only_that_team(digests: dict[str, digest.Digest]) -> None:
+    d = digests["payments"]
+    assert d.budgets["line"].to_list() in ([], ["payments"])
+    assert set(d.implemented["team"]) <= {"payments"}
+    company = digests["company"]
+    assert company.totals["current"].sum() > d.totals["current"].sum()
+    # a viewer scoped to checkout asking for the payments digest gets nothing of payments
+    v = digests["viewer"]
+    assert v.totals.is_empty() or float(v.totals["current"].abs().sum()) == 0.0
+    assert v.budgets.is_empty() and v.anomalies.is_empty() and v.backlog.is_empty()
+
+
+def test_anomalies_carry_triage_status_and_owner(digests: dict[str, digest.Digest]) -> None:
+    d = digests["company"]
+    assert d.anomalies.height > 0
+    cases = triage.cases().select("id", "status")
+    joined = d.anomalies.join(cases, on="id", how="left", suffix="_case")
+    assert (joined["status"] == joined["status_case"].fill_null("New")).all()
+    assert set(d.anomalies["status"]) <= set(triage.STATUSES)
+    open_or_new = d.anomalies.filter(~pl.col("status").is_in(triage.CLOSED) | pl.col("is_new"))
+    assert open_or_new.height == d.anomalies.height
+    assert d.anomalies.filter(pl.col("owner") != "").height > 0
+
+
+def test_budget_burn_and_overrun_are_consistent(digests: dict[str, digest.Digest]) -> None:
+    b = digests["company"].budgets
+    assert b.height > 0
+    for r in b.iter_rows(named=True):
+        assert r["burn"] == pytest.approx(r["mtd"] / r["budget"])
+        assert r["overrun"] == pytest.approx(max(r["projected"] - r["budget"], 0.0))
+        assert (r["overrun_on"] is not None) == (r["projected"] > r["budget"])
+
+
+def test_three_renderings_hold_the_same_sections(digests: dict[str, digest.Digest]) -> None:
+    d = digests["company"]
+    md = digest_render.markdown(d)
+    html = digest_render.html_body(d)
+    payload = digest_render.slack(d)
+    headings = [h for h, _, _ in digest_render.sections(d)]
+    for heading in headings:
+        assert f"## {heading}" in md
+        assert heading.replace("&", "&amp;") in html
+    assert payload["text"] == d.title and payload["blocks"][0]["type"] == "header"
+    assert [b["text"]["text"].split("\n")[0] for b in payload["blocks"][1:]] == [f"*{h}*" for h in headings]
+    usd = d.totals.filter(pl.col(C.BillingCurrency) == "USD").row(0, named=True)
+    assert digest_render.money(usd["current"], "USD") in md
+
+
+class _Webhook(http.server.BaseHTTPRequestHandler):
+    status = 200
+    received: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append({"type": self.headers["Content-Type"], "json": json.loads(body)})
+        self.send_response(type(self).status)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _serve(server: socketserver.BaseServer) -> Iterator[str]:
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]  # type: ignore[misc]
+        yield f"{host}:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture()
+def webhook() -> Iterator[type[_Webhook]]:
+    handler = type("Hook", (_Webhook,), {"status": 200, "received": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    for address in _serve(server):
+        handler.url = f"http://{address}/hook"  # type: ignore[attr-defined]
+        yield handler
+
+
+def test_webhook_delivery_arrives_and_is_recorded(digests: dict[str, digest.Digest], webhook, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    d, db = digests["payments"], tmp_path / "state.sqlite"
+    settings = delivery.Settings(webhook_url=webhook.url)
+    result = delivery.to_webhook(d, "slack", settings, user="cron", path=db)
+    assert result.ok, result.error
+    (got,) = webhook.received
+    assert got["type"] == "application/json"
+    assert got["json"] == digest_render.slack(d)
+    webhook.status = 500
+    failed = delivery.to_webhook(d, "md", settings, user="cron", path=db)
+    assert not failed.ok and failed.error.startswith("HTTP 500")
+    assert webhook.received[1]["json"] == {"text": digest_render.markdown(d)}
+    log = delivery.deliveries(db)
+    assert log.select("channel", "ok", "format", "scope").rows() == [
+        ("webhook", 0, "md", "team payments"),
+        ("webhook", 1, "slack", "team payments"),
+    ]
+    assert "HTTP 500" in log["error"][0] and log["target"][0] == webhook.url
+
+
+class _SMTP(socketserver.StreamRequestHandler):
+    """Just enough SMTP (RFC 5321) for smtplib: greeting, EHLO, MAIL, RCPT, DATA, QUIT."""
+
+    def _say(self, line: str) -> None:
+        self.wfile.write(line.encode() + b"\r\n")
+
+    def handle(self) -> None:
+        store: list[dict[str, Any]] = self.server.messages  # type: ignore[attr-defined]
+        self._say("220 test ESMTP")
+        envelope: dict[str, Any] = {"rcpt": []}
+        while line := self.rfile.readline():
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"HELO"):
+                self._say("250 test")
+            elif verb == b"MAIL":
+                envelope["from"] = line.decode().split(":", 1)[1].strip()
+                self._say("250 OK")
+            elif verb == b"RCPT":
+                envelope["rcpt"].append(line.decode().split(":", 1)[1].strip())
+                self._say("250 OK")
+            elif verb == b"DATA":
+                self._say("354 end with <CRLF>.<CRLF>")
+                data = []
+                while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
+                    data.append(chunk[1:] if chunk.startswith(b"..") else chunk)
+                store.append(envelope | {"data": b"".join(data)})
+                envelope = {"rcpt": []}
+                self._say("250 OK queued")
+            elif verb == b"QUIT":
+                self._say("221 bye")
+                return
+            else:
+                self._say("250 OK")
+
+
+def test_smtp_delivery_arrives_and_is_recorded(digests: dict[str, digest.Digest], tmp_path: Path) -> None:
+    d, db = digests["payments"], tmp_path / "state.sqlite"
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SMTP)
+    server.messages = []  # type: ignore[attr-defined]
+    for address in _serve(server):
+        host, port = address.split(":")
+        settings = delivery.Settings(smtp_host=host, smtp_port=int(port), smtp_from="finops@acme.example")
+        result = delivery.by_smtp(d, settings, ("lead@acme.example", "cfo@acme.example"), user="cron", path=db)
+        assert result.ok, result.error
+    (got,) = server.messages  # type: ignore[attr-defined]
+    assert got["from"] == "<finops@acme.example>"
+    assert got["rcpt"] == ["<lead@acme.example>", "<cfo@acme.example>"]
+    msg = email.message_from_bytes(got["data"], policy=email.policy.default)
+    assert msg["Subject"] == d.title and msg["To"] == "lead@acme.example, cfo@acme.example"
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert text.replace("\r\n", "\n") == digest_render.markdown(d)
+    assert html.strip() == digest_render.html_body(d)
+    assert delivery.deliveries(db).select("channel", "ok").rows() == [("smtp", 1)]
+
+
+def test_a_closed_port_is_a_recorded_failure(digests: dict[str, digest.Digest], tmp_path: Path) -> None:
+    d, db = digests["company"], tmp_path / "state.sqlite"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket closes
+    settings = delivery.Settings(smtp_host="127.0.0.1", smtp_port=port, smtp_to=("x@acme.example",), timeout=3)
+    smtp = delivery.by_smtp(d, settings, path=db)
+    hook = delivery.to_webhook(
+        d, "slack", delivery.Settings(webhook_url=f"http://127.0.0.1:{port}/", timeout=3), path=db
+    )
+    unset = delivery.to_webhook(d, "slack", delivery.Settings(), path=db)
+    assert not smtp.ok and "Connection" in smtp.error
+    assert not hook.ok and "Connection" in hook.error
+    assert not unset.ok and delivery.ENV["webhook_url"] in unset.error
+    log = delivery.deliveries(db)
+    assert log.height == 3 and log["ok"].sum() == 0 and (log["error"] != "").all()
+    assert not delivery.on_time(db)["on_time"].any()
+
+
+def test_file_delivery_and_the_on_time_rate(digests: dict[str, digest.Digest], tmp_path: Path) -> None:
+    d, db = digests["company"], tmp_path / "state.sqlite"
+    out = tmp_path / "out" / "digest.md"
+    assert delivery.to_file(d, "md", out, path=db).ok
+    assert out.read_text() == digest_render.markdown(d)
+    weeks = delivery.on_time(db)
+    assert weeks.select("scope", "week_end", "attempts").rows() == [("the company", str(DEMO_END), 1)]
+    # delivered now, long after the demo week's due time: recorded, and late
+    assert weeks["on_time"].to_list() == [False]
+
+
+def test_settings_from_secrets_and_environment(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[digest]\nsmtp_host = "mail.acme.example"\nsmtp_port = 587\nsmtp_to = ["a@x", "b@x"]\n')
+    s = delivery.load_settings(secrets, env={"FINOPS_SMTP_SECURITY": "starttls", "FINOPS_DIGEST_TO": "c@x"})
+    assert (s.smtp_host, s.smtp_port, s.smtp_security, s.smtp_to) == ("mail.acme.example", 587, "starttls", ("c@x",))
+    secrets.write_text('[digest]\nsmtp_hots = "typo"\n')
+    with pytest.raises(ValueError, match="smtp_hots"):
+        delivery.load_settings(secrets, env={})
+
+
+@pytest.mark.parametrize("user", ["finops", "viewer"])
+def test_digest_page_previews_the_core_digest(demo_store: Path, monkeypatch: pytest.MonkeyPatch, user: str) -> None:
+    from finops_core import access, store
+    from tests.test_pages import _app
+
+    at = _app(demo_store, monkeypatch, user=user)
+    at.switch_page("views/digest.py").run()
+    assert not at.exception and at.title[0].value == "Weekly digest"
+    scope = access.DEMO_USERS[user][2]
+    q = CostQuery(DEMO_END, DEMO_END, scope=scope or Scope())
+    con = store.connect(demo_store)
+    first = con.execute(f"SELECT min({C.x_ChargeDate}) FROM daily").fetchall()[0][0]
+    expected = digest_render.markdown(digest.build(con, q, first_day=first, store_root=demo_store))
+    con.close()
+    shown = next((m.value for m in at.markdown if m.value.startswith("# Weekly")), "")
+    assert shown == expected.rstrip("\n"), "\n".join(
+        difflib.unified_diff(expected.splitlines(), shown.splitlines(), lineterm="")
+    )
+    sends = [b for b in at.button if b.label in ("Post to webhook", "Send e-mail")]
+    assert bool(sends) == (user == "finops")
