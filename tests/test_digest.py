@@ -295,3 +295,31 @@ def test_digest_page_previews_the_core_digest(demo_store: Path, monkeypatch: pyt
     )
     sends = [b for b in at.button if b.label in ("Post to webhook", "Send e-mail")]
     assert bool(sends) == (user == "finops")
+
+
+def test_cli_writes_prints_and_sends_the_digest(
+    demo_store: Path, digests: dict[str, digest.Digest], webhook, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.test_cli import run
+
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(f'[digest]\nwebhook_url = "{webhook.url}"\n')
+    base = ("digest", "--store", str(demo_store), "--scope", "team=payments", "--secrets", str(secrets))
+    expected = digest_render.markdown(digests["payments"])
+    code, out, _ = run(*base)
+    assert code == 0 and out == expected
+    target = tmp_path / "digest.md"
+    code, _, err = run(*base, "--out", str(target), "--user", "cron")
+    assert code == 0 and target.read_text() == expected and "delivered by file" in err
+    code, _, err = run(*base, "--format", "slack", "--send", "webhook")
+    assert code == 0 and webhook.received[-1]["json"] == digest_render.slack(digests["payments"])
+    webhook.status = 500
+    code, _, err = run(*base, "--send", "webhook")
+    assert code == 1 and "HTTP 500" in err
+    code, _, err = run(*base, "--send", "smtp")
+    assert code == 1 and "FINOPS_SMTP_HOST" in err
+    log = delivery.deliveries().head(4)
+    assert log.select("channel", "ok").rows() == [("smtp", 0), ("webhook", 0), ("webhook", 1), ("file", 1)]
+    assert log["username"][3] == "cron"
+    code, _, err = run("digest", "--store", str(demo_store), "--scope", "colour=red")
+    assert code == 2 and "team=NAME" in err
