@@ -10,11 +10,12 @@ import streamlit as st
 from finops_core import budgets
 from finops_core.reports import budget_variance as bv
 from finops_core.reports import variance as va
-from finops_core.schema import C
+from finops_core.schema import C, label
 from ui import cache
 from ui.filters import Selection, without
 from ui.format import money, percent
 
+ROW_PX = 35  # st.dataframe's row height
 MODES = {"mom": "Month over month", "budget": "Actual vs budget"}
 
 
@@ -48,6 +49,7 @@ def _effects(frame: pl.DataFrame, currency: str, key: str) -> None:
         frame.drop("effect").rename({"label": "part", "amount": f"amount ({currency})"}),
         hide_index=True,
         width="stretch",
+        height=ROW_PX * (frame.height + 1) + 3,  # every part in view: the parts only explain together
         column_config=_table_config(frame.rename({"amount": f"amount ({currency})"}), currency),
         key=key,
     )
@@ -58,7 +60,7 @@ def _contributors(version: str, sel: Selection, v: va.Variance) -> None:
     names = list(va.CONTRIBUTOR_DIMS)
     chosen = st.segmented_control("By", names, default=names[0], key="p_by_dim") or names[0]
     dim = va.CONTRIBUTOR_DIMS[chosen]
-    frame = va.contributors_table(v, sel.query, dim)
+    frame = va.contributors_table(v, sel.query, dim).rename({dim: label(dim)})
     st.caption(f"Each {chosen}'s change with its own split (usage at its own rates, so mix is inside usage).")
     st.dataframe(frame, hide_index=True, width="stretch", column_config=_table_config(frame, v.currency))
 
