@@ -323,3 +323,21 @@ def test_cli_writes_prints_and_sends_the_digest(
     assert log["username"][3] == "cron"
     code, _, err = run("digest", "--store", str(demo_store), "--scope", "colour=red")
     assert code == 2 and "team=NAME" in err
+
+
+def test_only_an_unscoped_company_digest_writes_triage(
+    con, digests: dict[str, digest.Digest], demo_store: Path
+) -> None:  # type: ignore[no-untyped-def]
+    before = triage.cases().sort("id")
+    first = con.execute(f"SELECT min({C.x_ChargeDate}) FROM daily").fetchall()[0][0]
+    # viewers of one sub account each: their team and total series hold fewer rows than the cases'
+    accounts = [str(k).split(" / ")[-1] for k in before.filter(pl.col("scope") == "service")["key"]]
+    for account in dict.fromkeys(accounts):
+        viewer = CostQuery(DEMO_END, DEMO_END, scope=Scope(sub_accounts=(account,)))
+        digest.build(con, viewer, first_day=first, store_root=demo_store)
+    assert triage.cases().sort("id").equals(before)
+    team = digest.build(
+        con, CostQuery(DEMO_END, DEMO_END, scope=Scope(teams=("payments",))), first_day=first, store_root=demo_store
+    )
+    assert triage.cases().sort("id").equals(before)
+    assert team.anomalies.height > 0 and set(team.budgets["line"]) <= {"payments"}

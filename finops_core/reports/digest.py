@@ -252,8 +252,8 @@ def build(
 ) -> Digest:
     """The digest of the 7 days ending ``q.end`` for ``scope`` within ``q``'s scope (its caller's
     rows) and metric; ``first_day`` is the first day with data (anomaly baselines need history).
-    Anomalies are synced into triage as the Anomalies page does, for a company digest only (a
-    narrower detection would overwrite the cases' impact)."""
+    Anomalies are synced into triage as the Anomalies page does, for an unscoped company digest
+    only (a detection over fewer rows would overwrite the cases' impact)."""
     as_of = q.end
     week_q = scope.narrow(replace(q, start=as_of - timedelta(days=WEEK - 1), group_by=()))
     history = scope.narrow(replace(q, start=first_day, filters=(), group_by=()))
@@ -271,7 +271,9 @@ def build(
         previous=(previous.start, previous.end),
         totals=_totals(con, week_q),
         movers=_movers(con, week_q, scope),
-        anomalies=_anomalies(con, history, (week_q.start, as_of), owners, sync=scope.kind == "company"),
+        anomalies=_anomalies(
+            con, history, (week_q.start, as_of), owners, sync=scope.kind == "company" and q.scope.is_all
+        ),
         budgets=_budgets(con, q, lines, scope),
         commitments=_commitments(con, replace(q, filters=()), scope, inventory),
         backlog=items.group_by("status").agg(pl.len().cast(pl.Int64).alias("items")).sort("status")
@@ -314,10 +316,12 @@ def _backlog(
     }
     if items.is_empty():
         return items, pl.DataFrame(schema=schema), 0
-    table = savings_items.item_table(items, savings_items.realized_for_items(con, history, items))
+    realized = savings_items.realized_for_items(con, history, items)
     done = backlog.throughput(scope=visible, sub_account_ids=ids)
     validated = int(done.filter(pl.col("month") == f"{as_of:%Y-%m}")["validated"].sum()) if done.height else 0
-    return items, savings_items.totals(table), validated
+    if realized.is_empty():  # no implemented item in scope: nothing realized yet
+        return items, pl.DataFrame(schema=schema), validated
+    return items, savings_items.totals(savings_items.item_table(items, realized)), validated
 
 
 def _implemented(items: pl.DataFrame, start: date, end: date) -> pl.DataFrame:
