@@ -29,16 +29,37 @@ FIRST = date(2024, 10, 1)
 
 
 @pytest.fixture(scope="module")
-def digests(demo_store: Path) -> dict[str, digest.Digest]:
-    from finops_core import store
+def state_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This module's own state database: its triage changes stay out of other tests' way."""
+    return tmp_path_factory.mktemp("digest-state") / "state.sqlite"
+
+
+@pytest.fixture(scope="module")
+def digests(demo_store: Path, state_db: Path) -> dict[str, digest.Digest]:
+    """Digests after the Anomalies page's work: detections synced into triage, one case taken on
+    (Investigating, with an owner) and one closed."""
+    from finops_core import anomalies, store
 
     con = store.connect(demo_store)
     first = con.execute(f"SELECT min({C.x_ChargeDate}) FROM daily").fetchall()[0][0]
+    triage.sync(anomalies.detect_with_teams(con, CostQuery(first, DEMO_END)), path=state_db)
+    cases = triage.cases(state_db).filter(pl.col("status") == "New").sort("impact", descending=True)
+    taken, closed = cases.row(0, named=True), cases.row(1, named=True)
+    owner = "fran@acme.example"
+    version = triage.update(taken["id"], taken["version"], "fran", status="Acknowledged", owner=owner, path=state_db)
+    triage.update(taken["id"], version, "fran", status="Investigating", path=state_db)
+    version = triage.update(closed["id"], closed["version"], "fran", status="Acknowledged", path=state_db)
+    triage.update(closed["id"], version, "fran", status="Resolved", path=state_db)
     q = CostQuery(DEMO_END, DEMO_END)
     out = {
-        "company": digest.build(con, q, first_day=first, store_root=demo_store),
+        "company": digest.build(con, q, first_day=first, store_root=demo_store, state_path=state_db),
         "payments": digest.build(
-            con, q, digest.DigestScope.parse("team=payments"), first_day=first, store_root=demo_store
+            con,
+            q,
+            digest.DigestScope.parse("team=payments"),
+            first_day=first,
+            store_root=demo_store,
+            state_path=state_db,
         ),
         "viewer": digest.build(
             con,
@@ -46,9 +67,11 @@ def digests(demo_store: Path) -> dict[str, digest.Digest]:
             digest.DigestScope.parse("team=payments"),
             first_day=first,
             store_root=demo_store,
+            state_path=state_db,
         ),
     }
     con.close()
+    out["_taken"], out["_closed"] = taken["id"], closed["id"]  # type: ignore[assignment]
     return out
 
 
@@ -88,16 +111,23 @@ def test_team_digest_holds_only_that_team(digests: dict[str, digest.Digest]) -> 
     assert v.budgets.is_empty() and v.anomalies.is_empty() and v.backlog.is_empty()
 
 
-def test_anomalies_carry_triage_status_and_owner(digests: dict[str, digest.Digest]) -> None:
+def test_anomalies_carry_triage_status_and_owner(digests: dict[str, digest.Digest], state_db: Path) -> None:
     d = digests["company"]
-    assert d.anomalies.height > 0
-    cases = triage.cases().select("id", "status")
-    joined = d.anomalies.join(cases, on="id", how="left", suffix="_case")
-    assert (joined["status"] == joined["status_case"].fill_null("New")).all()
-    assert set(d.anomalies["status"]) <= set(triage.STATUSES)
-    open_or_new = d.anomalies.filter(~pl.col("status").is_in(triage.CLOSED) | pl.col("is_new"))
-    assert open_or_new.height == d.anomalies.height
-    assert d.anomalies.filter(pl.col("owner") != "").height > 0
+    cases = triage.cases(state_db)
+    open_cases = cases.filter(~pl.col("status").is_in(triage.CLOSED))
+    # every open case is listed (with its triage status and owner), no closed one is
+    assert set(open_cases["id"]) <= set(d.anomalies["id"])
+    assert digests["_closed"] not in set(d.anomalies["id"])  # type: ignore[operator]
+    taken = d.anomalies.filter(pl.col("id") == digests["_taken"]).row(0, named=True)
+    assert (taken["status"], taken["owner"]) == ("Investigating", "fran@acme.example")
+    listed = d.anomalies.join(cases.select("id", pl.col("status").alias("case")), on="id", how="left")
+    assert (listed["status"] == listed["case"].fill_null("New")).all()
+    # those not yet triaged are this week's detections
+    assert listed.filter(pl.col("case").is_null())["is_new"].all()
+    team = digests["payments"].anomalies
+    assert set(team["id"]) == set(open_cases.filter(pl.col("team") == "payments")["id"]) | set(
+        team.filter(pl.col("is_new"))["id"]
+    )
 
 
 def test_budget_burn_and_overrun_are_consistent(digests: dict[str, digest.Digest]) -> None:
@@ -305,14 +335,26 @@ def test_cli_writes_prints_and_sends_the_digest(
     secrets = tmp_path / "secrets.toml"
     secrets.write_text(f'[digest]\nwebhook_url = "{webhook.url}"\n')
     base = ("digest", "--store", str(demo_store), "--scope", "team=payments", "--secrets", str(secrets))
-    expected = digest_render.markdown(digests["payments"])
+    from finops_core import store
+
+    con = store.connect(demo_store)  # the command reads the app's state database, as cron would
+    first = con.execute(f"SELECT min({C.x_ChargeDate}) FROM daily").fetchall()[0][0]
+    payments = digest.build(
+        con,
+        CostQuery(DEMO_END, DEMO_END),
+        digest.DigestScope("team", "payments"),
+        first_day=first,
+        store_root=demo_store,
+    )
+    con.close()
+    expected = digest_render.markdown(payments)
     code, out, _ = run(*base)
     assert code == 0 and out == expected
     target = tmp_path / "digest.md"
     code, _, err = run(*base, "--out", str(target), "--user", "cron")
     assert code == 0 and target.read_text() == expected and "delivered by file" in err
     code, _, err = run(*base, "--format", "slack", "--send", "webhook")
-    assert code == 0 and webhook.received[-1]["json"] == digest_render.slack(digests["payments"])
+    assert code == 0 and webhook.received[-1]["json"] == digest_render.slack(payments)
     webhook.status = 500
     code, _, err = run(*base, "--send", "webhook")
     assert code == 1 and "HTTP 500" in err
@@ -325,19 +367,14 @@ def test_cli_writes_prints_and_sends_the_digest(
     assert code == 2 and "team=NAME" in err
 
 
-def test_only_an_unscoped_company_digest_writes_triage(
-    con, digests: dict[str, digest.Digest], demo_store: Path
-) -> None:  # type: ignore[no-untyped-def]
-    before = triage.cases().sort("id")
+def test_a_digest_never_writes_triage(con, digests: dict[str, digest.Digest], demo_store: Path, state_db: Path) -> None:  # type: ignore[no-untyped-def]
+    before = triage.cases(state_db).sort("id")
     first = con.execute(f"SELECT min({C.x_ChargeDate}) FROM daily").fetchall()[0][0]
     # viewers of one sub account each: their team and total series hold fewer rows than the cases'
     accounts = [str(k).split(" / ")[-1] for k in before.filter(pl.col("scope") == "service")["key"]]
-    for account in dict.fromkeys(accounts):
-        viewer = CostQuery(DEMO_END, DEMO_END, scope=Scope(sub_accounts=(account,)))
-        digest.build(con, viewer, first_day=first, store_root=demo_store)
-    assert triage.cases().sort("id").equals(before)
-    team = digest.build(
-        con, CostQuery(DEMO_END, DEMO_END, scope=Scope(teams=("payments",))), first_day=first, store_root=demo_store
-    )
-    assert triage.cases().sort("id").equals(before)
-    assert team.anomalies.height > 0 and set(team.budgets["line"]) <= {"payments"}
+    for scope in (Scope(), *(Scope(sub_accounts=(a,)) for a in dict.fromkeys(accounts))):
+        q = CostQuery(DEMO_END, DEMO_END, scope=scope)
+        d = digest.build(con, q, first_day=first, store_root=demo_store, state_path=state_db)
+        if scope.sub_accounts:
+            assert all(str(k).split(" / ")[-1] in scope.sub_accounts or " / " not in str(k) for k in d.anomalies["key"])
+    assert triage.cases(state_db).sort("id").equals(before)

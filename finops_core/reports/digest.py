@@ -25,7 +25,21 @@ KINDS = {"team": C.x_Team, "product": C.x_Product, "environment": C.x_Environmen
 WEEK = 7
 TOP_MOVERS = 5
 TOP_ANOMALIES = 10
-OPEN_BACKLOG = ("Proposed", "Approved", "In progress")
+DETECT_DAYS = 180  # history enough for this week's baselines (28 days, 3 month-ends, young resources)
+CASE_SCHEMA = pl.Schema(
+    {
+        "id": pl.String,
+        "key": pl.String,
+        "kind": pl.String,
+        "currency": pl.String,
+        "start": pl.Date,
+        "end": pl.Date,
+        "impact": pl.Float64,
+        "team": pl.String,
+        "status": pl.String,
+        "owner": pl.String,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -108,53 +122,88 @@ def _movers(con: duckdb.DuckDBPyConnection, q: CostQuery, scope: DigestScope) ->
 
 
 def _anomalies(
-    con: duckdb.DuckDBPyConnection, history: CostQuery, week: tuple[date, date], owners: dict[str, str], sync: bool
+    con: duckdb.DuckDBPyConnection,
+    q: CostQuery,
+    scope: DigestScope,
+    week: tuple[date, date],
+    owners: dict[str, str],
+    state_path: Path | None,
 ) -> pl.DataFrame:
-    """Anomalies in ``history`` that are open (not closed in triage) or started this week, with
-    their triage status and owner (a detection not yet triaged is New, owned by its team's owner)."""
-    schema = {
-        "id": pl.String,
-        "key": pl.String,
-        "kind": pl.String,
-        "currency": pl.String,
-        "start": pl.Date,
-        "end": pl.Date,
-        "impact": pl.Float64,
-        "status": pl.String,
-        "owner": pl.String,
-        "is_new": pl.Boolean,
-    }
-    found = anomalies.detect_with_teams(con, history)
-    if found.is_empty():
-        return pl.DataFrame(schema=schema)
-    if sync:
-        triage.sync(found, owners)
-    cases = triage.cases()
-    team = pl.col(C.x_Team) if C.x_Team in found.columns else pl.lit(None, pl.String)
-    rows = found.select(
+    """This week's new anomalies (detected over the last DETECT_DAYS, so baselines hold) and the
+    open triage cases in scope, with status and owner (a detection not yet triaged is New, owned by
+    its team's owner). Read-only: cases are created and triaged on the Anomalies page."""
+    if scope.kind in ("company", "team"):
+        # detect on the caller's rows and keep the team's by attribution, so ids match the cases'
+        window = replace(q, start=week[1] - timedelta(days=DETECT_DAYS), filters=(), group_by=())
+    else:
+        window = scope.narrow(replace(q, start=week[1] - timedelta(days=DETECT_DAYS), filters=(), group_by=()))
+    found = anomalies.detect_with_teams(con, window)
+    new = pl.DataFrame(schema=CASE_SCHEMA)
+    if found.height:
+        team = pl.col(C.x_Team) if C.x_Team in found.columns else pl.lit(None, pl.String)
+        new = (
+            found.filter(pl.col("start") >= week[0])
+            .select(
+                "id",
+                "key",
+                "kind",
+                pl.col(C.BillingCurrency).alias("currency"),
+                "start",
+                "end",
+                "impact",
+                team.fill_null("").alias("team"),
+                pl.lit(None, pl.String).alias("status"),
+                pl.lit("").alias("owner"),
+            )
+            .cast(CASE_SCHEMA)
+        )
+        if scope.kind == "team":
+            new = new.filter(pl.col("team") == scope.value)
+    cases = _cases_in_scope(triage.cases(state_path), q.scope, scope)
+    triaged = new.select("id").join(cases, on="id", how="inner")
+    rows = pl.concat(
+        [
+            new.join(cases.select("id"), on="id", how="anti"),
+            triaged,
+            cases.filter(~pl.col("status").is_in(triage.CLOSED)).join(new.select("id"), on="id", how="anti"),
+        ]
+    )
+    by_team = pl.col("team").replace_strict(owners, default="", return_dtype=pl.String)
+    rows = rows.with_columns(
+        pl.col("status").fill_null("New"),
+        pl.when(pl.col("owner") != "").then(pl.col("owner")).otherwise(by_team).alias("owner"),
+        (pl.col("start") >= week[0]).alias("is_new"),
+    )
+    # this week's first, then the most recent: an old untriaged case matters less than a fresh one
+    return rows.sort(["is_new", "end", "impact"], descending=True).drop("team")
+
+
+def _cases_in_scope(cases: pl.DataFrame, caller: Scope, scope: DigestScope) -> pl.DataFrame:
+    """Triage cases the caller may see that belong to ``scope``: by their team, or for a caller
+    scoped to sub accounts by the sub account in a service case's key. Cases carry no product or
+    environment, so those digests list only their own detections."""
+    if cases.is_empty() or scope.kind in ("product", "environment"):
+        return pl.DataFrame(schema=CASE_SCHEMA)
+    frame = cases.select(
         "id",
         "key",
         "kind",
-        pl.col(C.BillingCurrency).alias("currency"),
-        "start",
-        "end",
+        "currency",
+        pl.col("start").str.to_date(),
+        pl.col("end").str.to_date(),
         "impact",
-        team.fill_null("").alias("_team"),
-    )
-    if cases.height:
-        rows = rows.join(cases.select("id", "status", pl.col("owner").alias("_owner")), on="id", how="left")
-    else:
-        rows = rows.with_columns(pl.lit(None, pl.String).alias("status"), pl.lit(None, pl.String).alias("_owner"))
-    by_team = pl.col("_team").replace_strict(owners, default="", return_dtype=pl.String)
-    rows = rows.with_columns(
-        pl.col("status").fill_null("New"),
-        pl.coalesce(pl.when(pl.col("_owner") != "").then(pl.col("_owner")), by_team).alias("owner"),
-        (pl.col("start") >= week[0]).alias("is_new"),
-    )
-    keep = rows.filter(pl.col("is_new") | ~pl.col("status").is_in(triage.CLOSED))
-    # this week's first, then the most recent: an old untriaged case matters less than a fresh one
-    ordered = keep.sort(["is_new", "end", "impact"], descending=True)
-    return ordered.select(list(schema)).cast(schema)  # type: ignore[arg-type]
+        "team",
+        "status",
+        "owner",
+    ).cast(CASE_SCHEMA)
+    if not caller.is_all:
+        keep = pl.lit(False)
+        if caller.teams is not None:
+            keep = keep | pl.col("team").is_in(list(caller.teams))
+        if caller.sub_accounts is not None:
+            keep = keep | pl.col("key").str.split(" / ").list.last().is_in(list(caller.sub_accounts))
+        frame = frame.filter(keep)
+    return frame.filter(pl.col("team") == scope.value) if scope.kind == "team" else frame
 
 
 def _budgets(con: duckdb.DuckDBPyConnection, q: CostQuery, lines: pl.DataFrame, scope: DigestScope) -> pl.DataFrame:
@@ -249,21 +298,21 @@ def build(
     *,
     first_day: date,
     store_root: Path | None = None,
+    state_path: Path | None = None,
 ) -> Digest:
     """The digest of the 7 days ending ``q.end`` for ``scope`` within ``q``'s scope (its caller's
-    rows) and metric; ``first_day`` is the first day with data (anomaly baselines need history).
-    Anomalies are synced into triage as the Anomalies page does, for an unscoped company digest
-    only (a detection over fewer rows would overwrite the cases' impact)."""
+    rows) and metric; ``first_day`` is the first day with data (savings are measured over it).
+    Nothing is written but a demo store's first backlog (see ``_backlog``)."""
     as_of = q.end
     week_q = scope.narrow(replace(q, start=as_of - timedelta(days=WEEK - 1), group_by=()))
     history = scope.narrow(replace(q, start=first_day, filters=(), group_by=()))
     demo = store_root / "demo" if store_root else None
     owners = _owners(demo)
-    lines = budgets.current()
+    lines = budgets.current(state_path)
     if lines.is_empty() and demo and (demo / "budgets.csv").exists():
         lines = budgets.load(demo / "budgets.csv")
     inventory = str(demo / "commitments.csv") if demo and (demo / "commitments.csv").exists() else None
-    items, savings, validated = _backlog(con, history, scope, as_of, store_root)
+    items, savings, validated = _backlog(con, history, scope, as_of, store_root, state_path)
     previous = week_q.previous()
     return Digest(
         scope=scope,
@@ -271,9 +320,7 @@ def build(
         previous=(previous.start, previous.end),
         totals=_totals(con, week_q),
         movers=_movers(con, week_q, scope),
-        anomalies=_anomalies(
-            con, history, (week_q.start, as_of), owners, sync=scope.kind == "company" and q.scope.is_all
-        ),
+        anomalies=_anomalies(con, q, scope, (week_q.start, as_of), owners, state_path),
         budgets=_budgets(con, q, lines, scope),
         commitments=_commitments(con, replace(q, filters=()), scope, inventory),
         backlog=items.group_by("status").agg(pl.len().cast(pl.Int64).alias("items")).sort("status")
@@ -292,13 +339,18 @@ def _owners(demo: Path | None) -> dict[str, str]:
 
 
 def _backlog(
-    con: duckdb.DuckDBPyConnection, history: CostQuery, scope: DigestScope, as_of: date, store_root: Path | None
+    con: duckdb.DuckDBPyConnection,
+    history: CostQuery,
+    scope: DigestScope,
+    as_of: date,
+    store_root: Path | None,
+    state_path: Path | None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """(backlog items in scope, realized savings per currency, items validated this month). A store
     with demo side files and an empty backlog gets the demo's backlog first, as the Savings page does."""
     seed = store_root / "demo" / "backlog.csv" if store_root else None
-    if seed and seed.exists() and backlog.items().is_empty():
-        backlog.import_csv(seed.read_text(), "demo", source=str(seed))
+    if seed and seed.exists() and backlog.items(state_path).is_empty():
+        backlog.import_csv(seed.read_text(), "demo", state_path, source=str(seed))
     ids = savings_items.sub_account_ids(con, history)
     visible = history.scope
     if scope.kind == "team":
@@ -306,7 +358,7 @@ def _backlog(
         visible = Scope(teams=(scope.value,) if allowed else ())
     elif scope.kind != "company":
         visible = Scope(teams=())  # backlog items name a team, sub account and service, not a product or environment
-    items = backlog.items(scope=visible, sub_account_ids=ids)
+    items = backlog.items(state_path, scope=visible, sub_account_ids=ids)
     schema = {
         "currency": pl.String,
         "items": pl.UInt32,
@@ -317,7 +369,7 @@ def _backlog(
     if items.is_empty():
         return items, pl.DataFrame(schema=schema), 0
     realized = savings_items.realized_for_items(con, history, items)
-    done = backlog.throughput(scope=visible, sub_account_ids=ids)
+    done = backlog.throughput(state_path, scope=visible, sub_account_ids=ids)
     validated = int(done.filter(pl.col("month") == f"{as_of:%Y-%m}")["validated"].sum()) if done.height else 0
     if realized.is_empty():  # no implemented item in scope: nothing realized yet
         return items, pl.DataFrame(schema=schema), validated
