@@ -378,3 +378,14 @@ def test_a_digest_never_writes_triage(con, digests: dict[str, digest.Digest], de
         if scope.sub_accounts:
             assert all(str(k).split(" / ")[-1] in scope.sub_accounts or " / " not in str(k) for k in d.anomalies["key"])
     assert triage.cases(state_db).sort("id").equals(before)
+
+
+def test_a_viewer_gets_their_scope_and_only_commitment_expiries(con, demo_store: Path, state_db: Path) -> None:  # type: ignore[no-untyped-def]
+    first = con.execute(f"SELECT min({C.x_ChargeDate}) FROM daily").fetchall()[0][0]
+    q = CostQuery(DEMO_END, DEMO_END, scope=Scope(teams=("payments",)))
+    d = digest.build(con, q, first_day=first, store_root=demo_store, state_path=state_db)
+    assert d.title.startswith("Weekly cost digest for your scope (payments):")
+    assert d.commitments["utilization"].is_null().all()
+    assert all(part.startswith("expire") for f in d.commitments["flags"] for part in f.split("; "))
+    full = digest.build(con, CostQuery(DEMO_END, DEMO_END), first_day=first, store_root=demo_store, state_path=state_db)
+    assert full.commitments["utilization"].is_not_null().any()

@@ -84,10 +84,12 @@ class Digest:
     implemented: pl.DataFrame  # item_id, title, team, status, implemented_on (this week)
     savings: pl.DataFrame  # currency, items, estimated, realized, realization
     validated_this_month: int
+    caller: str = ""  # the caller's scope when it is not everything ("teams payments")
 
     @property
     def title(self) -> str:
-        return f"Weekly cost digest for {self.scope.label}: {self.week[0]:%d %b} to {self.week[1]:%d %b %Y}"
+        whom = f"your scope ({self.caller})" if self.caller and self.scope.kind == "company" else self.scope.label
+        return f"Weekly cost digest for {whom}: {self.week[0]:%d %b} to {self.week[1]:%d %b %Y}"
 
 
 def _totals(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:
@@ -268,13 +270,21 @@ def _commitments(
     con: duckdb.DuckDBPyConnection, q: CostQuery, scope: DigestScope, inventory: str | None
 ) -> pl.DataFrame:
     """Flagged commitments (expiring within 90 days, under 90 % used, covered usage dropping, or
-    expired in the last 30 days) with their utilization over all the caller's rows: a commitment
-    is shared, so a team's digest lists the ones that covered its usage in the last 30 days."""
+    expired in the last 30 days). A commitment is shared: a team's or a scoped caller's digest lists
+    those that covered its usage in the last 30 days, and a scoped caller sees only the expiry
+    (utilization over part of the rows it covers would be no commitment's utilization)."""
+    scoped = not q.scope.is_all
     found = commitments.expirations_from_file(con, q, inventory)
-    if scope.kind != "company":
+    if scope.kind != "company" or scoped:
         recent = scope.narrow(replace(q, start=q.end - timedelta(days=29), filters=()))
-        ids = commitments.commitment_utilization(con, recent)[C.CommitmentDiscountId].to_list()
-        found = found.filter(pl.col(C.CommitmentDiscountId).is_in(ids))
+        used = commitments.commitment_utilization(con, recent).filter(pl.col("used") > 0)
+        found = found.filter(pl.col(C.CommitmentDiscountId).is_in(used[C.CommitmentDiscountId].to_list()))
+    if scoped:
+        expiry = pl.element().str.starts_with("expire")
+        found = found.with_columns(
+            pl.lit(None, pl.Float64).alias("utilization"),
+            pl.col("flags").fill_null("").str.split("; ").list.eval(pl.element().filter(expiry)).list.join("; "),
+        )
     flagged = found.filter((pl.col("flags").fill_null("") != "") & (pl.col("days_to_expiry").fill_null(0) >= -30))
     name = (
         pl.coalesce(C.CommitmentDiscountName, C.CommitmentDiscountId)
@@ -329,6 +339,7 @@ def build(
         implemented=_implemented(items, week_q.start, as_of),
         savings=savings,
         validated_this_month=validated,
+        caller="" if q.scope.is_all else ", ".join((*(q.scope.teams or ()), *(q.scope.sub_accounts or ()))),
     )
 
 
