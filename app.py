@@ -16,6 +16,8 @@ st.set_page_config(page_title="FinOps analytics", page_icon=":material/payments:
 
 PAGES = {  # key in access.PAGE_ROLES -> (file, title, icon)
     "spend": ("views/spend.py", "Spend", ":material/bar_chart:"),
+    "variance": ("views/variance.py", "Variance", ":material/difference:"),
+    "digest": ("views/digest.py", "Weekly digest", ":material/mail:"),
     "commitments": ("views/commitments.py", "Commitments", ":material/handshake:"),
     "anomalies": ("views/anomalies.py", "Anomalies", ":material/crisis_alert:"),
     "savings": ("views/savings.py", "Savings", ":material/savings:"),

@@ -31,6 +31,8 @@ DEMO_USERS: dict[str, tuple[str, str, Scope | None]] = {
 # outside a role cannot be reached even by URL.
 PAGE_ROLES: dict[str, tuple[str, ...]] = {
     "spend": ROLES,
+    "variance": ROLES,  # viewers see their scope only
+    "digest": ROLES,  # viewers preview and download their scope's digest; sending is for admin, finops, finance
     "commitments": ("admin", "finops", "finance"),
     "anomalies": ("admin", "finops", "finance"),
     "savings": ROLES,

@@ -1,4 +1,4 @@
-"""Command line: ``python -m finops_core demo|query|export|ingest|rebuild|tags|rules|reconcile``.
+"""Command line: ``python -m finops_core demo|query|export|ingest|rebuild|tags|rules|reconcile|check|digest``.
 
 Exit codes: 0 ok, 2 bad usage or input (the message names the file or field), 1 unexpected.
 """
@@ -20,6 +20,7 @@ from finops_core.allocation import ConservationError
 from finops_core.ingest.core import IngestError
 from finops_core.policy import commands as policy_commands
 from finops_core.query import CostQuery, QueryError
+from finops_core.reports import commands as report_commands
 from finops_core.schema import DEFAULT_METRIC, METRICS, C
 from finops_core.tagrules import RulesError
 from finops_core.trust import commands as trust_commands
@@ -80,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     HANDLERS.update(trust_commands.add_parsers(sub))
     HANDLERS.update(unit_commands.add_parsers(sub))
     HANDLERS.update(policy_commands.add_parsers(sub))
+    HANDLERS.update(report_commands.add_parsers(sub))
     return p
 
 

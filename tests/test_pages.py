@@ -137,11 +137,29 @@ def test_login_form_signs_in_and_audits(demo_store: Path, monkeypatch: pytest.Mo
     [
         (
             "admin",
-            {"spend", "commitments", "anomalies", "savings", "allocation", "forecast", "quality", "audit", "users"},
+            {
+                "spend",
+                "variance",
+                "digest",
+                "commitments",
+                "anomalies",
+                "savings",
+                "allocation",
+                "forecast",
+                "quality",
+                "audit",
+                "users",
+            },
         ),
-        ("finops", {"spend", "commitments", "anomalies", "savings", "allocation", "forecast", "quality"}),
-        ("finance", {"spend", "commitments", "anomalies", "savings", "allocation", "forecast", "quality"}),
-        ("viewer", {"spend", "savings", "allocation", "forecast"}),
+        (
+            "finops",
+            {"spend", "variance", "digest", "commitments", "anomalies", "savings", "allocation", "forecast", "quality"},
+        ),
+        (
+            "finance",
+            {"spend", "variance", "digest", "commitments", "anomalies", "savings", "allocation", "forecast", "quality"},
+        ),
+        ("viewer", {"spend", "variance", "digest", "savings", "allocation", "forecast"}),
     ],
 )
 def test_each_role_gets_only_its_pages(
@@ -149,7 +167,19 @@ def test_each_role_gets_only_its_pages(
 ) -> None:
     at = _app(demo_store, monkeypatch, user=user)
     assert not at.exception
-    for page in ("spend", "commitments", "anomalies", "savings", "allocation", "forecast", "quality", "audit", "users"):
+    for page in (
+        "spend",
+        "variance",
+        "digest",
+        "commitments",
+        "anomalies",
+        "savings",
+        "allocation",
+        "forecast",
+        "quality",
+        "audit",
+        "users",
+    ):
         if page in pages:
             at.switch_page(f"views/{page}.py").run()
             assert not at.exception

@@ -1,0 +1,1 @@
+"""The operating cadence: variance analysis and the weekly digest (docs/variance.md, docs/digest.md)."""
