@@ -209,3 +209,12 @@ def test_rollup_holds_every_row(demo_store: Path, demo_rows: pl.DataFrame) -> No
     assert total is not None
     assert total[0] == demo_rows.height
     assert total[1] == pytest.approx(demo_rows[C.BilledCost].sum(), rel=1e-12)
+
+
+def test_a_complete_month_with_its_invoice_is_compared_inside_the_restatement_window(con, demo_invoices) -> None:  # type: ignore[no-untyped-def]
+    early = reconcile.Settings(as_of=date(2026, 10, 3))  # September ended 2 days ago; its invoice is in
+    sept = reconcile.reconciliation(con, demo_invoices, ALL, early).filter(pl.col("billing_period") == "2026-09")
+    assert set(sept["status"]) == {"ties"}
+    without = demo_invoices.filter(pl.col("billing_period") != "2026-09")
+    sept = reconcile.reconciliation(con, without, ALL, early).filter(pl.col("billing_period") == "2026-09")
+    assert set(sept["status"]) == {"month still open"}  # no invoice yet: not "rows without invoice"

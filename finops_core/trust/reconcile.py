@@ -13,7 +13,8 @@ The smallest set of reasons whose sum matches the variance explains it; when non
 of it is unexplained. Status: ``ties`` (within rounding), ``within tolerance`` (|variance| <=
 tolerance x |invoice|, default 0.5 %), ``off``, ``invoice without rows``, ``rows without invoice``,
 ``month still open`` (the data does not reach the month's last day yet, or fewer than
-``CLOSE_DAYS`` days have passed since it ended, so the provider may still restate it).
+``CLOSE_DAYS`` days have passed since it ended and no invoice is in yet: the provider may still
+restate it; an invoice for a month whose rows reach its last day is compared at once).
 Invoices cover whole billing accounts, so only callers who see all data may reconcile.
 """
 
@@ -120,8 +121,8 @@ def _explain(variance: float, parts: dict[str, float], allowance: float) -> tupl
 def _status(row: dict[str, object], tolerance: float, allowance: float) -> str:
     if row["billed"] is None:
         return "invoice without rows"
-    if row["is_open"]:
-        return "month still open"
+    if row["is_open"] and (row["invoice"] is None or not row["complete"]):
+        return "month still open"  # an invoice for a month whose rows are all in is compared at once
     if row["invoice"] is None:
         return "rows without invoice" if row["invoices_given"] else "no invoice totals"
     variance = float(row["variance"])  # type: ignore[arg-type]
@@ -177,6 +178,7 @@ def reconciliation(
     for r in joined.iter_rows(named=True):
         allowance = CENT * max(1, r["invoices"] or 1)
         r["is_open"] = _open(r["billing_period"], r["last_day"], as_of)
+        r["complete"] = r["last_day"] is not None and not _open(r["billing_period"], r["last_day"], date.max)
         r["invoices_given"] = given
         r["variance"] = None if r["invoice"] is None or r["billed"] is None else r["invoice"] - r["billed"]
         explained, reasons = 0.0, ""
