@@ -191,3 +191,21 @@ def test_demo_truth_is_found(demo_store: Path) -> None:
         )
         hit += hits.height > 0
     assert hit / truth.height >= 0.9
+
+
+def test_drill_link_opens_the_spend_page_filtered_on_the_anomaly() -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    row = {
+        "scope": "service",
+        "start": date(2026, 9, 10),
+        "end": date(2026, 9, 12),
+        C.BillingCurrency: "USD",
+        C.ServiceName: "Amazon S3",
+        C.SubAccountId: "123",
+    }
+    link = anomalies.drill_link(row)
+    assert link.startswith("./?")  # Spend is the default page, served at the app's root
+    params = parse_qs(urlsplit(link).query)
+    assert params["from"] == ["2026-09-03"] and params["to"] == ["2026-09-12"]
+    assert params["service"] == ["Amazon S3"] and params["sub"] == ["123"] and params["cur"] == ["USD"]
