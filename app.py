@@ -8,9 +8,9 @@ import sys
 import streamlit as st
 
 from finops_core import access, state, store
-from finops_core.demo import DemoConfig, build_demo, is_demo
+from finops_core.demo import is_demo
 from finops_core.ingest import live_sources
-from ui import auth, cache, errors, filters, trust
+from ui import auth, cache, errors, filters, firstrun, trust
 
 st.set_page_config(page_title="FinOps analytics", page_icon=":material/payments:", layout="wide")
 
@@ -45,19 +45,9 @@ def ensure_data() -> None:
     """On first run with an empty store, build the demo company's data with visible progress."""
     root = cache.store_root()
     if store.current_version(root) is None:
-        st.title("Setting up")
-        st.write(
-            f"The store at `{root}` is empty, so the app is building the demo company's billing data "
-            "(about 1.5 million FOCUS rows; this takes a few seconds once)."
-        )
-        bar = st.progress(0.0, text="Starting")
-        try:
-            build_demo(root, DemoConfig(), lambda f, msg: bar.progress(min(f, 1.0), text=f"Generating {msg}"))
-        except store.StoreError as exc:
-            st.error(f"Could not build the demo store: {exc}")
+        if not firstrun.wait_for_demo(root) or store.current_version(root) is None:
             st.stop()
         ensure_demo_users()
-        state.record("demo_build", "system", {"store": str(root), "data_version": store.current_version(root)})
         st.rerun()
     elif store.is_outdated(root):
         # rollups from an older release (or rules format): rebuild them from the same rows
