@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,24 +26,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import cold_and_warm
 from finops_core import budgets, db, store
 from finops_core.query import CostQuery
 from finops_core.reports import budget_variance, delivery, digest, variance
 
 SEED = 42
 END = date(2026, 11, 30)
-
-
-def _time(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
-    started = time.perf_counter()
-    fn()
-    cold = time.perf_counter() - started
-    warm = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        warm.append(time.perf_counter() - started)
-    return cold * 1000, statistics.median(warm) * 1000
 
 
 def measure(root: Path, repeat: int) -> dict[str, Any]:
@@ -77,7 +65,7 @@ def measure(root: Path, repeat: int) -> dict[str, Any]:
         "digest_company": digest_for(digest.DigestScope()),
         "digest_team": digest_for(digest.DigestScope("team", "payments")),
     }
-    return {name: _time(fn, repeat) for name, fn in calls.items()}
+    return {name: cold_and_warm(fn, repeat) for name, fn in calls.items()}
 
 
 def _build(root: Path, size: int) -> None:

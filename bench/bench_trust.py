@@ -17,17 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import cold_and_warm
 from finops_core import rollups, store
 from finops_core.query import ALL
 from finops_core.schema import C
@@ -49,18 +48,6 @@ def _raw_questions(files: str) -> dict[str, str]:
     }
 
 
-def _time(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
-    started = time.perf_counter()
-    fn()
-    cold = time.perf_counter() - started
-    warm = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        warm.append(time.perf_counter() - started)
-    return cold * 1000, statistics.median(warm) * 1000
-
-
 def measure(root: Path, repeat: int) -> dict[str, Any]:
     """One child process: ours then the raw baseline, each on its own new connection."""
     import duckdb
@@ -75,12 +62,12 @@ def measure(root: Path, repeat: int) -> dict[str, Any]:
         "trust_line": lambda: line.trust_line(con, root, ALL, lines, as_of),
     }
     for name, fn in ours.items():
-        out[name] = _time(fn, repeat)
+        out[name] = cold_and_warm(fn, repeat)
     raw = duckdb.connect()
     raw.execute("SET TimeZone = 'UTC'")
     files = ", ".join(rollups.quote_path(f) for f in store.partition_files(root))
     for name, sql in _raw_questions(files).items():
-        out["raw_" + name] = _time(lambda sql=sql: raw.execute(sql).fetchall(), repeat)
+        out["raw_" + name] = cold_and_warm(lambda sql=sql: raw.execute(sql).fetchall(), repeat)
     return out
 
 

@@ -10,8 +10,6 @@ refused whole; every error names the file, the line and the field. Each save is 
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -20,7 +18,7 @@ from typing import Any
 import polars as pl
 import yaml
 
-from finops_core import state
+from finops_core import linefiles, state
 
 COLUMNS = ("team", "product", "sub_account", "period", "currency", "amount")
 REQUIRED = ("team", "period", "currency", "amount")
@@ -123,23 +121,10 @@ def _finish(rows: list[tuple[str, dict[str, Any] | None]], errors: list[str]) ->
 def parse_csv(text: str, name: str = "budgets.csv") -> pl.DataFrame:
     """Budget lines from CSV text (header row, then one line per budget); ``name`` names the file in errors."""
     errors: list[str] = []
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    header = next(reader, None)
-    if not header:
-        raise BudgetError([f"{name}:1: empty file (expected a header: {', '.join(COLUMNS)})"])
-    columns = _check_columns(header, f"{name}:1", errors)
-    if errors:
+    rows = linefiles.csv_rows(text, name, COLUMNS, _check_columns, errors)
+    if rows is None:
         raise BudgetError(errors)
-    rows = []
-    for values in reader:
-        where = f"{name}:{reader.line_num}"
-        if not any(v.strip() for v in values):
-            continue
-        if len(values) != len(columns):
-            errors.append(f"{where}: expected {len(columns)} fields, got {len(values)}")
-            continue
-        rows.append((where, _clean(dict(zip(columns, values, strict=True)), where, errors)))
-    return _finish(rows, errors)
+    return _finish([(where, _clean(values, where, errors)) for where, values in rows], errors)
 
 
 def parse_yaml(text: str, name: str = "budgets.yaml") -> pl.DataFrame:

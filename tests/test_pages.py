@@ -132,34 +132,17 @@ def test_login_form_signs_in_and_audits(demo_store: Path, monkeypatch: pytest.Mo
     assert {"login", "login_failed"} <= set(log["action"])
 
 
+ANALYST_PAGES = {"spend", "variance", "digest", "commitments", "anomalies", "savings", "allocation", "forecast"}
+ANALYST_PAGES |= {"unit", "quality"}
+
+
 @pytest.mark.parametrize(
     ("user", "pages"),
     [
-        (
-            "admin",
-            {
-                "spend",
-                "variance",
-                "digest",
-                "commitments",
-                "anomalies",
-                "savings",
-                "allocation",
-                "forecast",
-                "quality",
-                "audit",
-                "users",
-            },
-        ),
-        (
-            "finops",
-            {"spend", "variance", "digest", "commitments", "anomalies", "savings", "allocation", "forecast", "quality"},
-        ),
-        (
-            "finance",
-            {"spend", "variance", "digest", "commitments", "anomalies", "savings", "allocation", "forecast", "quality"},
-        ),
-        ("viewer", {"spend", "variance", "digest", "savings", "allocation", "forecast"}),
+        ("admin", ANALYST_PAGES | {"ingest", "audit", "users"}),
+        ("finops", ANALYST_PAGES),
+        ("finance", ANALYST_PAGES),
+        ("viewer", {"spend", "variance", "digest", "savings", "allocation", "forecast", "unit"}),
     ],
 )
 def test_each_role_gets_only_its_pages(
@@ -167,19 +150,7 @@ def test_each_role_gets_only_its_pages(
 ) -> None:
     at = _app(demo_store, monkeypatch, user=user)
     assert not at.exception
-    for page in (
-        "spend",
-        "variance",
-        "digest",
-        "commitments",
-        "anomalies",
-        "savings",
-        "allocation",
-        "forecast",
-        "quality",
-        "audit",
-        "users",
-    ):
+    for page in access.PAGE_ROLES:
         if page in pages:
             at.switch_page(f"views/{page}.py").run()
             assert not at.exception

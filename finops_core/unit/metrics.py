@@ -9,7 +9,6 @@ entry; the current metrics are the latest version's lines.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -20,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from finops_core import state
+from finops_core import linefiles, state
 
 COLUMNS = ("date", "metric", "value", "team", "product")
 REQUIRED = ("date", "metric", "value")
@@ -120,23 +119,10 @@ def _finish(rows: list[tuple[str, dict[str, Any] | None]], errors: list[str]) ->
 def parse_csv(text: str, name: str = "metrics.csv") -> pl.DataFrame:
     """Metric lines from CSV text (a header row, then one line per value); ``name`` names the file in errors."""
     errors: list[str] = []
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    header = next(reader, None)
-    if not header:
-        raise MetricsError([f"{name}:1: empty file (expected a header: {', '.join(COLUMNS)})"])
-    columns = _check_columns(header, f"{name}:1", errors)
-    if errors:
+    rows = linefiles.csv_rows(text, name, COLUMNS, _check_columns, errors)
+    if rows is None:
         raise MetricsError(errors)
-    rows = []
-    for values in reader:
-        where = f"{name}:{reader.line_num}"
-        if not any(v.strip() for v in values):
-            continue
-        if len(values) != len(columns):
-            errors.append(f"{where}: expected {len(columns)} fields, got {len(values)}")
-            continue
-        rows.append((where, _clean(dict(zip(columns, values, strict=True)), where, errors)))
-    return _finish(rows, errors)
+    return _finish([(where, _clean(values, where, errors)) for where, values in rows], errors)
 
 
 def parse_parquet(data: bytes, name: str = "metrics.parquet") -> pl.DataFrame:
