@@ -89,25 +89,11 @@ def _clean(raw: dict[str, Any], where: str, errors: list[str]) -> dict[str, Any]
 
 
 def _check_columns(names: list[str], where: str, errors: list[str]) -> list[str]:
-    canonical = [n.strip().lower() for n in names]
-    for name, canon in zip(names, canonical, strict=True):
-        if canon not in COLUMNS:
-            errors.append(f"{where}: {name}: unknown column (expected {', '.join(COLUMNS)})")
-    for col in REQUIRED:
-        if col not in canonical:
-            errors.append(f"{where}: {col}: missing column")
-    return canonical
+    return linefiles.check_columns(names, where, errors, COLUMNS, REQUIRED)
 
 
 def _finish(rows: list[tuple[str, dict[str, Any] | None]], errors: list[str]) -> pl.DataFrame:
-    seen: dict[tuple[Any, ...], str] = {}
-    for where, row in rows:
-        if row is None:
-            continue
-        key = tuple(row[k] for k in KEY)
-        if key in seen:
-            errors.append(f"{where}: date/metric/team/product: duplicate of {seen[key]}")
-        seen.setdefault(key, where)
+    linefiles.report_duplicates(rows, KEY, errors)
     if errors:
         raise MetricsError(errors)
     if not rows:
