@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import cold_and_warm
+from bench.common import cold_and_warm, ensure_demo
 from finops_core import budgets, db, store
 from finops_core.query import CostQuery
 from finops_core.reports import budget_variance, delivery, digest, variance
@@ -68,16 +67,6 @@ def measure(root: Path, repeat: int) -> dict[str, Any]:
     return {name: cold_and_warm(fn, repeat) for name, fn in calls.items()}
 
 
-def _build(root: Path, size: int) -> None:
-    if store.current_version(root) is not None:
-        return
-    shutil.rmtree(root, ignore_errors=True)
-    started = time.perf_counter()
-    cmd = [sys.executable, "-m", "finops_core", "demo", "--store", str(root), "--rows", str(size)]
-    subprocess.run([*cmd, "--seed", str(SEED), "--end", END.isoformat()], check=True, capture_output=True)
-    print(f"built {size:,} rows in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", default="1000000,10000000")
@@ -92,7 +81,7 @@ def main() -> None:
     print(f"{'rows':>11} {'call':16} {'cold ms':>9} {'warm ms':>9}")
     for size in (int(s) for s in args.sizes.split(",")):
         root = args.dir / f"demo-{size}"
-        _build(root, size)
+        ensure_demo(root, size, SEED, END)
         env = os.environ | {"FINOPS_STATE": tempfile.mkdtemp(prefix="bench-cadence-state-")}
         out = subprocess.run(
             [sys.executable, __file__, "--child", str(root), "--repeat", str(args.repeat)],

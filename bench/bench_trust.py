@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import cold_and_warm
+from bench.common import cold_and_warm, ensure_demo
 from finops_core import rollups, store
 from finops_core.query import ALL
 from finops_core.schema import C
@@ -85,28 +85,7 @@ def main() -> None:
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         root = args.dir / f"demo-{size}"
-        if store.current_version(root) is None:
-            shutil.rmtree(root, ignore_errors=True)
-            started = time.perf_counter()
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "finops_core",
-                    "demo",
-                    "--store",
-                    str(root),
-                    "--rows",
-                    str(size),
-                    "--seed",
-                    str(SEED),
-                    "--end",
-                    END.isoformat(),
-                ],
-                check=True,
-                capture_output=True,
-            )
-            print(f"built {size:,} rows in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        ensure_demo(root, size, SEED, END)
         started = time.perf_counter()
         store.rebuild(root, note="bench: rebuild")
         rebuild = time.perf_counter() - started
