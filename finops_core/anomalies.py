@@ -30,7 +30,7 @@ from datetime import timedelta
 import duckdb
 import polars as pl
 
-from finops_core import db
+from finops_core import anomaly_results, db
 from finops_core.anomaly_baseline import SCOPES, daily_series, expected, level_medians, young_resources
 from finops_core.query import CostQuery, compile_where
 from finops_core.schema import C
@@ -258,6 +258,14 @@ def drill_link(row: dict[str, object]) -> str:
     return "./?" + urlencode(params)  # Spend is the default page: "/spend" would say "page not found" first
 
 
-def detect_with_teams(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:
-    """``detect`` with default settings, each anomaly attributed to a team (see attribute_teams)."""
+def detect_with_teams(con: duckdb.DuckDBPyConnection, q: CostQuery, stored: bool = True) -> pl.DataFrame:
+    """``detect`` with default settings, each anomaly attributed to a team (see attribute_teams).
+
+    The company-wide detection over a version's whole history was run when it was published: that
+    question is answered from the stored result (``anomaly_results``) unless ``stored`` is False.
+    """
+    if stored:
+        found = anomaly_results.stored(con, q)
+        if found is not None:
+            return found
     return attribute_teams(con, q, detect(con, q))

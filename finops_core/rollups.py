@@ -15,6 +15,8 @@
 - ``account_days``: the days on which each (provider, billing account) has rows (completeness, freshness).
 - ``quality_rows``, ``quality_samples``: the row-level data-quality rules' counts, money and
   sample rows (``trust.rowchecks``).
+- ``anomalies_found``, ``anomaly_runs``: the company-wide anomaly detection over the whole history,
+  built after the rollups (``anomaly_results``).
 Each holds the cost metrics, summed. A build whose rollups do not conserve the raw totals for
 every billing period, currency and metric is refused.
 """
@@ -191,7 +193,17 @@ def create_views(con: duckdb.DuckDBPyConnection, files: list[str], schema: str) 
     for name in ROLLUPS:
         allocated = allocation.allocated_sql(f"SELECT * FROM {schema}.{name}", f"{schema}.shares", METRICS)
         con.execute(f"CREATE OR REPLACE VIEW {name} AS {allocated}")
-    for name in ("compliance", "shares", "tag_map", "invoice_lines", "account_days", "quality_rows", "quality_samples"):
+    for name in (
+        "compliance",
+        "shares",
+        "tag_map",
+        "invoice_lines",
+        "account_days",
+        "quality_rows",
+        "quality_samples",
+        "anomalies_found",
+        "anomaly_runs",
+    ):
         con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {schema}.{name}")
     if files:
         rules = version_rules(con, schema)

@@ -25,7 +25,6 @@ KINDS = {"team": C.x_Team, "product": C.x_Product, "environment": C.x_Environmen
 WEEK = 7
 TOP_MOVERS = 5
 TOP_ANOMALIES = 10
-DETECT_DAYS = 180  # history enough for this week's baselines (28 days, 3 month-ends, young resources)
 CASE_SCHEMA = pl.Schema(
     {
         "id": pl.String,
@@ -128,17 +127,18 @@ def _anomalies(
     q: CostQuery,
     scope: DigestScope,
     week: tuple[date, date],
+    first_day: date,
     owners: dict[str, str],
     state_path: Path | None,
 ) -> pl.DataFrame:
-    """This week's new anomalies (detected over the last DETECT_DAYS, so baselines hold) and the
+    """This week's new anomalies (detected over the whole history, as on the Anomalies page) and the
     open triage cases in scope, with status and owner (a detection not yet triaged is New, owned by
     its team's owner). Read-only: cases are created and triaged on the Anomalies page."""
-    if scope.kind in ("company", "team"):
-        # detect on the caller's rows and keep the team's by attribution, so ids match the cases'
-        window = replace(q, start=week[1] - timedelta(days=DETECT_DAYS), filters=(), group_by=())
-    else:
-        window = scope.narrow(replace(q, start=week[1] - timedelta(days=DETECT_DAYS), filters=(), group_by=()))
+    # over the whole history, as the Anomalies page detects: the same cases with the same figures,
+    # and the company's detection is the one stored at publish (no detection at digest time)
+    window = replace(q, start=first_day, filters=(), group_by=())
+    if scope.kind not in ("company", "team"):  # a team's are the caller's, kept by attribution below
+        window = scope.narrow(window)
     found = anomalies.detect_with_teams(con, window)
     new = pl.DataFrame(schema=CASE_SCHEMA)
     if found.height:
@@ -330,7 +330,7 @@ def build(
         previous=(previous.start, previous.end),
         totals=_totals(con, week_q),
         movers=_movers(con, week_q, scope),
-        anomalies=_anomalies(con, q, scope, (week_q.start, as_of), owners, state_path),
+        anomalies=_anomalies(con, q, scope, (week_q.start, as_of), first_day, owners, state_path),
         budgets=_budgets(con, q, lines, scope),
         commitments=_commitments(con, replace(q, filters=()), scope, inventory),
         backlog=items.group_by("status").agg(pl.len().cast(pl.Int64).alias("items")).sort("status")
