@@ -22,6 +22,8 @@ import duckdb
 
 from finops_core.rollups import quote_path
 
+MAX_FIELD = 1 << 26
+
 
 class IngestError(Exception):
     """Input refused; the message names the file and, where known, the row and the field."""
@@ -106,15 +108,20 @@ class InputFile:
             return list(rows)
         want, found = set(rows), {}
         opener = gzip.open if self.path.name.lower().endswith(".gz") else open
+        # fields as long as DuckDB's reader takes (a Tags JSON may be megabytes; Python's default is 128 KB)
+        csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD))
         with opener(self.path, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
             reader = csv.reader(fh)
             end = 0
-            for i, _ in enumerate(reader):
-                if i in want:
-                    found[i] = end + 1
-                    if len(found) == len(want):
-                        break
-                end = reader.line_num
+            try:
+                for i, _ in enumerate(reader):
+                    if i in want:
+                        found[i] = end + 1
+                        if len(found) == len(want):
+                            break
+                    end = reader.line_num
+            except (csv.Error, OSError, EOFError, zlib.error):
+                pass  # rows past a broken spot keep no file line; the message still names the row
         return [found.get(r) for r in rows]
 
 
@@ -138,8 +145,16 @@ def read_header(path: Path) -> list[str]:
             first = raw.readline(1 << 20)
     except (OSError, EOFError, zlib.error) as exc:
         raise IngestError(f"{path}: cannot read the header: {exc}") from exc
+    if first.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in first:
+        raise IngestError(
+            f"{path}: row 1 (header): the file is UTF-16 or binary, not UTF-8 text; "
+            "export or save it again as CSV in UTF-8"
+        )
     text = first.decode("utf-8-sig", errors="replace")
-    names = next(csv.reader(io.StringIO(text)), [])
+    try:
+        names = next(csv.reader(io.StringIO(text)), [])
+    except csv.Error as exc:
+        raise IngestError(f"{path}: row 1 (header): not a CSV header: {exc}") from exc
     if not names or all(not n.strip() for n in names):
         raise IngestError(f"{path}: row 1 (header): the file is empty or has no header")
     seen: set[str] = set()
@@ -176,6 +191,13 @@ def first_line(exc: BaseException) -> str:
     if shape:
         line, want, got = shape.groups()
         return f"line {line}: expected {want} columns, found {got} (a shifted or broken row)"
+    other = re.match(r"(?:Invalid Input Error: )?CSV Error on Line: (\d+)\n(?:Original Line:.*?\n)?(.*)", text, re.S)
+    if other:
+        reasons = [r.strip() for r in other[2].split("\n\nPossible fixes")[0].split("\n") if r.strip()]
+        reason = reasons[-1] if reasons else "unreadable"
+        if "unterminated quote" in reason:
+            reason = "a quoted value is never closed (a truncated or broken file?)"
+        return f"line {other[1]}: {reason}"
     for prefix in ("Invalid Input Error: ", "IO Error: ", "Conversion Error: "):
         text = text.removeprefix(prefix)
     return text.split("\n\nLINE")[0].replace("\nPossible fixes:", "").split("\n*")[0].strip()
