@@ -31,7 +31,10 @@ from finops_core import (
     tagrules,
 )
 from finops_core.query import NOT_SET, CostQuery, Scope
+from finops_core.reports import budget_variance, variance
 from finops_core.schema import METRICS, C
+from finops_core.unit import cost as unit_cost
+from finops_core.unit import metrics as unit_metrics
 from tests.allocation_ref import attribute
 
 ALL_TIME = (date(2000, 1, 1), date(2100, 1, 1))
@@ -210,6 +213,26 @@ def _page_calls(con: duckdb.DuckDBPyConnection, q: CostQuery, data_end: date, bu
     lines = budgets.load(budgets_csv)
     period = budgets.periods_containing(data_end)[0]
     out["line_histories"] = budget_status.line_histories(con, q, budget_status.visible_lines(lines, period, q))
+    return out | _report_calls(con, q, data_end, lines, budgets_csv.parent / "metrics.csv")
+
+
+def _report_calls(
+    con: duckdb.DuckDBPyConnection, q: CostQuery, data_end: date, lines: pl.DataFrame, metrics_csv: Path
+) -> dict[str, Any]:
+    """What the Variance and Unit economics pages ask for, as views/variance.py and views/unit.py call it."""
+    month = q.end.replace(day=1)
+    found = variance.month_over_month(con, q, month, data_end)
+    out: dict[str, Any] = {"variance": found}
+    for i, v in enumerate(found):
+        out[f"variance effects {i}"] = variance.effects_table(v, q)
+        for dim in (C.x_Team, C.ResourceId):  # the coarsest and the finest
+            out[f"variance contributors {i} {dim}"] = variance.contributors_table(v, q, dim)
+    out["vs_budget"] = budget_variance.vs_budget(con, q, month, data_end, budget_variance.rows_of(lines))
+    business = unit_metrics.load(metrics_csv)
+    for name, dims in unit_cost.breakdowns(business).items():
+        for dim in dims:
+            out[f"unit_costs {name} {dim}"] = unit_cost.unit_costs(con, q, business, name, dim)
+            out[f"unit_cost_change {name} {dim}"] = unit_cost.unit_cost_change(con, q, business, name, dim)
     return out
 
 
