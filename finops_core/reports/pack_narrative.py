@@ -5,6 +5,7 @@ an effect is named for what it measures (docs/variance.md), never for why it hap
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import polars as pl
 
@@ -51,6 +52,16 @@ def _join(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
+def _day(d: date) -> str:
+    return f"{d.day} {d:%b}"
+
+
+def _budgeted(teams: pl.DataFrame) -> str:
+    if teams.height == 1:
+        return f"The budgeted team, {teams['team'][0]},"
+    return f"The {teams.height} budgeted teams"
+
+
 def _plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
@@ -77,15 +88,17 @@ def variance_sentences(s: Section) -> list[Sentence]:
                 f"{T_VARIANCE} Day count",
             )
         )
-    floor = max(0.5, 0.01 * abs(v.change), 0.001 * abs(v.base_total))
+    # parts worth a mention: 2 % of what the day count leaves, or 0.1 % of the base month
+    floor = max(0.5, 0.02 * abs(v.change - effects["day_count"]), 0.001 * abs(v.base_total))
     big = sorted(((k, a) for k, a in effects.items() if k != "day_count" and abs(a) >= floor), key=lambda x: -abs(x[1]))
     if big:
         named = [f"{EFFECT_WORDS[k]} {signed(a, cur)}" for k, a in big[:3]]
         rest = v.change - effects["day_count"] - sum(a for _, a in big[:3])
         tail = f"; the other parts add {signed(rest, cur)}" if abs(rest) >= 0.5 else ""
+        lead = "The largest part of the change is" if len(named) == 1 else "The largest parts of the change are"
         out.append(
             Sentence(
-                f"The largest parts of the change are {_join(named)}{tail}.",
+                f"{lead} {_join(named)}{tail}.",
                 f"{T_VARIANCE} " + ", ".join(dict(va.EFFECTS)[k].split(" (")[0] for k, _ in big[:3]),
             )
         )
@@ -123,16 +136,18 @@ def budget_sentences(pack: Pack, s: Section) -> list[Sentence]:
     )
     out = [
         Sentence(
-            f"The {_plural(b.teams.height, 'budgeted team')} spent {money(b.actual, cur)} against a budget of "
+            f"{_budgeted(b.teams)} spent {money(b.actual, cur)} against a budget of "
             f"{money(b.budget, cur)}{prorated}: {money(abs(b.variance), cur)}{rel} {side} budget.",
             f"{T_BUDGET} totals",
         )
     ]
     gap = b.mom.base_total - b.budget
+    days = float(b.mom.effects().filter(pl.col("effect") == "day_count")["amount"].sum())
+    of_days = f" (the day count alone {signed(days, cur)})" if b.mom.base.days != b.mom.current.days else ""
     out.append(
         Sentence(
             f"Of that, {signed(gap, cur)} was already there in {b.mom.base.label} (its actual against this "
-            f"month's budget) and {signed(b.mom.change, cur)} is the change since.",
+            f"month's budget) and {signed(b.mom.change, cur)} is the change since{of_days}.",
             f"{T_BUDGET} gap",
         )
     )
@@ -205,14 +220,15 @@ def allocation_sentences(pack: Pack, s: Section) -> list[Sentence]:
         r = rows.row(0, named=True)
         out.append(
             Sentence(
-                f"Team {r[C.x_Team]}'s showback is {money(r['total'], cur)}: {money(r['direct'], cur)} direct and "
-                f"{money(r['shared'], cur)} shared cost.",
+                f"The showback of team {r[C.x_Team]} is {money(r['total'], cur)}: {money(r['direct'], cur)} direct "
+                f"and {money(r['shared'], cur)} shared cost.",
                 f"{T_ALLOC} showback",
             )
         )
     elif rows.height:
         named = [
-            f"{r[C.x_Team]} {money(r['total'], cur)} ({pct(r['share'])}, of which {money(r['shared'], cur)} shared)"
+            f"{r[C.x_Team]} {money(r['total'], cur)} ({pct(r['share'])}"
+            + (f", of which {money(r['shared'], cur)} shared)" if abs(r["shared"]) >= 0.5 else ")")
             for r in rows.iter_rows(named=True)
         ]
         out.append(Sentence(f"The largest teams by showback are {_join(named)}.", f"{T_ALLOC} showback"))
@@ -236,7 +252,7 @@ def anomaly_sentences(pack: Pack, s: Section) -> list[Sentence]:
     ]
     r = a.row(0, named=True)
     owner = f", owner {r['owner']}" if r.get("owner") else ""
-    span = f"on {r['start']:%d %b}" if r["start"] == r["end"] else f"from {r['start']:%d %b} to {r['end']:%d %b}"
+    span = f"on {_day(r['start'])}" if r["start"] == r["end"] else f"from {_day(r['start'])} to {_day(r['end'])}"
     out.append(
         Sentence(
             f"The largest is a {r['kind']} on {r['key']} {span}, {money(r['impact'], cur)} above expected "
@@ -322,7 +338,7 @@ def commitment_sentences(pack: Pack, s: Section) -> list[Sentence]:
         )
     else:
         out.append(Sentence(f"No {cur} usage in scope is eligible for commitments.", f"{T_COMMIT} coverage"))
-    end = va.month_end(pack.month)
+    end = pack.current.end  # expiries are counted from the last day of the month with data
     if s.expiring.height:
         named = [
             f"{r['commitment']} on {r['term_end']:%d %b %Y} ({money(r['monthly_amount'], cur)} a month)"
