@@ -246,7 +246,7 @@ def anomaly_sentences(pack: Pack, s: Section) -> list[Sentence]:
     out = [
         Sentence(
             f"{_plural(a.height, 'cost anomaly', 'cost anomalies')} began in {pack.month:%B %Y}{until}, "
-            f"{money(impact, cur)} above expected in all; by status: {by_status}.",
+            f"{money(impact, cur)} above expected{' in all' if a.height > 1 else ''}; by status: {by_status}.",
             f"{T_ANOM} count",
         )
     ]
