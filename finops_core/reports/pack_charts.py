@@ -40,7 +40,7 @@ def waterfall(s: Section) -> alt.Chart:
             color=colour,
         )
         .properties(
-            width=WIDTH, height=220, title=f"Parts of the change, {v.base.label} to {v.current.label} ({s.currency})"
+            width=WIDTH, height=200, title=f"Parts of the change, {v.base.label} to {v.current.label} ({s.currency})"
         )
     )
     return chart
@@ -65,7 +65,9 @@ def budget_chart(s: Section) -> alt.Chart | None:
     bars = (
         alt.Chart(data)
         .mark_bar(color=TOTAL)
-        .encode(y=alt.Y("what:N", sort=order, title=None), x=alt.X("amount:Q", title=s.currency))
+        .encode(
+            y=alt.Y("what:N", sort=order, title=None), x=alt.X("amount:Q", title=s.currency, axis=alt.Axis(format="~s"))
+        )
     )
     band = (
         alt.Chart(data)
@@ -89,7 +91,7 @@ def showback_chart(s: Section, top: int = 12) -> alt.Chart | None:
         .mark_bar()
         .encode(
             y=alt.Y(f"{C.x_Team}:N", sort=order, title=None, axis=alt.Axis(labelLimit=180)),
-            x=alt.X("sum(amount):Q", title=s.currency),
+            x=alt.X("sum(amount):Q", title=s.currency, axis=alt.Axis(format="~s")),
             color=alt.Color(
                 "part:N",
                 scale=alt.Scale(domain=["direct", "shared"], range=[TOTAL, "#90a4ae"]),
@@ -118,12 +120,18 @@ def contributors_chart(s: Section, dim: str = "service") -> alt.Chart | None:
         .mark_bar()
         .encode(
             y=alt.Y("name:N", sort=order, title=None, axis=alt.Axis(labelLimit=200)),
-            x=alt.X("change:Q", title=f"change ({s.currency})"),
+            x=alt.X("change:Q", title=f"change ({s.currency})", scale=alt.Scale(domain=_with_zero(rows, "change"))),
             color=alt.condition(alt.datum.change > 0, alt.value(POS), alt.value(NEG)),
         )
         .properties(width=WIDTH - 220, height=22 * len(rows), title=f"Largest moves by {dim} ({s.currency})")
     )
     return chart
+
+
+def _with_zero(rows: list[dict[str, object]], field: str) -> list[float]:
+    """An axis domain that holds zero, where every bar starts."""
+    values = [float(r[field]) for r in rows]  # type: ignore[arg-type]
+    return [min(0.0, *values), max(0.0, *values)]
 
 
 def charts(s: Section) -> list[tuple[str, alt.Chart]]:

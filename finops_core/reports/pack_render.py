@@ -33,7 +33,7 @@ figure{margin:1em 0}figcaption{color:#555;font-size:.85em}.meta{color:#555}
 def _subtitle(pack: Pack) -> str:
     currencies = ", ".join(s.currency for s in pack.sections)
     return (
-        f"{pack.current.label} against {pack.base.label}. Data to {pack.data_end:%d %b %Y}. "
+        f"{pack.current.label} against {pack.base.label}. Data to {pack.data_end.day} {pack.data_end:%b %Y}. "
         f"One section per billing currency ({currencies}); amounts in different currencies are never added. "
         f"Every sentence cites the table its figure comes from (docs/pack.md)."
     )
@@ -75,9 +75,12 @@ def _html_section(pack: Pack, s: Section) -> str:
 
 
 def _html_table(t: pack_tables.Table) -> str:
-    head = "".join(f"<th{' class=num' if i else ''}>{html.escape(h)}</th>" for i, h in enumerate(t.header))
+    num = [a == "R" for a in t.alignment]
+    head = "".join(f"<th{' class=num' if num[i] else ''}>{html.escape(h)}</th>" for i, h in enumerate(t.header))
     body = "".join(
-        "<tr>" + "".join(f"<td{' class=num' if i else ''}>{html.escape(c)}</td>" for i, c in enumerate(row)) + "</tr>"
+        "<tr>"
+        + "".join(f"<td{' class=num' if num[i] else ''}>{html.escape(c)}</td>" for i, c in enumerate(row))
+        + "</tr>"
         for row in t.rows
     )
     caption = f"{html.escape(t.caption)} <span class='src'>from {html.escape(t.source)}</span>"
@@ -110,7 +113,9 @@ class _PDF(FPDF):
     def text_of(self, text: str) -> str:
         if self.family == "DejaVu":
             return text
-        return text.replace("…", "...").replace("–", "-").encode("latin-1", "replace").decode("latin-1")
+        for char, plain in (("…", "..."), ("–", "-"), ("•", "-"), ("€", "EUR "), ("₹", "INR ")):
+            text = text.replace(char, plain)
+        return text.encode("latin-1", "replace").decode("latin-1")
 
     def footer(self) -> None:
         self.set_y(-11)
@@ -144,9 +149,11 @@ def _pdf_section(pdf: _PDF, pack: Pack, s: Section) -> None:
     for topic, sentences in pack_narrative.topics(pack, s):
         pdf.heading(topic, 10.5)
         pdf.set_font(pdf.family, "", 9)
-        for x in sentences:
+        for x in sentences:  # a hanging bullet: wrapped lines align with the text, not the bullet
             pdf.set_x(pdf.l_margin + 2)
-            pdf.multi_cell(0, 4.4, pdf.text_of(f"•  {x.text} [{x.cite}]"), align="L", new_x="LMARGIN", new_y="NEXT")
+            pdf.cell(4, 4.4, pdf.text_of("•"))
+            text = pdf.text_of(f"{x.text} [{x.cite}]")
+            pdf.multi_cell(pdf.epw - 6, 4.4, text, align="L", new_x="LMARGIN", new_y="NEXT")
         pdf.ln(1)
     for caption, chart in pack_charts.charts(s):
         _pdf_chart(pdf, caption, pack_charts.png(chart))
@@ -177,7 +184,7 @@ def _pdf_table(pdf: _PDF, t: pack_tables.Table) -> None:
     pdf.set_text_color(0)
     size = 7.5 if len(t.header) <= 5 else 6.5
     pdf.set_font(pdf.family, "", size)
-    align = ["LEFT", *["RIGHT"] * (len(t.header) - 1)]
+    align = ["LEFT" if a == "L" else "RIGHT" for a in t.alignment]
     heading = FontFace(emphasis="BOLD", fill_color=(236, 239, 241))
     with pdf.table(
         col_widths=tuple(t.widths),

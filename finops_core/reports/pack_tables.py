@@ -33,7 +33,12 @@ class Table:
     source: str  # the function the figures come from
     header: list[str]
     rows: list[list[str]]
-    widths: list[float]  # relative column widths; the first column is text, the rest numbers
+    widths: list[float]  # relative column widths
+    aligns: str = ""  # L or R per column; default: the first column text, the rest numbers
+
+    @property
+    def alignment(self) -> str:
+        return self.aligns or "L" + "R" * (len(self.header) - 1)
 
     @property
     def caption(self) -> str:
@@ -199,6 +204,7 @@ def anomaly_table(s: Section) -> Table | None:
         header,
         rows,
         [3, 0.8, 0.9, 0.9, 1.3, 1.1, 2.2],
+        "LLRRRLL",
     )
 
 
@@ -222,13 +228,14 @@ def savings_table(s: Section) -> Table | None:
     )
 
 
-def commitment_tables(s: Section) -> list[Table]:
+def commitment_tables(pack: Pack, s: Section) -> list[Table]:
     cur, out = s.currency, []
+    scoped = not (pack.scope.is_company and not pack.caller)
     u, cc = s.utilization, s.coverage_commit
     row = [
         money(u["used"], cur) if u else "–",
         money(u["unused"], cur) if u else "–",
-        _p(u["utilization"]) if u else "not shown",
+        _p(u["utilization"]) if u else ("not shown" if scoped else "–"),
         _p(cc["coverage"]) if cc else "–",
         money(cc["eligible"], cur) if cc else "–",
     ]
@@ -281,4 +288,4 @@ def tables(pack: Pack, s: Section) -> list[Table]:
     out += [t for t in (forecast_table(s),) if t]
     out += allocation_tables(s)
     out += [t for t in (anomaly_table(s), savings_table(s)) if t]
-    return out + commitment_tables(s)
+    return out + commitment_tables(pack, s)
