@@ -18,7 +18,7 @@ from finops_core import anomalies, budgets, commitments, governance
 from finops_core.cli import main
 from finops_core.query import CostQuery, Scope
 from finops_core.reports import budget_variance as bv
-from finops_core.reports import pack, pack_narrative, pack_render, pack_tables
+from finops_core.reports import pack, pack_narrative, pack_render, pack_tables, pack_words
 from finops_core.reports import variance as va
 from finops_core.reports.digest_render import money
 from finops_core.schema import C
@@ -89,7 +89,7 @@ def test_variance_figures_equal_variance_py(packs: dict[str, pack.Pack], con) ->
         table = pack_tables.variance_table(s)
         shown = {row[0]: row[1] for row in table.rows}
         for row in v.effects().iter_rows(named=True):
-            assert shown[row["label"]] == pack_narrative.signed(row["amount"], s.currency)
+            assert shown[row["label"]] == pack_words.signed(row["amount"], s.currency)
 
 
 def test_other_figures_equal_their_functions(packs: dict[str, pack.Pack], con, demo_store: Path) -> None:  # type: ignore[no-untyped-def]
@@ -119,8 +119,8 @@ def test_other_figures_equal_their_functions(packs: dict[str, pack.Pack], con, d
 def test_every_sentence_cites_a_table_the_pack_holds(packs: dict[str, pack.Pack]) -> None:
     for p in packs.values():
         for s in p.sections:
-            ids = {t.id for t in pack_tables.tables(p, s)} | {pack_narrative.T_BUDGET, pack_narrative.T_ANOM}
-            ids |= {pack_narrative.T_SAVINGS, pack_narrative.T_FORECAST}  # "none" sentences cite the empty topic
+            ids = {t.id for t in pack_tables.tables(p, s)} | {pack_words.T_BUDGET, pack_words.T_ANOM}
+            ids |= {pack_words.T_SAVINGS, pack_words.T_FORECAST}  # "none" sentences cite the empty topic
             for _, sentences in pack_narrative.topics(p, s):
                 for x in sentences:
                     cited = set(re.findall(r"T\d", x.cite))

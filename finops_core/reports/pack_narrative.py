@@ -1,69 +1,29 @@
 """The pack's words: one list of sentences per topic, each made from one figure of a ``pack.Section``
 and citing the table that holds it ("T1 Usage"). No sentence states a cause the figures do not show:
-an effect is named for what it measures (docs/variance.md), never for why it happened."""
+an effect is named for what it measures (docs/variance.md), never for why it happened. This module
+holds the variance, budget and forecast topics; ``pack_operations`` the others."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
-
 import polars as pl
 
+from finops_core.reports import pack_operations as ops
 from finops_core.reports import variance as va
-from finops_core.reports.digest_render import money
-from finops_core.reports.pack import CONTRIBUTOR_DIMS, EXPIRY_DAYS, Pack, Section
-from finops_core.schema import C
-
-# table ids, shared by the narrative's citations and the rendered tables
-T_VARIANCE, T_CONTRIB, T_BUDGET, T_FORECAST, T_ALLOC, T_ANOM, T_SAVINGS, T_COMMIT = (f"T{i}" for i in range(1, 9))
-EFFECT_WORDS = {
-    "day_count": "the day count",
-    "usage": "usage (quantity at list price)",
-    "mix": "mix",
-    "rate": "rate",
-    "coverage": "commitment coverage",
-    "new": "new resources and services",
-    "retired": "retired resources and services",
-    "credits": "credits and refunds",
-    "other": "other charges (purchases, tax)",
-}
-SPLIT_WORDS = {"usage": "usage", "rate": "rate", "day_count": "day count", "new": "new", "retired": "retired"}
-SPLIT_WORDS |= {"coverage": "coverage", "credits": "credits", "other": "other charges"}
-
-
-@dataclass(frozen=True)
-class Sentence:
-    text: str
-    cite: str  # "T1 Usage": the table and row that hold the figure
-
-
-def signed(value: float, currency: str) -> str:
-    """``+$1,234`` / ``-$1,234``; an amount that rounds to zero is ``$0`` (never ``-$0``)."""
-    if abs(value) < 0.5:
-        return money(0.0, currency)
-    return ("+" if value > 0 else "") + money(value, currency)
-
-
-def pct(value: float, signed_: bool = False) -> str:
-    return f"{value * 100:+.1f}%" if signed_ else f"{value * 100:.1f}%"
-
-
-def _join(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-
-
-def _day(d: date) -> str:
-    return f"{d.day} {d:%b}"
-
-
-def _budgeted(teams: pl.DataFrame) -> str:
-    if teams.height == 1:
-        return f"The budgeted team, {teams['team'][0]},"
-    return f"The {teams.height} budgeted teams"
-
-
-def _plural(n: int, one: str, many: str | None = None) -> str:
-    return f"{n} {one if n == 1 else (many or one + 's')}"
+from finops_core.reports.pack import Pack, Section
+from finops_core.reports.pack_words import (
+    EFFECT_WORDS,
+    SPLIT_WORDS,
+    T_BUDGET,
+    T_CONTRIB,
+    T_FORECAST,
+    T_VARIANCE,
+    Sentence,
+    budgeted,
+    join,
+    money,
+    pct,
+    signed,
+)
 
 
 def variance_sentences(s: Section) -> list[Sentence]:
@@ -98,7 +58,7 @@ def variance_sentences(s: Section) -> list[Sentence]:
         lead = "The largest part of the change is" if len(named) == 1 else "The largest parts of the change are"
         out.append(
             Sentence(
-                f"{lead} {_join(named)}{tail}.",
+                f"{lead} {join(named)}{tail}.",
                 f"{T_VARIANCE} " + ", ".join(dict(va.EFFECTS)[k].split(" (")[0] for k, _ in big[:3]),
             )
         )
@@ -120,7 +80,7 @@ def _contributor_sentence(frame: pl.DataFrame, dim: str, cur: str) -> Sentence |
         key, amount = max(split.items(), key=lambda x: abs(x[1]))
         part = f"{SPLIT_WORDS[key]} {signed(amount, cur)}"
         parts.append(f"{r[col] if r[col] is not None else '(not set)'} {signed(r['change'], cur)} (of which {part})")
-    return Sentence(f"By {dim}, the largest moves are {_join(parts)}.", f"{T_CONTRIB} by {dim}")
+    return Sentence(f"By {dim}, the largest moves are {join(parts)}.", f"{T_CONTRIB} by {dim}")
 
 
 def budget_sentences(pack: Pack, s: Section) -> list[Sentence]:
@@ -136,7 +96,7 @@ def budget_sentences(pack: Pack, s: Section) -> list[Sentence]:
     )
     out = [
         Sentence(
-            f"{_budgeted(b.teams)} spent {money(b.actual, cur)} against a budget of "
+            f"{budgeted(b.teams)} spent {money(b.actual, cur)} against a budget of "
             f"{money(b.budget, cur)}{prorated}: {money(abs(b.variance), cur)}{rel} {side} budget.",
             f"{T_BUDGET} totals",
         )
@@ -158,7 +118,7 @@ def budget_sentences(pack: Pack, s: Section) -> list[Sentence]:
             + (f" ({pct(r['variance'] / r['budget'])} of its budget)" if r["budget"] else "")
             for r in over.iter_rows(named=True)
         ]
-        out.append(Sentence(f"Most over budget: {_join(named)}.", f"{T_BUDGET} teams"))
+        out.append(Sentence(f"Most over budget: {join(named)}.", f"{T_BUDGET} teams"))
     return out
 
 
@@ -196,180 +156,14 @@ def forecast_sentences(pack: Pack, s: Section) -> list[Sentence]:
     return out
 
 
-def allocation_sentences(pack: Pack, s: Section) -> list[Sentence]:
-    cur, c = s.currency, s.coverage
-    out = []
-    if c is not None:
-        unalloc = c["total"] - c["allocated"]
-        out.append(
-            Sentence(
-                f"{pct(c['coverage'])} of {cur} cost was allocated to a team ({money(c['allocated'], cur)} of "
-                f"{money(c['total'], cur)}); {money(unalloc, cur)} stayed unallocated.",
-                f"{T_ALLOC} coverage",
-            )
-        )
-        if c["controllable"] and abs(c["controllable_coverage"] - c["coverage"]) >= 0.0005:
-            out.append(
-                Sentence(
-                    f"Of usage charges (controllable spend), {pct(c['controllable_coverage'])} was allocated.",
-                    f"{T_ALLOC} coverage",
-                )
-            )
-    rows = s.showback.filter(pl.col(C.x_Team) != "Unallocated").head(3)
-    if rows.height == 1 and s.showback.height == 1:
-        r = rows.row(0, named=True)
-        out.append(
-            Sentence(
-                f"The showback of team {r[C.x_Team]} is {money(r['total'], cur)}: {money(r['direct'], cur)} direct "
-                f"and {money(r['shared'], cur)} shared cost.",
-                f"{T_ALLOC} showback",
-            )
-        )
-    elif rows.height:
-        named = [
-            f"{r[C.x_Team]} {money(r['total'], cur)} ({pct(r['share'])}"
-            + (f", of which {money(r['shared'], cur)} shared)" if abs(r["shared"]) >= 0.5 else ")")
-            for r in rows.iter_rows(named=True)
-        ]
-        out.append(Sentence(f"The largest teams by showback are {_join(named)}.", f"{T_ALLOC} showback"))
-    return out
-
-
-def anomaly_sentences(pack: Pack, s: Section) -> list[Sentence]:
-    cur, a = s.currency, s.anomalies
-    until = f" up to {pack.current.end:%d %b}" if pack.current.end < va.month_end(pack.month) else ""
-    if a.is_empty():
-        return [Sentence(f"No {cur} cost anomaly began in {pack.month:%B %Y}{until}.", T_ANOM)]
-    counts = a.group_by("status").len().sort("len", "status", descending=[True, False])
-    by_status = _join([f"{r['len']} {r['status']}" for r in counts.iter_rows(named=True)])
-    impact = float(a["impact"].sum())
-    out = [
-        Sentence(
-            f"{_plural(a.height, 'cost anomaly', 'cost anomalies')} began in {pack.month:%B %Y}{until}, "
-            f"{money(impact, cur)} above expected{' in all' if a.height > 1 else ''}; by status: {by_status}.",
-            f"{T_ANOM} count",
-        )
-    ]
-    r = a.row(0, named=True)
-    owner = f", owner {r['owner']}" if r.get("owner") else ""
-    span = f"on {_day(r['start'])}" if r["start"] == r["end"] else f"from {_day(r['start'])} to {_day(r['end'])}"
-    out.append(
-        Sentence(
-            f"The largest is a {r['kind']} on {r['key']} {span}, {money(r['impact'], cur)} above expected "
-            f"({r['status']}{owner}).",
-            f"{T_ANOM} row 1",
-        )
-    )
-    return out
-
-
-def savings_sentences(pack: Pack, s: Section) -> list[Sentence]:
-    cur = s.currency
-    if pack.scope.values("product") or pack.scope.values("environment"):
-        return [Sentence("Backlog items are kept per team, so this pack shows no savings.", T_SAVINGS)]
-    if not s.savings:
-        return [
-            Sentence(
-                f"No implemented item in scope has {cur} savings measured by {pack.current.end:%d %b %Y}.", T_SAVINGS
-            )
-        ]
-    out = []
-    m = s.savings.get("month")
-    if m:
-        out.append(
-            Sentence(
-                f"{_plural(int(m['items']), 'item')} implemented in {pack.month:%B} save {money(m['realized'], cur)} "
-                f"a month as measured so far, against {money(m['estimated'], cur)} a month estimated.",
-                f"{T_SAVINGS} this month",
-            )
-        )
-    else:
-        out.append(
-            Sentence(f"No item with {cur} savings was implemented in {pack.month:%B %Y}.", f"{T_SAVINGS} this month")
-        )
-    t = s.savings.get("to_date")
-    if t:
-        share = (
-            f", {pct(t['realized'] / t['estimated'])} of their {money(t['estimated'], cur)} estimate"
-            if t["estimated"]
-            else ""
-        )
-        out.append(
-            Sentence(
-                f"All {_plural(int(t['items']), 'implemented item')} realize {money(t['realized'], cur)} a month, "
-                f"measured to {pack.current.end:%d %b %Y}{share}.",
-                f"{T_SAVINGS} to date",
-            )
-        )
-    return out
-
-
-def commitment_sentences(pack: Pack, s: Section) -> list[Sentence]:
-    cur, out = s.currency, []
-    if s.utilization is not None:
-        u = s.utilization
-        out.append(
-            Sentence(
-                f"Commitments were {pct(u['utilization'])} used in {pack.current.label}: "
-                f"{money(u['unused'], cur)} of commitment cost went unused.",
-                f"{T_COMMIT} utilization",
-            )
-        )
-        if s.low_utilization.height:
-            named = [
-                f"{r['commitment']} ({pct(r['utilization'] or 0.0)}, {money(r['unused'], cur)} unused)"
-                for r in s.low_utilization.head(3).iter_rows(named=True)
-            ]
-            out.append(Sentence(f"Under 90% used: {_join(named)}.", f"{T_COMMIT} under-used"))
-    elif pack.scope.is_company and not pack.caller:
-        out.append(Sentence(f"No {cur} commitment covered usage in {pack.current.label}.", f"{T_COMMIT} utilization"))
-    else:
-        out.append(
-            Sentence("Utilization is not shown for a scoped pack: a commitment is shared across teams.", T_COMMIT)
-        )
-    cc = s.coverage_commit
-    if cc and cc["eligible"]:
-        out.append(
-            Sentence(
-                f"Commitments covered {pct(cc['coverage'])} of eligible usage ({money(cc['covered'], cur)} of "
-                f"{money(cc['eligible'], cur)} at on-demand prices).",
-                f"{T_COMMIT} coverage",
-            )
-        )
-    else:
-        out.append(Sentence(f"No {cur} usage in scope is eligible for commitments.", f"{T_COMMIT} coverage"))
-    end = pack.current.end  # expiries are counted from the last day of the month with data
-    if s.expiring.height:
-        named = [
-            f"{r['commitment']} on {r['term_end']:%d %b %Y} ({money(r['monthly_amount'], cur)} a month)"
-            for r in s.expiring.head(3).iter_rows(named=True)
-        ]
-        more = f" and {s.expiring.height - 3} more" if s.expiring.height > 3 else ""
-        out.append(
-            Sentence(
-                f"{_plural(s.expiring.height, 'commitment')} expire within {EXPIRY_DAYS} days of {end:%d %b}: "
-                f"{_join(named)}{more}.",
-                f"{T_COMMIT} expiring",
-            )
-        )
-    else:
-        out.append(
-            Sentence(f"No commitment expires within {EXPIRY_DAYS} days of {end:%d %b %Y}.", f"{T_COMMIT} expiring")
-        )
-    return out
-
-
 def topics(pack: Pack, s: Section) -> list[tuple[str, list[Sentence]]]:
     """(topic heading, sentences) in the pack's order."""
     return [
         ("What changed", variance_sentences(s)),
         ("Budget", budget_sentences(pack, s)),
         ("Forecast", forecast_sentences(pack, s)),
-        ("Allocation and showback", allocation_sentences(pack, s)),
-        ("Anomalies", anomaly_sentences(pack, s)),
-        ("Savings realized", savings_sentences(pack, s)),
-        ("Commitments", commitment_sentences(pack, s)),
+        ("Allocation and showback", ops.allocation_sentences(pack, s)),
+        ("Anomalies", ops.anomaly_sentences(pack, s)),
+        ("Savings realized", ops.savings_sentences(pack, s)),
+        ("Commitments", ops.commitment_sentences(pack, s)),
     ]
-
-
-__all__ = ["CONTRIBUTOR_DIMS", "Sentence", "topics"]

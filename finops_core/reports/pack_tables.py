@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from finops_core.reports import variance as va
 from finops_core.reports.digest_render import money
 from finops_core.reports.pack import CONTRIBUTOR_DIMS, Pack, Section
-from finops_core.reports.pack_narrative import (
+from finops_core.reports.pack_words import (
     T_ALLOC,
     T_ANOM,
     T_BUDGET,
