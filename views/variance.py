@@ -156,7 +156,7 @@ def _pack(sel: Selection, month: date) -> None:
     if not kept or kept[0] != key:
         return
     name = f"variance-pack-{month:%Y-%m}"
-    left, right = st.columns(2)
+    left, right, _ = st.columns([1, 1, 3])
     left.download_button("Download HTML", kept[1], f"{name}.html", "text/html", icon=":material/download:")
     right.download_button("Download PDF", kept[2], f"{name}.pdf", "application/pdf", icon=":material/download:")
 
