@@ -120,7 +120,12 @@ def contributors_chart(s: Section, dim: str = "service") -> alt.Chart | None:
         .mark_bar()
         .encode(
             y=alt.Y("name:N", sort=order, title=None, axis=alt.Axis(labelLimit=200)),
-            x=alt.X("change:Q", title=f"change ({s.currency})", scale=alt.Scale(domain=_with_zero(rows, "change"))),
+            x=alt.X(
+                "change:Q",
+                title=f"change ({s.currency})",
+                scale=alt.Scale(domain=_with_zero(rows, "change")),
+                axis=alt.Axis(format="~s"),
+            ),
             color=alt.condition(alt.datum.change > 0, alt.value(POS), alt.value(NEG)),
         )
         .properties(width=WIDTH - 220, height=22 * len(rows), title=f"Largest moves by {dim} ({s.currency})")
