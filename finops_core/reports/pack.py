@@ -87,6 +87,7 @@ class Section:
     currency: str
     variance: va.Variance
     contributors: dict[str, pl.DataFrame]  # dimension name -> contributors() rows
+    account_names: dict[str, str]  # SubAccountId -> SubAccountName, to label the account contributors
     budget: bv.BudgetVariance | None
     forecast: ForecastFigure | None
     forecast_note: str

@@ -12,7 +12,18 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from finops_core import anomalies, backlog, budgets, commitments, events, governance, outlook, savings_items, triage
+from finops_core import (
+    anomalies,
+    backlog,
+    budgets,
+    commitments,
+    drilldown,
+    events,
+    governance,
+    outlook,
+    savings_items,
+    triage,
+)
 from finops_core.forecast import ForecastError
 from finops_core.query import CostQuery, QueryError, Scope
 from finops_core.reports import budget_variance as bv
@@ -45,6 +56,7 @@ class Figures:
             currency=v.currency,
             variance=v,
             contributors={d: va.contributors(v, va.CONTRIBUTOR_DIMS[d], TOP) for d in CONTRIBUTOR_DIMS},
+            account_names=self.account_names(mq),
             budget=self.budget(v),
             forecast=fc,
             forecast_note=note,
@@ -57,6 +69,10 @@ class Figures:
             coverage_commit=ccov.row(0, named=True) if ccov.height else None,
             expiring=expiring,
         )
+
+    def account_names(self, mq: CostQuery) -> dict[str, str]:
+        named = drilldown.cost_by_dimension(self.con, replace(mq, group_by=(C.SubAccountId, C.SubAccountName)))
+        return {str(i): str(n) for i, n in named.select(C.SubAccountId, C.SubAccountName).iter_rows() if i and n}
 
     def budget(self, v: va.Variance) -> bv.BudgetVariance | None:
         """Team budget lines only: a product or environment pack has no budget of its own."""

@@ -15,6 +15,7 @@ from finops_core.reports.pack_words import (
     Sentence,
     day,
     join,
+    key_label,
     money,
     pct,
     plural,
@@ -81,7 +82,7 @@ def anomaly_sentences(pack: Pack, s: Section) -> list[Sentence]:
     span = f"on {day(r['start'])}" if r["start"] == r["end"] else f"from {day(r['start'])} to {day(r['end'])}"
     out.append(
         Sentence(
-            f"The largest is a {r['kind']} on {r['key']} {span}, {money(r['impact'], cur)} above expected "
+            f"The largest is a {r['kind']} on {key_label(r['key'], s.account_names)} {span}, {money(r['impact'], cur)} above expected "
             f"({r['status']}{owner}).",
             f"{T_ANOM} row 1",
         )

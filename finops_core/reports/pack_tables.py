@@ -17,6 +17,7 @@ from finops_core.reports.pack_words import (
     T_FORECAST,
     T_SAVINGS,
     T_VARIANCE,
+    key_label,
     pct,
     signed,
 )
@@ -73,7 +74,7 @@ def contributor_tables(s: Section) -> list[Table]:
         other = ("coverage", "new", "retired", "credits", "other")
         rows = [
             [
-                cut(r[col], 30),
+                cut(s.account_names.get(str(r[col]), r[col]) if dim == "account" else r[col], 30),
                 money(r["base"], cur),
                 money(r["current"], cur),
                 signed(r["change"], cur),
@@ -183,7 +184,7 @@ def anomaly_table(s: Section) -> Table | None:
         return None
     rows = [
         [
-            cut(r["key"], 30),
+            cut(key_label(r["key"], s.account_names), 30),
             r["kind"],
             f"{r['start']:%d %b}",
             f"{r['end']:%d %b}",

@@ -59,3 +59,9 @@ def budgeted(teams: pl.DataFrame) -> str:
 
 def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def key_label(key: str, account_names: dict[str, str]) -> str:
+    """An anomaly's key ("service / sub account id") with the sub account's name for its id."""
+    head, sep, tail = key.rpartition(" / ")
+    return f"{head}{sep}{account_names.get(tail, tail)}" if sep else account_names.get(key, key)
