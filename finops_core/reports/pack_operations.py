@@ -69,11 +69,12 @@ def anomaly_sentences(pack: Pack, s: Section) -> list[Sentence]:
         return [Sentence(f"No {cur} cost anomaly began in {pack.month:%B %Y}{until}.", T_ANOM)]
     counts = a.group_by("status").len().sort("len", "status", descending=[True, False])
     by_status = join([f"{r['len']} {r['status']}" for r in counts.iter_rows(named=True)])
-    impact = float(a["impact"].sum())
+    # no total of impacts: one rise is detected at each level it shows in (service, team, company)
+    levels = " (detections per service and account, team and total: one rise can show at several)"
     out = [
         Sentence(
-            f"{plural(a.height, 'cost anomaly', 'cost anomalies')} began in {pack.month:%B %Y}{until}, "
-            f"{money(impact, cur)} above expected{' in all' if a.height > 1 else ''}; by status: {by_status}.",
+            f"{plural(a.height, 'cost anomaly', 'cost anomalies')} began in {pack.month:%B %Y}{until}"
+            f"{levels if a.height > 1 else ''}; by status: {by_status}.",
             f"{T_ANOM} count",
         )
     ]
