@@ -8,7 +8,9 @@ import polars as pl
 import streamlit as st
 
 from finops_core import budgets
+from finops_core.query import CostQuery
 from finops_core.reports import budget_variance as bv
+from finops_core.reports import pack, pack_render
 from finops_core.reports import variance as va
 from finops_core.schema import C, label
 from ui import cache
@@ -129,6 +131,36 @@ def _vs_budget(version: str, sel: Selection, month: date) -> None:
     st.dataframe(b.teams, hide_index=True, width="stretch", column_config=_table_config(b.teams, b.currency))
 
 
+def _pack(sel: Selection, month: date) -> None:
+    """Build the month's pack for the user's scope on request (it takes seconds: a forecast and
+    anomaly detection), keep it for the session, offer it as HTML and PDF."""
+    st.subheader("Monthly pack")
+    st.caption(
+        f"{month:%B %Y} for everything you can see (the sidebar's filters do not apply): variance, budget, "
+        "forecast, allocation, anomalies, savings and commitments, one section per billing currency."
+    )
+    q = CostQuery(sel.data_end, sel.data_end, metric=sel.query.metric, scope=sel.query.scope)
+    key = f"{cache.data_version()}|{month:%Y-%m}|{q.scope.key()}|{q.metric}"
+    kept = st.session_state.get("_pack")
+    if st.button("Build the pack", key="p_pack_build", icon=":material/description:"):
+        try:
+            with st.spinner("Building the pack..."):
+                built = pack.build(
+                    cache.connection(), q, month, first_day=sel.data_start, store_root=cache.store_root()
+                )
+                kept = (key, pack_render.to_html(built).encode(), pack_render.to_pdf(built))
+        except pack.PackError as exc:
+            st.info(str(exc))
+            return
+        st.session_state["_pack"] = kept
+    if not kept or kept[0] != key:
+        return
+    name = f"variance-pack-{month:%Y-%m}"
+    left, right, _ = st.columns([1, 1, 3])
+    left.download_button("Download HTML", kept[1], f"{name}.html", "text/html", icon=":material/download:")
+    right.download_button("Download PDF", kept[2], f"{name}.pdf", "application/pdf", icon=":material/download:")
+
+
 def render(sel: Selection) -> None:
     version = cache.data_version() or ""
     st.title("Variance")
@@ -147,6 +179,7 @@ def render(sel: Selection) -> None:
         _vs_budget(version, sel, picked)
     else:
         _month_over_month(version, sel, picked)
+    _pack(sel, picked)
 
 
 render(st.session_state["selection"])
