@@ -134,14 +134,22 @@ def _grouped(q: CostQuery, dimension: str) -> CostQuery:
     return replace(q, group_by=(dimension,))
 
 
-def movers(con: duckdb.DuckDBPyConnection, q: CostQuery, dimension: str, limit: int | None = None) -> pl.DataFrame:
-    """Current vs previous equal-length period per value of ``dimension``, by absolute change.
+def movers(
+    con: duckdb.DuckDBPyConnection,
+    q: CostQuery,
+    dimension: str,
+    limit: int | None = None,
+    before: CostQuery | None = None,
+) -> pl.DataFrame:
+    """Current vs the comparison period (``before``, default ``q.previous()``: calendar-aligned)
+    per value of ``dimension``, by absolute change.
 
     One row per (dimension value, BillingCurrency): current, previous, delta, delta_pct
     (null when there was nothing before).
     """
+    before = before or q.previous()
     cur = cost_by_dimension(con, _grouped(q, dimension)).rename({q.metric: "current"})
-    prev = cost_by_dimension(con, _grouped(q.previous(), dimension)).rename({q.metric: "previous"})
+    prev = cost_by_dimension(con, _grouped(before, dimension)).rename({q.metric: "previous"})
     keys = [dimension, C.BillingCurrency]
     out = (
         cur.join(prev, on=keys, how="full", coalesce=True)

@@ -121,7 +121,7 @@ def test_movers_compare_with_the_previous_period(con, rows: pl.DataFrame) -> Non
     q = CostQuery(date(2026, 9, 1), date(2026, 9, 30))
     out = drilldown.movers(con, q, C.x_Team)
     prev = q.previous()
-    assert (prev.start, prev.end) == (date(2026, 8, 2), date(2026, 8, 31))
+    assert (prev.start, prev.end) == (date(2026, 8, 1), date(2026, 8, 31))  # the calendar month before
     row = out.filter((pl.col(C.x_Team) == "payments") & (pl.col(C.BillingCurrency) == "USD")).row(0, named=True)
     want_prev = _expected(rows, CostQuery(prev.start, prev.end, group_by=(C.x_Team,)), (C.x_Team,))
     assert row["previous"] == pytest.approx(want_prev[("payments", "USD")], rel=1e-9)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import polars as pl
 import streamlit as st
 
+from finops_core import periods
 from finops_core.query import CostQuery
 from finops_core.schema import C, label
 from ui import cache, charts, tables
@@ -68,23 +70,24 @@ def _breadcrumb(path: list[tuple[str, str]]) -> None:
                 st.rerun()
 
 
-def _tiles(version: str, q: CostQuery, currency: str) -> float:
+def _tiles(version: str, q: CostQuery, sel: Selection) -> float:
+    currency = sel.currency
     cur = cache.total(version, _key(q), q)
-    prev_q = q.previous()
+    prev_q = sel.before(q)
     prev = cache.total(version, _key(prev_q), prev_q)
     rate = cache.run_rate(version, _key(q), q)
     now = float(cur[q.metric].sum()) if cur.height else 0.0
     before = float(prev[q.metric].sum()) if prev.height else 0.0
     delta = now - before
     a, b, c, d = st.columns(4)
-    a.metric(f"Total, {q.days} days", money(now, currency), border=True)
+    a.metric(f"Total, {periods.label(q.start, q.end)}", money(now, currency), border=True)
     b.metric(
-        "vs previous period",
+        f"vs {periods.label(prev_q.start, prev_q.end)}",
         money(delta, currency),
         delta=percent(delta / abs(before)) if abs(before) > 1e-9 else "no prior spend",
         delta_color="inverse",
         border=True,
-        help=f"{prev_q.start} to {prev_q.end}: {money(before, currency)}",
+        help=f"{sel.comparison_label(q)}: {money(before, currency)} before.",
     )
     if rate.height:
         row = rate.row(0, named=True)
@@ -99,10 +102,38 @@ def _tiles(version: str, q: CostQuery, currency: str) -> float:
     return now
 
 
-def _movers(version: str, q: CostQuery, group_by: str, currency: str, path: list[tuple[str, str]]) -> None:
+def _switch_currency(currency: str) -> None:
+    st.session_state["f_currency"] = currency
+
+
+def _other_currencies(version: str, q: CostQuery, currency: str) -> None:
+    """Spend of this selection billed in other currencies: named, never added to this one."""
+    everywhere = replace(q, filters=tuple((d, v) for d, v in q.filters if d != C.BillingCurrency))
+    totals = cache.total(version, _key(everywhere), everywhere)
+    others = totals.filter((pl.col(C.BillingCurrency) != currency) & (pl.col(q.metric).abs() >= 0.5))
+    for other, amount in others.select(C.BillingCurrency, q.metric).iter_rows():
+        with st.container(horizontal=True, vertical_alignment="center"):
+            st.info(
+                f"Also {money(amount, other)} billed in {other} in this selection, not included above "
+                "(currencies are never added together).",
+                icon=":material/currency_exchange:",
+            )
+            st.button(f"Switch to {other}", key=f"cur_{other}", on_click=_switch_currency, args=(other,))
+
+
+def _movers(version: str, q: CostQuery, group_by: str, sel: Selection, path: list[tuple[str, str]]) -> None:
+    currency = sel.currency
     st.subheader(f"Top movers by {label(group_by).lower()}")
-    st.caption(f"{q.start} – {q.end} against {q.previous().start} – {q.previous().end}; select a row to drill into it.")
-    frame = cache.movers(version, _key(q), q, group_by).drop(C.BillingCurrency)
+    before = sel.before(q)
+    fees = periods.month_starts(q.start, q.end), periods.month_starts(before.start, before.end)
+    warn = (
+        f" This period holds {fees[0]} month start(s) and the comparison {fees[1]}: monthly fees charged "
+        "on the 1st show up as movers. Pick a calendar period (month to date, last month) to avoid that."
+        if fees[0] != fees[1]
+        else ""
+    )
+    st.caption(f"{sel.comparison_label(q)}; select a row to drill into it.{warn}")
+    frame = cache.movers(version, repr((q, before)), q, group_by, before).drop(C.BillingCurrency)
     event = st.dataframe(
         frame,
         hide_index=True,
@@ -155,7 +186,8 @@ def render(sel: Selection) -> None:
         q = q.with_filter(dim, (value,))
     st.title("Spend")
     _breadcrumb(path)
-    now = _tiles(version, q, sel.currency)
+    now = _tiles(version, q, sel)
+    _other_currencies(version, q, sel.currency)
     if abs(now) < 1e-9 and cache.total(version, _key(q), q).is_empty():
         st.info(
             f"No {sel.currency} costs match these filters between {q.start} and {q.end}. "
@@ -188,7 +220,7 @@ def render(sel: Selection) -> None:
         f"Biggest: {parts[group_by][0]} at {compact(float(parts[q.metric][0]), sel.currency)} "
         f"({float(parts['share'][0]):.0%} of the total)."
     )
-    _movers(version, q, group_by, sel.currency, path)
+    _movers(version, q, group_by, sel, path)
     if path:
         _line_items(version, q, sel.currency, path)
     else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +45,9 @@ def _core(demo_store: Path, metric: str = C.EffectiveCost, **filters: str) -> tu
     con = store.connect(demo_store)
     try:
         last = db.rows(con, f"SELECT max({C.x_ChargeDate}) FROM daily")[0][0]
-        q = CostQuery(last - timedelta(days=29), last, filters=((C.BillingCurrency, ("USD",)),), metric=metric)
+        q = CostQuery(
+            last.replace(day=1), last, filters=((C.BillingCurrency, ("USD",)),), metric=metric
+        )  # month to date
         for dim, value in filters.items():
             q = q.with_filter(dim, (value,))
         return q, float(drilldown.total(con, q)[metric].sum())
