@@ -194,3 +194,24 @@ def month_starts(start: date, end: date) -> int:
 def comparison_label(start: date, end: date, other: Comparison) -> str:
     """'1-30 Nov 2026 vs 1-31 Oct 2026 (calendar month vs the previous calendar month)'."""
     return f"{label(start, end)} vs {label(other.start, other.end)} ({KIND_NOTES[other.kind]})"
+
+
+def buckets(start: date, end: date, grain: str) -> list[tuple[date, int, int]]:
+    """The time buckets of ``start``..``end`` at ``grain`` (``day``, ``week`` from Monday, ``month``):
+    (bucket start, days of it inside the period, days in the bucket). A first or last week or month
+    cut by the period has fewer days than its length: drawn as is it looks like a dip."""
+    out: list[tuple[date, int, int]] = []
+    day = start
+    while day <= end:
+        if grain == "day":
+            first, nxt = day, day + timedelta(days=1)
+        elif grain == "week":
+            first = day - timedelta(days=day.weekday())
+            nxt = first + timedelta(days=7)
+        elif grain == "month":
+            first, nxt = day.replace(day=1), month_end(day) + timedelta(days=1)
+        else:
+            raise PeriodError(f"unknown grain {grain!r}; use day, week or month")
+        out.append((first, (min(nxt - timedelta(days=1), end) - day).days + 1, (nxt - first).days))
+        day = nxt
+    return out

@@ -129,3 +129,13 @@ def test_bad_requests_name_the_problem() -> None:
         period_for("custom", d("2026-11-30"))
     with pytest.raises(PeriodError, match="unknown comparison"):
         compare(d("2026-11-01"), d("2026-11-30"), "lastweek")
+
+
+def test_buckets_mark_partial_weeks_and_months() -> None:
+    # Sun 1 Nov 2026 .. Mon 30 Nov 2026: the week of Mon 26 Oct holds 1 day, the week of 30 Nov 1 day
+    weeks = periods.buckets(d("2026-11-01"), d("2026-11-30"), "week")
+    assert weeks[0] == (d("2026-10-26"), 1, 7) and weeks[-1] == (d("2026-11-30"), 1, 7)
+    assert sum(inside for _, inside, _ in weeks) == 30
+    months = periods.buckets(d("2024-01-15"), d("2024-03-31"), "month")
+    assert months == [(d("2024-01-01"), 17, 31), (d("2024-02-01"), 29, 29), (d("2024-03-01"), 31, 31)]
+    assert len(periods.buckets(d("2026-02-27"), d("2026-03-02"), "day")) == 4

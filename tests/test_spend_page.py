@@ -97,3 +97,60 @@ def test_second_currency_is_named_not_hidden(nov_store: Path, monkeypatch: pytes
     assert not at.exception
     total = next(m for m in at.metric if m.label.startswith("Total"))
     assert total.value == f"€{amount:,.0f}"
+
+
+def test_two_dimension_grouping_from_the_url(nov_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _app(nov_store, monkeypatch, p_by="x_Team", p_by2="ServiceCategory")
+    assert not at.exception
+    usd = ((C.BillingCurrency, ("USD",)),)
+    want = _core(nov_store, drilldown.breakdown2, CostQuery(*NOV, filters=usd), C.x_Team, C.ServiceCategory, 8)
+    total = float(_core(nov_store, drilldown.total, CostQuery(*NOV, filters=usd))[C.EffectiveCost].sum())
+    assert float(want[C.EffectiveCost].sum()) == pytest.approx(total, rel=1e-9)
+    assert any(s.value == "x_Team" for s in at.selectbox) and any(s.value == "ServiceCategory" for s in at.selectbox)
+    # the chart data behind the two-dimension bars is that frame: parts sum to the page's total
+    shown = next(
+        pl.from_pandas(d.value) for d in at.dataframe if {"x_Team", "ServiceCategory", "share"} <= set(d.value.columns)
+    )
+    assert float(shown[C.EffectiveCost].sum()) == pytest.approx(total, abs=0.5)
+
+
+def test_headers_are_human_and_the_key_column_is_pinned(nov_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    at = _app(nov_store, monkeypatch, p_by="x_Team")
+    movers = next(d for d in at.dataframe if "delta" in list(d.value.columns))
+    config = json.loads(movers.proto.columns)
+    assert config["x_Team"]["label"] == "Team" and config["x_Team"]["pinned"] is True
+    assert config["delta"]["label"] == "Change" and config["delta_pct"]["label"] == "Change %"
+    assert list(movers.value.columns)[:3] == ["x_Team", "delta", "delta_pct"]  # what matters first
+
+
+def test_saved_view_reopens_from_its_link_within_the_openers_scope(
+    nov_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from finops_core import saved_views
+
+    at = _app(nov_store, monkeypatch, user="finance", team=["search"], p_by="ServiceName", period="last_month")
+    at.text_input(key="sv_name").input("Search services, last month")
+    at.button[[b.label for b in at.button].index("Save view")].click().run()
+    assert not at.exception
+    mine = saved_views.views("finance")
+    view_id = next(i for i, n, _ in mine if n == "Search services, last month")
+    _, _, params = saved_views.load(view_id)
+    assert params["team"] == ["search"] and params["p_by"] == ["ServiceName"]
+
+    opened = _app(nov_store, monkeypatch, user="finance", view=str(view_id))  # the link, for its owner
+    usd_search = ((C.BillingCurrency, ("USD",)), (C.x_Team, ("search",)))
+    want = float(_core(nov_store, drilldown.total, CostQuery(*NOV, filters=usd_search))[C.EffectiveCost].sum())
+    total = next(m for m in opened.metric if m.label.startswith("Total"))
+    assert total.label == "Total, 1-30 Nov 2026"
+    assert float(total.value.replace("$", "").replace(",", "")) == pytest.approx(want, abs=0.5)
+
+    viewer = _app(nov_store, monkeypatch, user="viewer", view=str(view_id))  # the same link, for a payments viewer
+    assert not viewer.exception
+    assert any("team search" in w.value and "outside your access" in w.value for w in viewer.warning)
+    scope = access.DEMO_USERS["viewer"][2]
+    mine_q = CostQuery(*NOV, filters=((C.BillingCurrency, ("USD",)),), scope=scope)
+    own = float(_core(nov_store, drilldown.total, mine_q)[C.EffectiveCost].sum())
+    shown = next(m for m in viewer.metric if m.label.startswith("Total"))
+    assert float(shown.value.replace("$", "").replace(",", "")) == pytest.approx(own, abs=0.5)

@@ -11,10 +11,10 @@ from datetime import date, timedelta
 
 import streamlit as st
 
-from finops_core import drilldown, periods
+from finops_core import drilldown, periods, saved_views
 from finops_core.query import ALL, CostQuery, Scope
 from finops_core.schema import METRIC_LABELS, C
-from ui import cache
+from ui import cache, saved
 
 PRESETS = periods.PRESETS
 DEFAULT_PRESET = "mtd"  # a calendar period: its comparison is the same days of the previous month
@@ -103,6 +103,10 @@ def sidebar(scope: Scope = ALL) -> Selection:
     version = cache.data_version() or ""
     first, last = cache.data_range(version)
     sb = st.sidebar
+    try:
+        saved.apply_shared_link()
+    except saved_views.SavedViewError as exc:
+        sb.error(str(exc))
     # Widgets take their first value from the URL and keep their own state after that.
     presets = list(PRESETS)
     url_preset = _from_url("period", presets, DEFAULT_PRESET)
@@ -152,11 +156,14 @@ def sidebar(scope: Scope = ALL) -> Selection:
     )
     filters: list[tuple[str, tuple[str, ...]]] = [(C.BillingCurrency, (currency,))]
     chosen: dict[str, list[str]] = {}
+    dropped: list[str] = []
     with sb.expander("Filters", expanded=any(k in st.query_params for k, _, _ in DIMENSION_FILTERS)):
         for key, dim, label in DIMENSION_FILTERS:
             options = _options(version, dim, first, last, scope)
             names = _labels(version, dim, first, last, scope)
             default = [v for v in st.query_params.get_all(key) if v in options]
+            if f"f_{key}" not in st.session_state:
+                dropped += [f"{label.lower()} {v}" for v in st.query_params.get_all(key) if v not in options]
             values = st.multiselect(
                 label,
                 options,
@@ -168,6 +175,11 @@ def sidebar(scope: Scope = ALL) -> Selection:
             if values:
                 chosen[key] = list(values)
                 filters.append((dim, tuple(values)))
+    if dropped:
+        sb.warning(
+            "This link filters on " + ", ".join(dropped) + ", which is outside your access or not in the data: "
+            "left out, showing only what you may see."
+        )
     _write_params(preset, start, end, metric, currency, chosen | ({"cmp": [compare]} if compare != "previous" else {}))
     query = CostQuery(start, end, filters=tuple(filters), metric=metric, scope=scope)
     return Selection(query, currency, preset, first, last, compare)
