@@ -268,3 +268,16 @@ def tag_keys(con: duckdb.DuckDBPyConnection, q: CostQuery, limit: int = 50) -> l
         [limit],
     )
     return [f"{TAG_PREFIX}{k}" for k, _ in rows]
+
+
+def cost_by_period(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:
+    """Metric per time bucket of ``q.grain`` and ``q.group_by`` values (no folding into Other).
+
+    One row per (period, group-by values, BillingCurrency), ordered by period then largest first.
+    """
+    params: list[object] = []
+    cols = [f"{grain_sql(q.grain)} AS {PERIOD}"] + _group_select(q.group_by, params)
+    view, where, wparams = compile_where(q)
+    select = ", ".join(cols + [C.BillingCurrency, f"sum({q.metric}) AS {q.metric}"])
+    out = db.frame(con, f"SELECT {select} FROM {view} WHERE {where} GROUP BY ALL", params + wparams)
+    return out.sort([PERIOD, q.metric], descending=[False, True])
