@@ -98,6 +98,11 @@ def _labels(version: str, dimension: str, first: date, last: date, scope: Scope)
     return {i: f"{n} ({i})" if n != i else i for i, n in frame.select(dimension, name).iter_rows()}
 
 
+def value_labels(version: str, dimension: str, first: date, last: date, scope: Scope = ALL) -> dict[str, str]:
+    """{id: 'Name (id)'} for account dimensions (sub and billing account ids), within ``scope``; {} otherwise."""
+    return _labels(version, dimension, first, last, scope)
+
+
 def sidebar(scope: Scope = ALL) -> Selection:
     """Draw the shared sidebar and return the user's selection."""
     version = cache.data_version() or ""

@@ -79,14 +79,16 @@ def chart_data(frame: pl.DataFrame, name: str, key: str, currency: str) -> None:
         downloads(frame, name, key)
 
 
-def column_config(frame: pl.DataFrame, currency: str, key_columns: tuple[str, ...] = ()) -> dict[str, object]:
-    """Human headers for every column; money rounded with its currency; shares as percentages;
-    dates without a time; ``key_columns`` pinned (frozen) at the left."""
+def column_config(
+    frame: pl.DataFrame, currency: str, key_columns: tuple[str, ...] = (), money: tuple[str, ...] = ()
+) -> dict[str, object]:
+    """Human headers for every column; money (the usual cost columns and ``money``) with its
+    currency; shares as percentages; dates without a time; ``key_columns`` pinned at the left."""
     fmt = column_format(currency)
     config: dict[str, object] = {}
     for name, dtype in frame.schema.items():
         title, pinned = header(name), name in key_columns
-        if name in MONEY_COLUMNS or name.endswith("_cost") or name.endswith("Cost"):
+        if name in MONEY_COLUMNS or name in money or name.endswith("_cost") or name.endswith("Cost"):
             config[name] = st.column_config.NumberColumn(title, format=fmt, pinned=pinned)
         elif name in PERCENT_COLUMNS or name.endswith("_pct") or name.endswith("_share"):
             config[name] = st.column_config.NumberColumn(title, format="percent", pinned=pinned)
@@ -108,6 +110,7 @@ def show(
     currency: str = "USD",
     key_columns: tuple[str, ...] = (),
     first: tuple[str, ...] = (),
+    money: tuple[str, ...] = (),
     **kwargs: object,
 ) -> object:
     """``st.dataframe`` through the formatting layer: ``key_columns`` then ``first`` lead (the
@@ -115,7 +118,7 @@ def show(
     lead = [c for c in (*key_columns, *first) if c in frame.columns]
     ordered = frame.select(*dict.fromkeys(lead), *(c for c in frame.columns if c not in lead))
     options: dict[str, object] = {"hide_index": True, "width": "stretch"} | kwargs
-    options["column_config"] = column_config(ordered, currency, key_columns) | dict(
+    options["column_config"] = column_config(ordered, currency, key_columns, money) | dict(
         options.get("column_config") or {}  # type: ignore[call-overload]
     )
     return st.dataframe(ordered, **options)  # type: ignore[call-overload]
