@@ -16,5 +16,5 @@ if log.is_empty():
     st.info("No audit events match.")
 else:
     st.caption(f"{log.height:,} events (newest first; at most 10,000 shown).")
-    st.dataframe(log, hide_index=True, width="stretch")
+    tables.show(log, key_columns=("at",), first=("username", "action"))
     tables.downloads(log, "audit-log", "audit")
