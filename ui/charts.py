@@ -52,9 +52,15 @@ def stacked_time(
     ``partial``: bucket starts covering only part of their week or month, drawn faded (not as dips)."""
     unit = {"day": "yearmonthdate", "week": "yearmonthdate", "month": "yearmonth"}[grain]
     x = alt.X(f"{unit}({PERIOD}):T", title=None, axis=alt.Axis(labelFontSize=13, labelAngle=0))
+    if grain == "week":  # a band per week: on a time axis a week's bar is a day wide
+        x = alt.X(
+            f"{unit}({PERIOD}):O",
+            title=None,
+            axis=alt.Axis(labelFontSize=13, labelAngle=0, labelExpr="timeFormat(datum.value, '%d %b')"),
+        )
     y = alt.Y(f"{metric}:Q", axis=_money_axis(metric, currency), stack="zero")
     tooltip = [
-        alt.Tooltip(f"{unit}({PERIOD}):T", title=grain.title()),
+        alt.Tooltip(f"{unit}({PERIOD}):T", title=f"{grain.title()} of" if grain == "week" else grain.title()),
         alt.Tooltip(f"{metric}:Q", format=",.0f", title=f"{label(metric)} ({currency})"),
     ]
     frame = frame.with_columns(pl.col(PERIOD).is_in(partial or []).alias("_partial"))
@@ -165,10 +171,13 @@ def trend_lines(frame: pl.DataFrame, y: str, color: str | None, title: str, perc
     }
     if color:
         enc["color"] = alt.Color(
-            f"{color}:N", title=None, legend=alt.Legend(orient="bottom", labelFontSize=13, labelLimit=300, columns=2)
+            f"{color}:N", title=None, legend=alt.Legend(orient="bottom", labelFontSize=13, labelLimit=0, columns=1)
         )
         enc["tooltip"] = [*enc["tooltip"], alt.Tooltip(f"{color}:N")]
-    return alt.Chart(frame).mark_line(point=True, strokeWidth=2.5).encode(**enc).properties(height=HEIGHT - 40)
+    rows = frame[color].n_unique() + 1 if color else 0  # the legend is drawn inside the height
+    return (
+        alt.Chart(frame).mark_line(point=True, strokeWidth=2.5).encode(**enc).properties(height=HEIGHT - 40 + 20 * rows)
+    )
 
 
 def timeline(frame: pl.DataFrame, as_of: object) -> alt.Chart:

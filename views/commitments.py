@@ -109,6 +109,7 @@ def _inventory(version: str, sel: Selection) -> None:
         shown,
         sel.currency,
         key_columns=(C.CommitmentDiscountName,),
+        first=("utilization", "on_demand_after_expiry_monthly", "monthly_amount", "term_end", "flags"),
         money=("monthly_amount", "on_demand_after_expiry_monthly"),
         column_config={
             "utilization": st.column_config.ProgressColumn("Utilization", format="percent", min_value=0, max_value=1),
