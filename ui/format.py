@@ -59,6 +59,13 @@ HEADERS = {  # derived columns the finops_core frames carry
     "ChargePeriodStart": "Charge start",
     "ChargePeriodEnd": "Charge end",
     "BillingCurrency": "Currency",
+    "cost0": "Cost before",
+    "cost1": "Cost",
+    "units0": "Units before",
+    "units1": "Units",
+    "unit_cost0": "Unit cost before",
+    "unit_cost1": "Unit cost",
+    "change_pct": "Change %",
 }
 
 

@@ -9,7 +9,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from finops_core import forecast
+from finops_core import forecast, periods
 from finops_core.query import CostQuery
 from finops_core.schema import C
 from finops_core.unit import cost, metrics, outlook
@@ -119,12 +119,13 @@ else:
         + ("" if user.sees_all else "Your teams' cost over the whole product's or company's volume.")
     )
     change = cache.call(version, cost.unit_cost_change_at, sel.query, mversion, metric, dim)
-    st.subheader(f"{sel.query.start} to {sel.query.end} against the {sel.query.days} days before")
+    st.subheader(periods.comparison_label(sel.query.start, sel.query.end, sel.query.comparison()))
     if change.is_empty():
         st.info("No group has both cost and units in this period and the one before.")
     else:
         _tiles(change, dim, metric, cur)
-        tables.show(change, cur, key_columns=change.columns[:1], key="unit_change")
+        money = ("cost0", "cost1", "unit_cost0", "unit_cost1", "change", "cost_effect", "volume_effect")
+        tables.show(change, cur, key_columns=change.columns[:1], money=money, key="unit_change")
         st.caption(
             "change = cost effect + volume effect, exactly: cost effect = (C1 - C0) / 2 x (1/U0 + 1/U1), "
             "volume effect = (C0 + C1) / 2 x (1/U1 - 1/U0) (docs/unit-economics.md)."
