@@ -15,13 +15,15 @@ from pathlib import Path
 
 import duckdb
 
-from finops_core import access, db, drilldown, store
+from finops_core import access, db, drilldown, query_cli, store
 from finops_core.allocation import ConservationError
 from finops_core.ingest.core import IngestError
+from finops_core.periods import PeriodError
 from finops_core.policy import commands as policy_commands
 from finops_core.query import CostQuery, QueryError
+from finops_core.query_cli import QueryUsageError
 from finops_core.reports import commands as report_commands
-from finops_core.schema import DEFAULT_METRIC, METRICS, C
+from finops_core.schema import C
 from finops_core.tagrules import RulesError
 from finops_core.trust import commands as trust_commands
 from finops_core.trust.invoices import InvoiceError
@@ -47,20 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--rows", type=int, default=1_500_000, help="approximate number of rows (default 1.5M)")
     d.add_argument("--seed", type=int, default=42)
     d.add_argument("--end", type=_date, default=None, help="last day of data (default: yesterday)")
-    q = sub.add_parser("query", help="sum a metric per group and billing currency")
-    q.add_argument("--store", required=True)
-    q.add_argument("--start", type=_date, help="first day (default: first day of data)")
-    q.add_argument("--end", type=_date, help="last day, inclusive (default: last day of data)")
-    q.add_argument(
-        "--filter",
-        action="append",
-        default=[],
-        metavar="DIM=VALUE",
-        help="keep rows whose DIM is VALUE (repeat; same DIM twice = either value)",
-    )
-    q.add_argument("--group-by", action="append", default=[], metavar="DIM", help="up to two dimensions")
-    q.add_argument("--metric", default=DEFAULT_METRIC, choices=METRICS)
-    q.add_argument("--format", default="csv", choices=("csv", "json"))
+    query_cli.add_parser(sub)
     r = sub.add_parser("rebuild", help="rebuild the rollups (after a tag rules change) without re-ingesting")
     r.add_argument("--store", required=True)
     t = sub.add_parser("tags", help="propose value aliases for likely typos of a tag key")
@@ -92,16 +81,6 @@ def _data_range(con: duckdb.DuckDBPyConnection) -> tuple[date, date]:
     return row[0], row[1]
 
 
-def _filters(items: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    out: dict[str, list[str]] = {}
-    for item in items:
-        if "=" not in item:
-            raise UsageError(f"--filter {item!r}: expected DIM=VALUE")
-        dim, value = item.split("=", 1)
-        out.setdefault(dim.strip(), []).append(value)
-    return tuple((d, tuple(v)) for d, v in out.items())
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     from finops_core.demo import DemoConfig, build_demo
 
@@ -116,24 +95,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for username, password in plain.items():
             print(f"  {username:8s} {password}", file=sys.stderr)
     print(json.dumps(summary, indent=1))
-    return 0
-
-
-def cmd_query(args: argparse.Namespace) -> int:
-    con = store.connect(args.store)
-    first, last = _data_range(con)
-    q = CostQuery(
-        start=args.start or first,
-        end=args.end or last,
-        filters=_filters(args.filter),
-        group_by=tuple(args.group_by),
-        metric=args.metric,
-    )
-    frame = drilldown.cost_by_dimension(con, q)
-    if args.format == "json":
-        print(json.dumps(frame.to_dicts(), default=str, indent=1))
-    else:
-        sys.stdout.write(frame.write_csv())
     return 0
 
 
@@ -242,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = HANDLERS | {
         "demo": cmd_demo,
-        "query": cmd_query,
+        "query": query_cli.cmd_query,
         "export": cmd_export,
         "rebuild": cmd_rebuild,
         "tags": cmd_tags,
@@ -251,7 +212,17 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         return handlers[args.command](args)
-    except (UsageError, QueryError, store.StoreError, RulesError, ConservationError, IngestError, InvoiceError) as exc:
+    except (
+        UsageError,
+        QueryError,
+        QueryUsageError,
+        PeriodError,
+        store.StoreError,
+        RulesError,
+        ConservationError,
+        IngestError,
+        InvoiceError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:

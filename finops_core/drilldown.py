@@ -14,8 +14,8 @@ import duckdb
 import polars as pl
 
 from finops_core import db
-from finops_core.query import NOT_SET, OTHER, CostQuery, compile_where, dimension_sql, grain_sql
-from finops_core.schema import FOCUS_NAMES, C
+from finops_core.query import NOT_SET, OTHER, CostQuery, QueryError, compile_where, dimension_sql, grain_sql
+from finops_core.schema import FOCUS_NAMES, TAG_PREFIX, C
 
 PERIOD = "period"
 HALF_CENT = 0.005  # below this a change is float noise, not a mover
@@ -134,14 +134,22 @@ def _grouped(q: CostQuery, dimension: str) -> CostQuery:
     return replace(q, group_by=(dimension,))
 
 
-def movers(con: duckdb.DuckDBPyConnection, q: CostQuery, dimension: str, limit: int | None = None) -> pl.DataFrame:
-    """Current vs previous equal-length period per value of ``dimension``, by absolute change.
+def movers(
+    con: duckdb.DuckDBPyConnection,
+    q: CostQuery,
+    dimension: str,
+    limit: int | None = None,
+    before: CostQuery | None = None,
+) -> pl.DataFrame:
+    """Current vs the comparison period (``before``, default ``q.previous()``: calendar-aligned)
+    per value of ``dimension``, by absolute change.
 
     One row per (dimension value, BillingCurrency): current, previous, delta, delta_pct
     (null when there was nothing before).
     """
+    before = before or q.previous()
     cur = cost_by_dimension(con, _grouped(q, dimension)).rename({q.metric: "current"})
-    prev = cost_by_dimension(con, _grouped(q.previous(), dimension)).rename({q.metric: "previous"})
+    prev = cost_by_dimension(con, _grouped(before, dimension)).rename({q.metric: "previous"})
     keys = [dimension, C.BillingCurrency]
     out = (
         cur.join(prev, on=keys, how="full", coalesce=True)
@@ -229,3 +237,47 @@ def dimension_values(con: duckdb.DuckDBPyConnection, q: CostQuery, dims: tuple[s
         d: frame.filter(pl.col(d).is_not_null()).sort("size", descending=True)[d].cast(pl.String).to_list()
         for d in dims
     }
+
+
+def breakdown2(
+    con: duckdb.DuckDBPyConnection, q: CostQuery, first: str, second: str, top_n: int | None = 10
+) -> pl.DataFrame:
+    """Metric per (``first``, ``second``) value pair; each dimension keeps its ``top_n`` largest
+    values per currency and folds the rest into ``Other``, so the parts still sum to the total.
+
+    One row per (first, second, BillingCurrency), largest first, with ``share`` of the currency total.
+    """
+    if first == second:
+        raise QueryError(f"group by two different dimensions, not {first!r} twice")
+    grouped = cost_by_dimension(con, replace(q, group_by=(first, second)))
+    out = _top_n(_top_n(grouped, first, q.metric, top_n), second, q.metric, top_n)
+    totals = pl.col(q.metric).sum().over(C.BillingCurrency)
+    return out.with_columns((pl.col(q.metric) / totals).alias("share")).sort(
+        [C.BillingCurrency, q.metric], descending=[False, True]
+    )
+
+
+def tag_keys(con: duckdb.DuckDBPyConnection, q: CostQuery, limit: int = 50) -> list[str]:
+    """Tag keys present on billing rows (from the rollup's ``tag_map`` of distinct Tags values:
+    no scan of the rows), most frequent first, as ``tag:<key>`` dimensions. Keys only: no values
+    or amounts, so the caller's scope (``q.scope``) has nothing to narrow."""
+    rows = db.rows(
+        con,
+        "SELECT k, count(*) AS n FROM (SELECT unnest(json_keys(tag_key)) AS k FROM tag_map "
+        "WHERE tag_key LIKE '{%') GROUP BY k ORDER BY n DESC, k LIMIT ?",
+        [limit],
+    )
+    return [f"{TAG_PREFIX}{k}" for k, _ in rows]
+
+
+def cost_by_period(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:
+    """Metric per time bucket of ``q.grain`` and ``q.group_by`` values (no folding into Other).
+
+    One row per (period, group-by values, BillingCurrency), ordered by period then largest first.
+    """
+    params: list[object] = []
+    cols = [f"{grain_sql(q.grain)} AS {PERIOD}"] + _group_select(q.group_by, params)
+    view, where, wparams = compile_where(q)
+    select = ", ".join(cols + [C.BillingCurrency, f"sum({q.metric}) AS {q.metric}"])
+    out = db.frame(con, f"SELECT {select} FROM {view} WHERE {where} GROUP BY ALL", params + wparams)
+    return out.sort([PERIOD, q.metric], descending=[False, True])

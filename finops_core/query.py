@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
+from finops_core import periods
 from finops_core.schema import (
     DEFAULT_METRIC,
     METRICS,
@@ -80,9 +81,15 @@ class CostQuery:
     def days(self) -> int:
         return (self.end - self.start).days + 1
 
-    def previous(self) -> CostQuery:
-        """The same question over the equally long period just before this one."""
-        return replace(self, start=self.start - timedelta(days=self.days), end=self.start - timedelta(days=1))
+    def previous(self, mode: str = "previous", preset: str | None = None) -> CostQuery:
+        """The same question over the period to compare with (``periods.compare``): the previous
+        calendar month, month to date, quarter or year where this period is one, else the equally
+        long period just before; ``mode="yoy"``: the same dates a year earlier."""
+        other = periods.compare(self.start, self.end, mode, preset)
+        return replace(self, start=other.start, end=other.end)
+
+    def comparison(self, mode: str = "previous", preset: str | None = None) -> periods.Comparison:
+        return periods.compare(self.start, self.end, mode, preset)
 
     def with_filter(self, dimension: str, values: tuple[str, ...]) -> CostQuery:
         kept = tuple((d, v) for d, v in self.filters if d != dimension)

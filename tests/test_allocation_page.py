@@ -79,3 +79,24 @@ def test_rule_change_dry_run_then_save_from_the_page(
     assert store.current_version(root) != before
     assert (tmp_path / "rules" / "allocation.yaml").exists()
     assert governance.rule_history("allocation.yaml").height >= 1
+
+
+def test_rule_explorer_account_picker_shows_names(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from finops_core.schema import C
+
+    at = _open(demo_store, monkeypatch, "finops")
+    at.selectbox(key="al_ex_dim").set_value(C.SubAccountId).run()
+    assert not at.exception
+    con = store.connect(demo_store)
+    names = dict(con.execute(f"SELECT DISTINCT {C.SubAccountId}, {C.SubAccountName} FROM daily").fetchall())
+    con.close()
+    picker = at.selectbox(key="al_ex_value")
+    shown = picker.options
+    labelled = {f"{n} ({i})" if n != i else i for i, n in names.items()}
+    assert shown and set(shown) <= labelled and any(" (" in label for label in shown)  # "payments-prod (2100...)"
+    # the heat map names every row of its axis (no dropped labels) in a colour-blind-safe scheme
+    charts = [c.proto.spec for c in at.get("arrow_vega_lite_chart")] + [c.proto.spec for c in at.get("vega_lite_chart")]
+    text = json.dumps(json.loads(next(c for c in charts if "Tag compliance by" in c)))
+    assert '"labelOverlap": false' in text and "redyellowgreen" not in text

@@ -121,7 +121,7 @@ def test_movers_compare_with_the_previous_period(con, rows: pl.DataFrame) -> Non
     q = CostQuery(date(2026, 9, 1), date(2026, 9, 30))
     out = drilldown.movers(con, q, C.x_Team)
     prev = q.previous()
-    assert (prev.start, prev.end) == (date(2026, 8, 2), date(2026, 8, 31))
+    assert (prev.start, prev.end) == (date(2026, 8, 1), date(2026, 8, 31))  # the calendar month before
     row = out.filter((pl.col(C.x_Team) == "payments") & (pl.col(C.BillingCurrency) == "USD")).row(0, named=True)
     want_prev = _expected(rows, CostQuery(prev.start, prev.end, group_by=(C.x_Team,)), (C.x_Team,))
     assert row["previous"] == pytest.approx(want_prev[("payments", "USD")], rel=1e-9)
@@ -200,3 +200,32 @@ def test_dimension_values_in_one_scan_match_grouping_each(con) -> None:  # type:
         )
         assert set(got[dim]) == set(values)
     assert got[C.x_Team] == ["payments"]
+
+
+def test_two_dimension_breakdown_parts_sum_to_the_total(con, rows: pl.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    q = CostQuery(date(2026, 9, 1), date(2026, 9, 30))
+    out = drilldown.breakdown2(con, q, C.x_Team, C.ServiceCategory, 4)
+    for (currency,), part in out.group_by(C.BillingCurrency):
+        want = float(drilldown.total(con, q).filter(pl.col(C.BillingCurrency) == currency)[q.metric][0])
+        assert float(part[q.metric].sum()) == pytest.approx(want, rel=1e-9)
+        assert float(part["share"].sum()) == pytest.approx(1.0)
+        assert part[C.x_Team].n_unique() <= 5 and part[C.ServiceCategory].n_unique() <= 5
+    # the unfolded pairs match an independent Polars sum of the same rows
+    full = drilldown.breakdown2(con, q, C.x_Team, C.ServiceCategory, None)
+    expected = _expected(rows, q, (C.x_Team, C.ServiceCategory))
+    got = _got(full, (C.x_Team, C.ServiceCategory), q.metric)
+    assert got.keys() == expected.keys()
+    assert all(got[k] == pytest.approx(v, rel=1e-9, abs=1e-6) for k, v in expected.items())
+    with pytest.raises(QueryError, match="two different dimensions"):
+        drilldown.breakdown2(con, q, C.x_Team, C.x_Team)
+
+
+def test_tag_keys_come_from_the_store_and_group(con) -> None:  # type: ignore[no-untyped-def]
+    q = CostQuery(date(2026, 9, 1), date(2026, 9, 30))
+    keys = drilldown.tag_keys(con, q)
+    assert keys and all(k.startswith("tag:") for k in keys)
+    parts = drilldown.breakdown(con, q, keys[0], None)
+    totals = drilldown.total(con, q)
+    for (currency,), part in parts.group_by(C.BillingCurrency):
+        want = float(totals.filter(pl.col(C.BillingCurrency) == currency)[q.metric][0])
+        assert float(part[q.metric].sum()) == pytest.approx(want, rel=1e-9)

@@ -79,8 +79,9 @@ def breakdown(version: str, key: str, _q: CostQuery, dimension: str, top_n: int)
 
 
 @st.cache_data(max_entries=MAX_ENTRIES, show_spinner=False)
-def movers(version: str, key: str, _q: CostQuery, dimension: str) -> pl.DataFrame:
-    return drilldown.movers(connection(), _q, dimension)
+def movers(version: str, key: str, _q: CostQuery, dimension: str, _before: CostQuery | None = None) -> pl.DataFrame:
+    """``key`` must name both requests (``repr((q, before))``)."""
+    return drilldown.movers(connection(), _q, dimension, before=_before)
 
 
 @st.cache_data(max_entries=MAX_ENTRIES, show_spinner=False)

@@ -8,15 +8,18 @@ import polars as pl
 from finops_core.drilldown import PERIOD
 from finops_core.query import OTHER
 from finops_core.schema import label
-from ui.format import SYMBOLS
+from ui.format import SYMBOLS, header
 
 HEIGHT = 340
+# Okabe & Ito's palette: tells groups apart under the common colour-vision deficiencies
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+OTHER_COLOUR = "#B8BEC6"
 
 
 def _money_axis(metric: str, currency: str) -> alt.Axis:
     symbol = SYMBOLS.get(currency, "")
     return alt.Axis(
-        title=f"{metric} ({currency})",
+        title=f"{header(metric)} ({currency})",
         format=f"{symbol},.2~s" if symbol else ",.2~s",
         labelFontSize=13,
         titleFontSize=13,
@@ -29,15 +32,39 @@ def _order(frame: pl.DataFrame, dim: str, metric: str) -> list[str]:
     return names + ([OTHER] if OTHER in totals[dim].to_list() else [])
 
 
-def stacked_time(frame: pl.DataFrame, dim: str | None, metric: str, currency: str, grain: str) -> alt.Chart:
-    """Stacked bars of ``metric`` per period, coloured by ``dim`` (largest group at the bottom)."""
+def _palette(order: list[str]) -> alt.Scale:
+    """Okabe-Ito colours (distinguishable with the common colour-vision deficiencies); Other grey."""
+    colours = [PALETTE[i % len(PALETTE)] for i in range(len([n for n in order if n != OTHER]))]
+    return alt.Scale(domain=order, range=colours + ([OTHER_COLOUR] if OTHER in order else []))
+
+
+def stacked_time(
+    frame: pl.DataFrame,
+    dim: str | None,
+    metric: str,
+    currency: str,
+    grain: str,
+    title: str = "",
+    partial: list[object] | None = None,
+) -> alt.Chart:
+    """Stacked bars of ``metric`` per period, coloured by ``dim`` (largest group at the bottom).
+
+    ``partial``: bucket starts covering only part of their week or month, drawn faded (not as dips)."""
     unit = {"day": "yearmonthdate", "week": "yearmonthdate", "month": "yearmonth"}[grain]
     x = alt.X(f"{unit}({PERIOD}):T", title=None, axis=alt.Axis(labelFontSize=13, labelAngle=0))
+    if grain == "week":  # a band per week: on a time axis a week's bar is a day wide
+        x = alt.X(
+            f"{unit}({PERIOD}):O",
+            title=None,
+            axis=alt.Axis(labelFontSize=13, labelAngle=0, labelExpr="timeFormat(datum.value, '%d %b')"),
+        )
     y = alt.Y(f"{metric}:Q", axis=_money_axis(metric, currency), stack="zero")
     tooltip = [
-        alt.Tooltip(f"{unit}({PERIOD}):T", title=grain.title()),
-        alt.Tooltip(f"{metric}:Q", format=",.2f", title=f"{metric} ({currency})"),
+        alt.Tooltip(f"{unit}({PERIOD}):T", title=f"{grain.title()} of" if grain == "week" else grain.title()),
+        alt.Tooltip(f"{metric}:Q", format=",.0f", title=f"{label(metric)} ({currency})"),
     ]
+    frame = frame.with_columns(pl.col(PERIOD).is_in(partial or []).alias("_partial"))
+    opacity = alt.condition("datum._partial", alt.value(0.35), alt.value(1.0))
     chart = alt.Chart(frame).mark_bar()
     if dim:
         order = _order(frame, dim, metric)
@@ -45,31 +72,86 @@ def stacked_time(frame: pl.DataFrame, dim: str | None, metric: str, currency: st
             f"{dim}:N",
             title=label(dim),
             sort=order,
-            legend=alt.Legend(orient="bottom", columns=3, labelFontSize=13, titleFontSize=13, labelLimit=230),
+            scale=_palette(order),
+            legend=alt.Legend(orient="bottom", columns=2, labelFontSize=13, titleFontSize=13, labelLimit=0),
         )
         tooltip.insert(1, alt.Tooltip(f"{dim}:N", title=label(dim)))
-        chart = chart.encode(x=x, y=y, color=color, order=alt.Order("_rank:Q", sort="ascending"), tooltip=tooltip)
+        chart = chart.encode(
+            x=x, y=y, color=color, opacity=opacity, order=alt.Order("_rank:Q", sort="ascending"), tooltip=tooltip
+        )
         chart = chart.transform_calculate(_rank=f"indexof({order!r}, datum['{dim}'])")
     else:
-        chart = chart.encode(x=x, y=y, tooltip=tooltip)
-    return chart.properties(height=HEIGHT)
+        chart = chart.encode(x=x, y=y, opacity=opacity, tooltip=tooltip, color=alt.value(PALETTE[0]))
+    legend_rows = (frame[dim].n_unique() + 1) // 2 + 2 if dim else 0  # the legend fits inside ``height``
+    return chart.properties(height=HEIGHT + 20 * legend_rows, title=title)
 
 
-def breakdown_bars(frame: pl.DataFrame, dim: str, metric: str, currency: str) -> alt.Chart:
-    """Horizontal bars per group, largest first, ``Other`` last, labelled with share."""
-    order = frame[dim].to_list()
-    base = alt.Chart(frame).encode(
-        y=alt.Y(f"{dim}:N", sort=order, title=None, axis=alt.Axis(labelFontSize=13, labelLimit=280)),
-        x=alt.X(f"{metric}:Q", axis=_money_axis(metric, currency)),
+def with_forecast(bars: alt.Chart, frame: pl.DataFrame, currency: str) -> alt.LayerChart:
+    """``bars`` (a daily ``stacked_time``) with the forecast after the last day: dashed yhat, 80 %
+    band. ``frame``: day, yhat, lo80, hi80 (``outlook.daily_view`` rows after the actuals)."""
+    x = alt.X("yearmonthdate(day):T", title=None)
+    base = alt.Chart(frame)
+    band = base.mark_area(opacity=0.2, color=PALETTE[0]).encode(x=x, y="lo80:Q", y2="hi80:Q")
+    line = base.mark_line(strokeDash=[6, 4], strokeWidth=2, color="#1b2430").encode(
+        x=x,
+        y="yhat:Q",
         tooltip=[
-            alt.Tooltip(f"{dim}:N", title=label(dim)),
-            alt.Tooltip(f"{metric}:Q", format=",.2f", title=f"{metric} ({currency})"),
-            alt.Tooltip("share:Q", format=".1%", title="Share"),
+            alt.Tooltip("day:T", title="Day"),
+            alt.Tooltip("yhat:Q", format=",.0f", title=f"Forecast ({currency})"),
+            alt.Tooltip("lo80:Q", format=",.0f", title="80 % low"),
+            alt.Tooltip("hi80:Q", format=",.0f", title="80 % high"),
         ],
     )
-    bars = base.mark_bar(color="#1f5fae")
-    text = base.mark_text(align="left", dx=4, fontSize=13).encode(text=alt.Text("share:Q", format=".1%"))
-    return (bars + text).properties(height=max(160, 34 * len(order)))
+    return alt.layer(bars, band, line)
+
+
+def breakdown_bars(
+    frame: pl.DataFrame, dim: str, metric: str, currency: str, title: str = "", second: str | None = None
+) -> alt.Chart:
+    """Horizontal bars per group, largest first, ``Other`` last, labelled with share; stacked by
+    ``second`` when given. Clicking a bar selects its ``dim`` value (selection ``pick``)."""
+    totals = frame.group_by(dim).agg(pl.col(metric).sum(), pl.col("share").sum())
+    order = [v for v in totals.sort(metric, descending=True)[dim].to_list() if v != OTHER]
+    order += [OTHER] if OTHER in totals[dim].to_list() else []
+    pick = alt.selection_point(name="pick", fields=[dim], on="click", clear="dblclick")
+    tips = [
+        alt.Tooltip(f"{dim}:N", title=label(dim)),
+        alt.Tooltip(f"{metric}:Q", format=",.0f", title=f"{label(metric)} ({currency})"),
+        alt.Tooltip("share:Q", format=".1%", title="Share"),
+    ]
+    y = alt.Y(f"{dim}:N", sort=order, title=None, axis=alt.Axis(labelFontSize=13, labelLimit=280))
+    x = alt.X(f"{metric}:Q", axis=_money_axis(metric, currency))
+    if second:
+        seconds = _order(frame, second, metric)
+        colour = alt.Color(
+            f"{second}:N",
+            title=label(second),
+            sort=seconds,
+            scale=_palette(seconds),
+            legend=alt.Legend(orient="bottom", columns=1, labelLimit=0),
+        )
+        bars = (
+            alt.Chart(frame)
+            .mark_bar()
+            .encode(
+                y=y, x=x, color=colour, tooltip=[tips[0], alt.Tooltip(f"{second}:N", title=label(second)), *tips[1:]]
+            )
+        )
+        shares = (
+            alt.Chart(frame)
+            .transform_aggregate(total=f"sum({metric})", share="sum(share)", groupby=[dim])
+            .mark_text(align="left", dx=4, fontSize=13)
+            .encode(y=y, x=alt.X("total:Q"), text=alt.Text("share:Q", format=".1%"))
+        )
+        chart: alt.Chart | alt.LayerChart = bars.add_params(pick) + shares
+    else:
+        base = alt.Chart(frame).encode(y=y, x=x, tooltip=tips)
+        bars = base.mark_bar(color=PALETTE[0]).add_params(pick)
+        text = base.mark_text(align="left", dx=4, fontSize=13).encode(text=alt.Text("share:Q", format=".1%"))
+        chart = bars + text
+    # Streamlit fits the whole chart, legend included, into ``height``: leave the legend its rows
+    legend_rows = len(_order(frame, second, metric)) + 3 if second else 0
+    return chart.properties(height=max(160, 34 * len(order)) + 20 * legend_rows, title=title)
 
 
 def trend_lines(frame: pl.DataFrame, y: str, color: str | None, title: str, percent: bool = True) -> alt.Chart:
@@ -89,10 +171,13 @@ def trend_lines(frame: pl.DataFrame, y: str, color: str | None, title: str, perc
     }
     if color:
         enc["color"] = alt.Color(
-            f"{color}:N", title=None, legend=alt.Legend(orient="bottom", labelFontSize=13, labelLimit=300, columns=2)
+            f"{color}:N", title=None, legend=alt.Legend(orient="bottom", labelFontSize=13, labelLimit=0, columns=1)
         )
         enc["tooltip"] = [*enc["tooltip"], alt.Tooltip(f"{color}:N")]
-    return alt.Chart(frame).mark_line(point=True, strokeWidth=2.5).encode(**enc).properties(height=HEIGHT - 40)
+    rows = frame[color].n_unique() + 1 if color else 0  # the legend is drawn inside the height
+    return (
+        alt.Chart(frame).mark_line(point=True, strokeWidth=2.5).encode(**enc).properties(height=HEIGHT - 40 + 20 * rows)
+    )
 
 
 def timeline(frame: pl.DataFrame, as_of: object) -> alt.Chart:

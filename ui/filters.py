@@ -11,22 +11,13 @@ from datetime import date, timedelta
 
 import streamlit as st
 
-from finops_core import drilldown
+from finops_core import drilldown, periods, saved_views
 from finops_core.query import ALL, CostQuery, Scope
 from finops_core.schema import METRIC_LABELS, C
-from ui import cache
+from ui import cache, saved
 
-PRESETS: dict[str, str] = {
-    "last7": "Last 7 days",
-    "last30": "Last 30 days",
-    "last90": "Last 90 days",
-    "mtd": "Month to date",
-    "last_month": "Last month",
-    "qtd": "Quarter to date",
-    "ytd": "Year to date",
-    "custom": "Custom",
-}
-DEFAULT_PRESET = "last30"
+PRESETS = periods.PRESETS
+DEFAULT_PRESET = "mtd"  # a calendar period: its comparison is the same days of the previous month
 METRIC_CHOICES = (C.EffectiveCost, C.BilledCost, C.ListCost)
 # (URL key, dimension, label); the sub/billing account filters show names but filter on ids
 DIMENSION_FILTERS: tuple[tuple[str, str, str], ...] = (
@@ -52,26 +43,22 @@ class Selection:
     preset: str
     data_start: date
     data_end: date
+    compare: str = "previous"  # a key of periods.COMPARE_MODES
+
+    def before(self, q: CostQuery) -> CostQuery:
+        """``q`` (this selection's query, perhaps narrowed) over the period it is compared with."""
+        return q.previous(self.compare, self.preset)
+
+    def comparison_label(self, q: CostQuery) -> str:
+        """'1-30 Nov 2026 vs 1-31 Oct 2026 (calendar month vs the previous calendar month)'."""
+        return periods.comparison_label(q.start, q.end, q.comparison(self.compare, self.preset))
 
 
-def period_for(preset: str, anchor: date, custom: tuple[date, date] | None = None) -> tuple[date, date]:
-    """(start, end) of a preset, counted back from ``anchor`` (the last day with data)."""
-    if preset == "last7":
-        return anchor - timedelta(days=6), anchor
-    if preset == "last90":
-        return anchor - timedelta(days=89), anchor
-    if preset == "mtd":
-        return anchor.replace(day=1), anchor
-    if preset == "last_month":
-        end = anchor.replace(day=1) - timedelta(days=1)
-        return end.replace(day=1), end
-    if preset == "qtd":
-        return date(anchor.year, 3 * ((anchor.month - 1) // 3) + 1, 1), anchor
-    if preset == "ytd":
-        return date(anchor.year, 1, 1), anchor
-    if preset == "custom" and custom:
-        return custom
-    return anchor - timedelta(days=29), anchor
+def period_for(
+    preset: str, anchor: date, custom: tuple[date, date] | None = None, today: date | None = None
+) -> tuple[date, date]:
+    """(start, end) of a preset; ``anchor`` is the last day with data (see ``periods.period_for``)."""
+    return periods.period_for(preset, anchor, custom, today)
 
 
 def _param_date(key: str) -> date | None:
@@ -111,11 +98,20 @@ def _labels(version: str, dimension: str, first: date, last: date, scope: Scope)
     return {i: f"{n} ({i})" if n != i else i for i, n in frame.select(dimension, name).iter_rows()}
 
 
+def value_labels(version: str, dimension: str, first: date, last: date, scope: Scope = ALL) -> dict[str, str]:
+    """{id: 'Name (id)'} for account dimensions (sub and billing account ids), within ``scope``; {} otherwise."""
+    return _labels(version, dimension, first, last, scope)
+
+
 def sidebar(scope: Scope = ALL) -> Selection:
     """Draw the shared sidebar and return the user's selection."""
     version = cache.data_version() or ""
     first, last = cache.data_range(version)
     sb = st.sidebar
+    try:
+        saved.apply_shared_link()
+    except saved_views.SavedViewError as exc:
+        sb.error(str(exc))
     # Widgets take their first value from the URL and keep their own state after that.
     presets = list(PRESETS)
     url_preset = _from_url("period", presets, DEFAULT_PRESET)
@@ -129,8 +125,22 @@ def sidebar(scope: Scope = ALL) -> Selection:
         picked = sb.date_input("From / to", value=span, min_value=first, max_value=last, key="f_custom")
         if isinstance(picked, tuple) and len(picked) == 2:
             custom = (picked[0], picked[1])
-    start, end = period_for(preset, last, custom)
+    start, end = period_for(preset, last, custom, date.today())
     start, end = max(start, first), min(end, last)
+    if start > end:  # a "last ..." period before the data begins
+        start = end = first
+    sb.caption(f"{periods.label(start, end)} · data {periods.label(first, last)}")
+    modes = list(periods.COMPARE_MODES)
+    compare = sb.radio(
+        "Compare with",
+        modes,
+        index=modes.index(_from_url("cmp", modes, "previous")),
+        format_func=periods.COMPARE_MODES.__getitem__,
+        key="f_compare",
+        horizontal=True,
+        help="Previous period follows the calendar: a month against the previous month, month to date "
+        "against the same days of the previous month, a quarter against the previous quarter.",
+    )
     currencies = _options(version, C.BillingCurrency, first, last, scope) or ["USD"]
     url_currency = _from_url("cur", currencies, currencies[0])
     currency = sb.selectbox(
@@ -151,11 +161,14 @@ def sidebar(scope: Scope = ALL) -> Selection:
     )
     filters: list[tuple[str, tuple[str, ...]]] = [(C.BillingCurrency, (currency,))]
     chosen: dict[str, list[str]] = {}
+    dropped: list[str] = []
     with sb.expander("Filters", expanded=any(k in st.query_params for k, _, _ in DIMENSION_FILTERS)):
         for key, dim, label in DIMENSION_FILTERS:
             options = _options(version, dim, first, last, scope)
             names = _labels(version, dim, first, last, scope)
             default = [v for v in st.query_params.get_all(key) if v in options]
+            if f"f_{key}" not in st.session_state:
+                dropped += [f"{label.lower()} {v}" for v in st.query_params.get_all(key) if v not in options]
             values = st.multiselect(
                 label,
                 options,
@@ -167,9 +180,14 @@ def sidebar(scope: Scope = ALL) -> Selection:
             if values:
                 chosen[key] = list(values)
                 filters.append((dim, tuple(values)))
-    _write_params(preset, start, end, metric, currency, chosen)
+    if dropped:
+        sb.warning(
+            "This link filters on " + ", ".join(dropped) + ", which is outside your access or not in the data: "
+            "left out, showing only what you may see."
+        )
+    _write_params(preset, start, end, metric, currency, chosen | ({"cmp": [compare]} if compare != "previous" else {}))
     query = CostQuery(start, end, filters=tuple(filters), metric=metric, scope=scope)
-    return Selection(query, currency, preset, first, last)
+    return Selection(query, currency, preset, first, last, compare)
 
 
 def _write_params(

@@ -9,7 +9,7 @@ import polars.selectors as cs
 import streamlit as st
 
 from ui.auth import audit_download
-from ui.format import column_format
+from ui.format import column_format, header
 
 MONEY_COLUMNS = (
     "EffectiveCost",
@@ -22,6 +22,7 @@ MONEY_COLUMNS = (
     "mtd",
     "projected",
 )
+PERCENT_COLUMNS = ("delta_pct", "share", "utilization", "coverage", "savings_rate", "compliance")
 
 
 def to_xlsx(frame: pl.DataFrame) -> bytes:
@@ -73,5 +74,51 @@ def money_config(frame: pl.DataFrame, currency: str) -> dict[str, object]:
 def chart_data(frame: pl.DataFrame, name: str, key: str, currency: str) -> None:
     """The rows behind a chart, in an expander, downloadable."""
     with st.expander("View chart data"):
-        st.dataframe(frame, hide_index=True, width="stretch", column_config=money_config(frame, currency))
+        key_columns = tuple(c for c in frame.columns[:1])
+        show(frame, currency, key_columns)
         downloads(frame, name, key)
+
+
+def column_config(
+    frame: pl.DataFrame, currency: str, key_columns: tuple[str, ...] = (), money: tuple[str, ...] = ()
+) -> dict[str, object]:
+    """Human headers for every column; money (the usual cost columns and ``money``) with its
+    currency; shares as percentages; dates without a time; ``key_columns`` pinned at the left."""
+    fmt = column_format(currency)
+    config: dict[str, object] = {}
+    for name, dtype in frame.schema.items():
+        title, pinned = header(name), name in key_columns
+        if name in MONEY_COLUMNS or name in money or name.endswith("_cost") or name.endswith("Cost"):
+            config[name] = st.column_config.NumberColumn(title, format=fmt, pinned=pinned)
+        elif name in PERCENT_COLUMNS or name.endswith("_pct") or name.endswith("_share"):
+            config[name] = st.column_config.NumberColumn(title, format="percent", pinned=pinned)
+        elif isinstance(dtype, pl.Datetime):
+            config[name] = st.column_config.DatetimeColumn(title, format="D MMM YYYY HH:mm", pinned=pinned)
+        elif isinstance(dtype, pl.Date):
+            config[name] = st.column_config.DateColumn(title, format="D MMM YYYY", pinned=pinned)
+        elif dtype.is_float():
+            config[name] = st.column_config.NumberColumn(title, format="%.2f", pinned=pinned)
+        elif dtype.is_integer():
+            config[name] = st.column_config.NumberColumn(title, format="%d", pinned=pinned)
+        else:
+            config[name] = st.column_config.Column(title, pinned=pinned)
+    return config
+
+
+def show(
+    frame: pl.DataFrame,
+    currency: str = "USD",
+    key_columns: tuple[str, ...] = (),
+    first: tuple[str, ...] = (),
+    money: tuple[str, ...] = (),
+    **kwargs: object,
+) -> object:
+    """``st.dataframe`` through the formatting layer: ``key_columns`` then ``first`` lead (the
+    columns that matter, not scrolled off to the right), the key columns stay pinned."""
+    lead = [c for c in (*key_columns, *first) if c in frame.columns]
+    ordered = frame.select(*dict.fromkeys(lead), *(c for c in frame.columns if c not in lead))
+    options: dict[str, object] = {"hide_index": True, "width": "stretch"} | kwargs
+    options["column_config"] = column_config(ordered, currency, key_columns, money) | dict(
+        options.get("column_config") or {}  # type: ignore[call-overload]
+    )
+    return st.dataframe(ordered, **options)  # type: ignore[call-overload]

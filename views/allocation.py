@@ -14,9 +14,9 @@ import streamlit as st
 from finops_core import allocation, explorer, governance, rollups, tagrules
 from finops_core.query import CostQuery
 from finops_core.schema import C, label
-from ui import cache, charts, policy, tables
+from ui import cache, charts, filters, policy, tables
 from ui.filters import Selection
-from ui.format import column_format, money
+from ui.format import money
 
 EDITORS = ("admin",)  # save rules
 DRY_RUNNERS = ("admin", "finops")  # see the rules and dry-run changes
@@ -105,8 +105,14 @@ def _compliance(version: str, sel: Selection, keys: tuple[str, ...]) -> None:
         .mark_rect()
         .encode(
             x=alt.X("tag key:N", title="Required tag key", sort=list(keys), axis=alt.Axis(labelAngle=0)),
-            y=alt.Y(f"{by}:N", title=label(by), sort=summary[by].to_list()),
-            color=alt.Color("compliance:Q", scale=alt.Scale(domain=[0, 1], scheme="redyellowgreen"), title="Compliant"),
+            y=alt.Y(
+                f"{by}:N",
+                title=label(by),
+                sort=summary[by].to_list(),
+                axis=alt.Axis(labelOverlap=False, labelLimit=0, labelFontSize=12),
+            ),
+            # blues, light to dark: ordered and readable with any colour vision (no red-green)
+            color=alt.Color("compliance:Q", scale=alt.Scale(domain=[0, 1], scheme="blues"), title="Compliant"),
             tooltip=[
                 f"{by}:N",
                 "tag key:N",
@@ -115,12 +121,18 @@ def _compliance(version: str, sel: Selection, keys: tuple[str, ...]) -> None:
             ],
         )
     )
-    text = heat.mark_text(fontSize=12).encode(text=alt.Text("compliance:Q", format=".0%"), color=alt.value("black"))
+    text = heat.mark_text(fontSize=12).encode(
+        text=alt.Text("compliance:Q", format=".0%"),
+        color=alt.condition("datum.compliance > 0.6", alt.value("white"), alt.value("black")),
+    )
     st.caption(
         f"Share of taggable cost (usage of a resource, in {sel.currency}) whose resource carries each required key, "
         f"under any spelling in tags.yaml. Rows: the 25 {label(by).lower()} values with most taggable cost."
     )
-    st.altair_chart((heat + text).properties(height=max(200, 24 * summary.height)), width="stretch")
+    chart = (heat + text).properties(
+        height=max(200, 28 * summary.height), title=f"Tag compliance by {label(by).lower()}"
+    )
+    st.altair_chart(chart, width="stretch")
     tables.chart_data(summary, f"tag-compliance-by-{by}", "comp", sel.currency)
     trend = cache.call(version, governance.compliance, _trend_query(q), keys, None)
     if trend.height:
@@ -151,12 +163,7 @@ def _typos(version: str, sel: Selection, role: str) -> None:
         f"Values of {key!r} within two edits of a costlier value (all time, EffectiveCost in {sel.currency}, "
         "your scope only). Accepting one adds it as an alias in tags.yaml, so its cost joins the canonical value."
     )
-    st.dataframe(
-        frame,
-        hide_index=True,
-        width="stretch",
-        column_config={"cost": st.column_config.NumberColumn("cost", format=column_format(sel.currency))},
-    )
+    tables.show(frame, sel.currency, key_columns=("alias",), first=("canonical", "cost"), money=("cost",))
     if role not in EDITORS:
         return
     picked = st.multiselect("Accept as aliases", frame["alias"].to_list(), key="al_typo_pick")
@@ -184,13 +191,7 @@ def _remediation(version: str, sel: Selection, keys: tuple[str, ...]) -> None:
         "pool splits it between teams)."
     )
     shown = frame.rename({"cost": sel.query.metric})
-    st.dataframe(
-        shown,
-        hide_index=True,
-        width="stretch",
-        column_config=tables.money_config(shown, sel.currency)
-        | {"owner_share": st.column_config.NumberColumn("owner share", format="percent")},
-    )
+    tables.show(shown, sel.currency, key_columns=(C.ResourceId,), first=(sel.query.metric,))
     tables.downloads(shown, f"untagged-{key}-remediation", "rem")
 
 
@@ -200,20 +201,12 @@ def _showback(version: str, sel: Selection) -> None:
         st.info("No cost in this period.")
         return
     per_team = governance.showback_by_team(frame).drop(C.BillingCurrency)  # the sidebar's one currency
-    fmt = {
-        c: st.column_config.NumberColumn(c, format=column_format(sel.currency)) for c in ("direct", "shared", "total")
-    }
     st.caption(
         f"{sel.query.metric} per team, {sel.query.start} to {sel.query.end}: *direct* is attributed by tags and rules, "
         "*shared* is the team's part of shared-cost pools (support, shared clusters, networking, tax). "
         "The total equals the period's spend: nothing is dropped or counted twice."
     )
-    st.dataframe(
-        per_team,
-        hide_index=True,
-        width="stretch",
-        column_config=fmt | {"share": st.column_config.NumberColumn("share", format="percent")},
-    )
+    tables.show(per_team, sel.currency, key_columns=(C.x_Team,), first=("total",), money=("direct", "shared", "total"))
     c1, c2 = st.columns(2)
     c1.metric("Total of the table", money(float(per_team["total"].sum()), sel.currency))
     c2.metric("Shared cost distributed", money(float(per_team["shared"].sum()), sel.currency))
@@ -221,8 +214,7 @@ def _showback(version: str, sel: Selection) -> None:
     pivot = governance.showback_pivot(frame).drop(C.BillingCurrency)
     if pivot.width > 2:
         st.markdown("**Total per team and month** (direct + shared)")
-        fmt_m = {c: st.column_config.NumberColumn(c, format=column_format(sel.currency)) for c in pivot.columns[1:]}
-        st.dataframe(pivot, hide_index=True, width="stretch", column_config=fmt_m)
+        tables.show(pivot, sel.currency, key_columns=(pivot.columns[0],), money=tuple(pivot.columns[1:]))
 
 
 def _explorer(version: str, sel: Selection) -> None:
@@ -236,35 +228,27 @@ def _explorer(version: str, sel: Selection) -> None:
     if not options:
         st.info("No charges in this period.")
         return
-    value = b.selectbox(label(dim), options, key="al_ex_value")
+    names = filters.value_labels(version, dim, sel.data_start, sel.data_end, sel.query.scope)
+    value = b.selectbox(label(dim), options, key="al_ex_value", format_func=lambda v: names.get(v, v))
     q = sel.query.with_filter(dim, (value,))
     ex = cache.call(version, explorer.explain, q)
     if ex.outcomes.is_empty():
         st.info("No charges match.")
         return
     st.markdown("**Where these charges landed** (before shared-cost splits)")
-    st.dataframe(
-        ex.outcomes.rename({"cost": q.metric}),
-        hide_index=True,
-        width="stretch",
-        column_config=tables.money_config(ex.outcomes.rename({"cost": q.metric}), sel.currency),
-    )
+    outcomes = ex.outcomes.rename({"cost": q.metric})
+    tables.show(outcomes, sel.currency, key_columns=outcomes.columns[:1], first=(q.metric,))
     for (team, rule, pool), chain in ex.chains.items():
         title = f"{team} by rule {rule}" + (f", then shared pool {pool}" if pool else "")
         with st.expander(title, expanded=len(ex.chains) == 1):
-            st.dataframe(chain, hide_index=True, width="stretch")
+            tables.show(chain, sel.currency, key_columns=chain.columns[:1])
     if ex.received.height:
         st.markdown("**Shared costs on these charges' teams after splits** (per team and split rule)")
         shown = ex.received.rename({"cost": q.metric})
-        st.dataframe(shown, hide_index=True, width="stretch", column_config=tables.money_config(shown, sel.currency))
+        tables.show(shown, sel.currency, key_columns=shown.columns[:1], first=(q.metric,))
     if ex.splits.height:
         st.markdown("**Shared-cost splits of these charges** (share of the pool per team and month)")
-        st.dataframe(
-            ex.splits,
-            hide_index=True,
-            width="stretch",
-            column_config={"share": st.column_config.NumberColumn("share", format="percent")},
-        )
+        tables.show(ex.splits, sel.currency, key_columns=ex.splits.columns[:1])
 
 
 def _rules(version: str, sel: Selection, role: str) -> None:
@@ -309,7 +293,7 @@ def _rules(version: str, sel: Selection, role: str) -> None:
     history = governance.rule_history()
     if history.height:
         st.markdown("**Saved versions**")
-        st.dataframe(history.drop("diff"), hide_index=True, width="stretch")
+        tables.show(history.drop("diff"), sel.currency, key_columns=("id",))
         pick = st.selectbox("Show the change of version", history["id"].to_list(), key="al_hist")
         st.code(history.filter(pl.col("id") == pick)["diff"][0] or "(no change)", language="diff")
 
@@ -330,8 +314,7 @@ def _show_dry_run(frame: pl.DataFrame, sel: Selection) -> None:
     if moved.is_empty():
         st.info("No cost moves between teams with this change.")
         return
-    fmt = {c: st.column_config.NumberColumn(c, format=column_format(cur)) for c in ("before", "after", "change")}
-    st.dataframe(moved, hide_index=True, width="stretch", column_config=fmt)
+    tables.show(moved, cur, key_columns=moved.columns[:1], first=("change",), money=("before", "after", "change"))
     tables.downloads(frame.with_columns(pl.col(C.x_BillingMonth).cast(pl.String)), "allocation-dry-run", "dry")
 
 

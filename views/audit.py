@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 
 from finops_core import state
@@ -16,5 +17,6 @@ if log.is_empty():
     st.info("No audit events match.")
 else:
     st.caption(f"{log.height:,} events (newest first; at most 10,000 shown).")
-    st.dataframe(log, hide_index=True, width="stretch")
+    shown = log.with_columns(pl.col("at").str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", time_zone="UTC"))
+    tables.show(shown, key_columns=("at",), first=("username", "action"))
     tables.downloads(log, "audit-log", "audit")

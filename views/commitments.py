@@ -12,7 +12,7 @@ from finops_core import commitments as cm
 from finops_core.schema import C, label
 from ui import cache, charts, tables
 from ui.filters import Selection
-from ui.format import money
+from ui.format import column_format, money
 
 COVERAGE_BY = (C.ServiceName, C.RegionId, C.SubAccountName, C.x_Team, C.ProviderName)
 
@@ -105,18 +105,16 @@ def _inventory(version: str, sel: Selection) -> None:
         C.CommitmentDiscountCategory,
         C.CommitmentDiscountId,
     )
-    st.dataframe(
+    tables.show(
         shown,
-        hide_index=True,
-        width="stretch",
-        column_config=tables.money_config(shown, sel.currency)
-        | {
-            "utilization": st.column_config.ProgressColumn("utilization", format="percent", min_value=0, max_value=1),
-            "term_end": st.column_config.DateColumn("term end", format="YYYY-MM-DD"),
-            "term_start": st.column_config.DateColumn("term start", format="YYYY-MM-DD"),
-            "monthly_amount": st.column_config.NumberColumn("monthly amount", format="accounting"),
+        sel.currency,
+        key_columns=(C.CommitmentDiscountName,),
+        first=("utilization", "on_demand_after_expiry_monthly", "monthly_amount", "term_end", "flags"),
+        money=("monthly_amount", "on_demand_after_expiry_monthly"),
+        column_config={
+            "utilization": st.column_config.ProgressColumn("Utilization", format="percent", min_value=0, max_value=1),
             "on_demand_after_expiry_monthly": st.column_config.NumberColumn(
-                "on-demand after expiry / month", format="accounting"
+                "On-demand after expiry / month", format=column_format(sel.currency)
             ),
         },
     )
@@ -130,15 +128,14 @@ def _coverage_table(version: str, sel: Selection) -> None:
     st.subheader("Coverage by")
     by = st.selectbox("Coverage by", COVERAGE_BY, format_func=label, label_visibility="collapsed")
     cov = cache.call(version, cm.commitment_coverage, sel.query, by).drop(C.BillingCurrency)
-    st.dataframe(
+    tables.show(
         cov,
-        hide_index=True,
-        width="stretch",
-        column_config=tables.money_config(cov, sel.currency)
-        | {
-            "covered": st.column_config.NumberColumn("covered", format="accounting"),
-            "eligible": st.column_config.NumberColumn("eligible", format="accounting"),
-            "coverage": st.column_config.ProgressColumn("coverage", format="percent", min_value=0, max_value=1),
+        sel.currency,
+        key_columns=(by,),
+        first=("coverage",),
+        money=("covered", "eligible"),
+        column_config={
+            "coverage": st.column_config.ProgressColumn("Coverage", format="percent", min_value=0, max_value=1),
         },
     )
     tables.downloads(cov, f"coverage-by-{by}", "cov")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import polars as pl
 import streamlit as st
 
 from finops_core import state, store
 from finops_core.allocation import ConservationError
 from finops_core.ingest import SOURCES, IngestError, deliveries, ingest, live_sources
-from ui import cache, upload
+from ui import cache, tables, upload
 
 st.title("Ingest")
 st.caption(
@@ -68,6 +69,6 @@ upload.invoices_form(st.session_state["user"].username)
 st.subheader("Sources in the store")
 sources = live_sources(root)
 if sources:
-    st.dataframe(sources, hide_index=True, width="stretch")
+    tables.show(pl.DataFrame(sources, infer_schema_length=None), key_columns=("name",))
 else:
     st.info("No ingested sources yet (the demo data is not an ingested source).")

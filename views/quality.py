@@ -108,11 +108,12 @@ with checks_tab:
             f":{CHECK_COLOURS[s]}-badge[{n} {s}]" for s, n in summary.group_by("status").len().sort("status").rows()
         )
     )
-    st.dataframe(summary, hide_index=True, width="stretch")
+    tables.show(summary, key_columns=summary.columns[:1])
     for c in found:
         if c["status"] not in ("ok", "info") and c["samples"]:
             with st.expander(f"{c['title']}: {c['count']:,} found. What to do: {c['fix']}"):
-                st.dataframe(pl.DataFrame(c["samples"]), hide_index=True, width="stretch")
+                samples = pl.DataFrame(c["samples"])
+                tables.show(samples, key_columns=samples.columns[:1])
 
 with log_tab:
     log = quality.change_log(cache.store_root())

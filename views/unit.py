@@ -9,7 +9,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from finops_core import forecast
+from finops_core import forecast, periods
 from finops_core.query import CostQuery
 from finops_core.schema import C
 from finops_core.unit import cost, metrics, outlook
@@ -49,7 +49,8 @@ def _load_section(username: str) -> None:
             else:
                 version = metrics.save(lines, username, upload.name)
                 st.success(f"Saved {lines.height:,} lines as metrics version {version}.")
-        st.dataframe(metrics.versions(), hide_index=True, width="stretch")
+        saved = metrics.versions()
+        tables.show(saved, key_columns=saved.columns[:1])
 
 
 def _trend(frame: pl.DataFrame, dim: str | None, metric: str, cur: str) -> alt.Chart:
@@ -85,8 +86,9 @@ def _forecast(version: str, hist: CostQuery, mversion: int, metric: str, dim: st
     except forecast.ForecastError as exc:
         st.info(f"No forecast for this group: {exc}.")
         return
-    month = st.column_config.DateColumn("month", format="YYYY-MM")
-    st.dataframe(fc, hide_index=True, width="stretch", key="unit_fc_table", column_config={"month": month})
+    month = st.column_config.DateColumn("Month", format="MMM YYYY")
+    currency = next((v[0] for d, v in hist.filters if d == C.BillingCurrency), "USD")
+    tables.show(fc, currency, key_columns=("month",), key="unit_fc_table", column_config={"month": month})
     st.caption(
         "Cost and volume are forecast separately with the cost forecast's model (weekly and yearly seasonality, "
         "holidays, billing calendar, known launches); a month's unit cost is the ratio of their sums, "
@@ -117,12 +119,13 @@ else:
         + ("" if user.sees_all else "Your teams' cost over the whole product's or company's volume.")
     )
     change = cache.call(version, cost.unit_cost_change_at, sel.query, mversion, metric, dim)
-    st.subheader(f"{sel.query.start} to {sel.query.end} against the {sel.query.days} days before")
+    st.subheader(periods.comparison_label(sel.query.start, sel.query.end, sel.query.comparison()))
     if change.is_empty():
         st.info("No group has both cost and units in this period and the one before.")
     else:
         _tiles(change, dim, metric, cur)
-        st.dataframe(change, hide_index=True, width="stretch", key="unit_change")
+        money = ("cost0", "cost1", "unit_cost0", "unit_cost1", "change", "cost_effect", "volume_effect")
+        tables.show(change, cur, key_columns=change.columns[:1], money=money, key="unit_change")
         st.caption(
             "change = cost effect + volume effect, exactly: cost effect = (C1 - C0) / 2 x (1/U0 + 1/U1), "
             "volume effect = (C0 + C1) / 2 x (1/U1 - 1/U0) (docs/unit-economics.md)."

@@ -8,11 +8,11 @@ import streamlit as st
 from finops_core import access, state
 from finops_core.query import Scope
 from finops_core.schema import C
-from ui import auth, cache, filters
+from ui import auth, cache, filters, tables
 
 st.title("Users")
 doc, users = auth.load()
-st.dataframe(
+tables.show(
     pl.DataFrame(
         [
             {
@@ -26,8 +26,7 @@ st.dataframe(
             for u in users.values()
         ]
     ),
-    hide_index=True,
-    width="stretch",
+    key_columns=("username",),
 )
 sel = st.session_state["selection"]
 version = cache.data_version() or ""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +45,9 @@ def _core(demo_store: Path, metric: str = C.EffectiveCost, **filters: str) -> tu
     con = store.connect(demo_store)
     try:
         last = db.rows(con, f"SELECT max({C.x_ChargeDate}) FROM daily")[0][0]
-        q = CostQuery(last - timedelta(days=29), last, filters=((C.BillingCurrency, ("USD",)),), metric=metric)
+        q = CostQuery(
+            last.replace(day=1), last, filters=((C.BillingCurrency, ("USD",)),), metric=metric
+        )  # month to date
         for dim, value in filters.items():
             q = q.with_filter(dim, (value,))
         return q, float(drilldown.total(con, q)[metric].sum())
@@ -99,3 +100,33 @@ def test_filter_drill_and_shared_url(app_url: str, browser: Any, demo_store: Pat
     assert other.get_by_role("button", name=f"› {top}").count() == 1
     assert _total_tile(other) == pytest.approx(drilled, abs=0.5)
     assert other.get_by_label("Billed cost (invoice)").is_checked()
+
+
+def test_clicking_a_breakdown_bar_drills_into_it(app_url: str, browser: Any, demo_store: Path) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1500, "height": 1300})
+    login(page, app_url, "finance", DEMO_PASSWORD)
+    _settle(page)
+    q, total = _core(demo_store)
+    con = store.connect(demo_store)
+    try:
+        biggest = str(drilldown.breakdown(con, q, C.ServiceCategory, 8)[C.ServiceCategory][0])
+    finally:
+        con.close()
+    bars = page.locator('[data-testid="stVegaLiteChart"]').nth(1)  # the breakdown, right of the trend
+    bars.scroll_into_view_if_needed()
+    page.wait_for_timeout(800)
+    box = bars.bounding_box()
+    # the largest bar is the first row, under the title; its left end starts after the labels
+    for dx in (0.45, 0.55, 0.4):
+        page.mouse.click(box["x"] + box["width"] * dx, box["y"] + 52)
+        try:
+            page.get_by_role("button", name=f"› {biggest}").wait_for(timeout=15_000)
+            break
+        except Exception:
+            continue
+    _wait_change(page, total)
+    _, drilled = _core(demo_store, ServiceCategory=biggest)
+    assert _total_tile(page) == pytest.approx(drilled, abs=0.5)
+    assert "p_path=ServiceCategory" in page.url
+    page.screenshot(path=str(ARTIFACTS / "e2e-spend-bar-drill.png"), full_page=True)
