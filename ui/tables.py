@@ -8,6 +8,7 @@ import polars as pl
 import polars.selectors as cs
 import streamlit as st
 
+from finops_core import exports
 from ui.auth import audit_download
 from ui.format import column_format, header
 
@@ -38,7 +39,7 @@ def downloads(frame: pl.DataFrame, name: str, key: str) -> None:
     row = st.container(horizontal=True, gap="small")
     row.download_button(
         "⬇ CSV",
-        lambda: frame.write_csv().encode(),
+        lambda: exports.spreadsheet_csv(frame),
         f"{name}.csv",
         "text/csv",
         key=f"{key}_csv",
