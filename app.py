@@ -15,6 +15,7 @@ from ui import auth, cache, errors, filters, firstrun, trust
 st.set_page_config(page_title="FinOps analytics", page_icon=":material/payments:", layout="wide")
 
 PAGES = {  # key in access.PAGE_ROLES -> (file, title, icon)
+    "overview": ("views/overview.py", "Overview", ":material/dashboard:"),
     "spend": ("views/spend.py", "Spend", ":material/bar_chart:"),
     "variance": ("views/variance.py", "Variance", ":material/difference:"),
     "digest": ("views/digest.py", "Weekly digest", ":material/mail:"),
@@ -89,7 +90,8 @@ def main() -> None:
     st.session_state["selection"] = filters.sidebar(user.scope)
     allowed = [key for key, roles in access.PAGE_ROLES.items() if user.role in roles]
     pages = {
-        k: st.Page(PAGES[k][0], title=PAGES[k][1], icon=PAGES[k][2], url_path=k, default=k == "spend") for k in allowed
+        k: st.Page(PAGES[k][0], title=PAGES[k][1], icon=PAGES[k][2], url_path=k, default=k == "overview")
+        for k in allowed
     }
     page = st.navigation(list(pages.values()))
     errors.guarded(lambda: trust.render(user, pages.get("quality")), "trust line")
