@@ -148,12 +148,10 @@ def parse(text: str, file: Path | str = "kpis.yaml") -> Targets:
     return Targets(tuple((k, found[k]) for k in DEFINITIONS))
 
 
-def render(values: dict[str, dict[str, float]]) -> str:
+def render(values: dict[str, dict[str, float | None]]) -> str:
     """A targets document for ``values`` (KPI -> {target, warn}), with the shipped file's header."""
     header = [line for line in SHIPPED.read_text().splitlines() if line.startswith("#")]
-    body = [
-        f"{k}: {{target: {values[k]['target']:g}, warn: {values[k]['warn']:g}}}" for k in DEFINITIONS if k in values
-    ]
+    body = [f"{k}: {{target: {_num(v['target'])}, warn: {_num(v['warn'])}}}" for k, v in values.items()]
     return "\n".join(header + body) + "\n"
 
 
