@@ -81,13 +81,14 @@ def _month_to_date(version: str, w: kpis.Window) -> None:
 
 
 def _movers(version: str, w: kpis.Window) -> None:
-    monday = w.data_end - timedelta(days=w.data_end.weekday())
-    q = w.query(monday, w.data_end)
+    """The last complete calendar week (Monday to Sunday) against the week before it."""
+    sunday = w.data_end - timedelta(days=(w.data_end.weekday() + 1) % 7)
+    q = w.query(sunday - timedelta(days=6), sunday)
     prev = q.previous()
     st.subheader("This week's top movers")
     st.caption(
-        f"{q.start:%a %-d %b} to {q.end:%a %-d %b} against the same days a week before "
-        f"({prev.start:%-d %b} to {prev.end:%-d %b}), {q.metric} in {w.currency}."
+        f"The last complete week, {q.start:%a %-d %b} to {q.end:%a %-d %b}, against the week before "
+        f"({prev.start:%a %-d %b} to {prev.end:%a %-d %b}), {q.metric} in {w.currency}."
     )
     cols = st.columns(2)
     for col, dim in zip(cols, (C.ServiceName, C.x_Team), strict=True):
