@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from urllib.parse import urlsplit
 
 import streamlit as st
 
@@ -68,6 +69,11 @@ def main() -> None:
     leaves the sidebar and the navigation usable."""
     ensure_data()
     demo = is_demo(cache.store_root())
+    if not st.session_state.get("authentication_status"):
+        # a link to a page (/spend?...) opened signed out: the login run drops the path, so keep it
+        path = urlsplit(st.context.url or "").path.strip("/").rsplit("/", 1)[-1]
+        if path in PAGES:
+            st.session_state["_deep_link"] = path
     try:
         user = auth.gate(demo)
     except access.AccessError as exc:
@@ -94,6 +100,9 @@ def main() -> None:
         for k in allowed
     }
     page = st.navigation(list(pages.values()))
+    wanted = st.session_state.pop("_deep_link", None)
+    if wanted in pages and pages[wanted] is not page:
+        st.switch_page(pages[wanted], query_params={k: st.query_params.get_all(k) for k in st.query_params})
     errors.guarded(lambda: trust.render(user, pages.get("quality")), "trust line")
     errors.guarded(page.run, f"page {page.title!r}")
 
