@@ -75,7 +75,7 @@ def _seed_state(root: Path, path: Path, con: Any, w: kpis.Window) -> None:
 def world(demo_store: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     path = tmp_path_factory.mktemp("kpi-state") / "state.sqlite"
     con = store.connect(demo_store)
-    first, last = con.execute(f"SELECT min({C.x_ChargeDate}), max({C.x_ChargeDate}) FROM daily").fetchone()
+    first, last = con.execute(f"SELECT min({C.x_ChargeDate}), max({C.x_ChargeDate}) FROM daily").fetchall()[0]
     company = kpis.Window(first, last, "USD", ALL)
     _seed_state(demo_store, path, con, company)
     keys = rollups.version_rules(con, "r").allocation.required_tags
@@ -349,7 +349,7 @@ def test_overview_is_the_landing_page_for_every_role(
     scope = VIEWER if user == "viewer" else ALL
     con = store.connect(demo_store)
     try:
-        first, last = con.execute(f"SELECT min({C.x_ChargeDate}), max({C.x_ChargeDate}) FROM daily").fetchone()
+        first, last = con.execute(f"SELECT min({C.x_ChargeDate}), max({C.x_ChargeDate}) FROM daily").fetchall()[0]
         w = kpis.Window(first, last, "USD", scope)
         cov = governance.coverage(con, w.month_query(w.review))
     finally:
