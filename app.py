@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from urllib.parse import urlsplit
 
 import streamlit as st
 
@@ -15,6 +16,7 @@ from ui import auth, cache, errors, filters, firstrun, trust
 st.set_page_config(page_title="FinOps analytics", page_icon=":material/payments:", layout="wide")
 
 PAGES = {  # key in access.PAGE_ROLES -> (file, title, icon)
+    "overview": ("views/overview.py", "Overview", ":material/dashboard:"),
     "spend": ("views/spend.py", "Spend", ":material/bar_chart:"),
     "variance": ("views/variance.py", "Variance", ":material/difference:"),
     "digest": ("views/digest.py", "Weekly digest", ":material/mail:"),
@@ -67,6 +69,11 @@ def main() -> None:
     leaves the sidebar and the navigation usable."""
     ensure_data()
     demo = is_demo(cache.store_root())
+    if not st.session_state.get("authentication_status"):
+        # a link to a page (/spend?...) opened signed out: the login run drops the path, so keep it
+        path = urlsplit(st.context.url or "").path.strip("/").rsplit("/", 1)[-1]
+        if path in PAGES:
+            st.session_state["_deep_link"] = path
     try:
         user = auth.gate(demo)
     except access.AccessError as exc:
@@ -89,9 +96,13 @@ def main() -> None:
     st.session_state["selection"] = filters.sidebar(user.scope)
     allowed = [key for key, roles in access.PAGE_ROLES.items() if user.role in roles]
     pages = {
-        k: st.Page(PAGES[k][0], title=PAGES[k][1], icon=PAGES[k][2], url_path=k, default=k == "spend") for k in allowed
+        k: st.Page(PAGES[k][0], title=PAGES[k][1], icon=PAGES[k][2], url_path=k, default=k == "overview")
+        for k in allowed
     }
     page = st.navigation(list(pages.values()))
+    wanted = st.session_state.pop("_deep_link", None)
+    if wanted in pages and pages[wanted] is not page:
+        st.switch_page(pages[wanted], query_params={k: st.query_params.get_all(k) for k in st.query_params})
     errors.guarded(lambda: trust.render(user, pages.get("quality")), "trust line")
     errors.guarded(page.run, f"page {page.title!r}")
 

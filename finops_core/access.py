@@ -30,6 +30,7 @@ DEMO_USERS: dict[str, tuple[str, str, Scope | None]] = {
 # Which role sees which screen; app.py registers only these pages in st.navigation, so a page
 # outside a role cannot be reached even by URL.
 PAGE_ROLES: dict[str, tuple[str, ...]] = {
+    "overview": ROLES,  # the landing page; viewers see their scope's KPIs only
     "spend": ROLES,
     "variance": ROLES,  # viewers see their scope only
     "digest": ROLES,  # viewers preview and download their scope's digest; sending is for admin, finops, finance

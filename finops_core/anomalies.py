@@ -255,7 +255,7 @@ def drill_link(row: dict[str, object]) -> str:
     url_keys = {C.ServiceName: "service", C.SubAccountId: "sub", C.x_Team: "team"}
     for dim in SCOPES[str(row["scope"])]:
         params.append((url_keys[dim], str(row[dim])))
-    return "./?" + urlencode(params)  # Spend is the default page: "/spend" would say "page not found" first
+    return "./spend?" + urlencode(params)
 
 
 def detect_with_teams(con: duckdb.DuckDBPyConnection, q: CostQuery, stored: bool = True) -> pl.DataFrame:

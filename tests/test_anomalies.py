@@ -205,7 +205,7 @@ def test_drill_link_opens_the_spend_page_filtered_on_the_anomaly() -> None:
         C.SubAccountId: "123",
     }
     link = anomalies.drill_link(row)
-    assert link.startswith("./?")  # Spend is the default page, served at the app's root
+    assert link.startswith("./spend?")  # the Spend page (Overview is the default page)
     params = parse_qs(urlsplit(link).query)
     assert params["from"] == ["2026-09-03"] and params["to"] == ["2026-09-12"]
     assert params["service"] == ["Amazon S3"] and params["sub"] == ["123"] and params["cur"] == ["USD"]

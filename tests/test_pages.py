@@ -20,9 +20,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _app(
-    demo_store: Path, monkeypatch: pytest.MonkeyPatch, user: str | None = "finance", **params: str | list[str]
+    demo_store: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    user: str | None = "finance",
+    page: str | None = None,
+    **params: str | list[str],
 ) -> AppTest:
-    """The app as ``user`` (session seeded as after a successful login), or signed out."""
+    """The app as ``user`` (session seeded as after a successful login), or signed out; on ``page``
+    (a key of access.PAGE_ROLES) or the default page (Overview)."""
     monkeypatch.setenv("FINOPS_STORE", str(demo_store))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
     for key, value in params.items():
@@ -33,7 +38,8 @@ def _app(
         at.session_state["name"] = user
         at.session_state["roles"] = [access.DEMO_USERS[user][1]]
         at.session_state["logout"] = False
-    return at.run()
+    at.run()
+    return at.switch_page(f"views/{page}.py").run() if page else at
 
 
 def _money(text: str) -> float:
@@ -63,7 +69,7 @@ def _expected(demo_store: Path, q: CostQuery) -> float:
 
 
 def test_spend_renders_and_matches_core(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    at = _app(demo_store, monkeypatch)
+    at = _app(demo_store, monkeypatch, page="spend")
     assert not at.exception
     assert at.title[0].value == "Spend"
     assert _tile(at, "Total") == pytest.approx(_expected(demo_store, _base_query(demo_store)), abs=0.5)
@@ -76,7 +82,7 @@ def test_spend_renders_and_matches_core(demo_store: Path, monkeypatch: pytest.Mo
 def test_changing_metric_and_period_changes_numbers_consistently(
     demo_store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    at = _app(demo_store, monkeypatch)
+    at = _app(demo_store, monkeypatch, page="spend")
     at.radio(key="f_metric").set_value(C.BilledCost).run()
     at.selectbox(key="f_period").set_value("last7").run()
     assert not at.exception
@@ -86,7 +92,9 @@ def test_changing_metric_and_period_changes_numbers_consistently(
 
 
 def test_team_filter_and_drill_path_from_the_url(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    at = _app(demo_store, monkeypatch, team=["payments"], p_path=["ServiceCategory=Compute"], p_by="ServiceName")
+    at = _app(
+        demo_store, monkeypatch, page="spend", team=["payments"], p_path=["ServiceCategory=Compute"], p_by="ServiceName"
+    )
     assert not at.exception
     q = _base_query(demo_store).with_filter(C.x_Team, ("payments",)).with_filter(C.ServiceCategory, ("Compute",))
     assert _tile(at, "Total") == pytest.approx(_expected(demo_store, q), abs=0.5)
@@ -101,7 +109,7 @@ def test_no_legacy_pages_folder() -> None:
 
 
 def test_empty_result_says_so(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    at = _app(demo_store, monkeypatch, p_path=["ServiceCategory=Compute", "ServiceName=BigQuery"])
+    at = _app(demo_store, monkeypatch, page="spend", p_path=["ServiceCategory=Compute", "ServiceName=BigQuery"])
     assert not at.exception
     assert any("No USD costs match" in i.value for i in at.info)
 
@@ -134,7 +142,17 @@ def test_login_form_signs_in_and_audits(demo_store: Path, monkeypatch: pytest.Mo
     assert {"login", "login_failed"} <= set(log["action"])
 
 
-ANALYST_PAGES = {"spend", "variance", "digest", "commitments", "anomalies", "savings", "allocation", "forecast"}
+ANALYST_PAGES = {
+    "overview",
+    "spend",
+    "variance",
+    "digest",
+    "commitments",
+    "anomalies",
+    "savings",
+    "allocation",
+    "forecast",
+}
 ANALYST_PAGES |= {"unit", "quality"}
 
 
@@ -144,7 +162,7 @@ ANALYST_PAGES |= {"unit", "quality"}
         ("admin", ANALYST_PAGES | {"ingest", "audit", "users"}),
         ("finops", ANALYST_PAGES),
         ("finance", ANALYST_PAGES),
-        ("viewer", {"spend", "variance", "digest", "savings", "allocation", "forecast", "unit"}),
+        ("viewer", {"overview", "spend", "variance", "digest", "savings", "allocation", "forecast", "unit"}),
     ],
 )
 def test_each_role_gets_only_its_pages(
@@ -174,7 +192,7 @@ def test_viewer_sees_exactly_their_scope(demo_store: Path, monkeypatch: pytest.M
     scope = access.DEMO_USERS["viewer"][2]
     assert scope is not None
     # a URL asking for another team's rows changes nothing: the filter is not even offered
-    at = _app(demo_store, monkeypatch, user="viewer", team=["search"], p_by="x_Team")
+    at = _app(demo_store, monkeypatch, user="viewer", page="spend", team=["search"], p_by="x_Team")
     assert not at.exception
     q = replace(_base_query(demo_store), scope=scope)
     assert _tile(at, "Total") == pytest.approx(_expected(demo_store, q), abs=0.5)

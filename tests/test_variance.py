@@ -182,7 +182,7 @@ def test_links_carry_the_period_currency_and_value() -> None:
     link = va.spend_link(q, SEPT, "USD", {C.ServiceName: "Amazon EC2"})
     assert (
         link
-        == "./?period=custom&from=2026-09-01&to=2026-09-30&cur=USD&metric=EffectiveCost&env=prod&service=Amazon+EC2"
+        == "./spend?period=custom&from=2026-09-01&to=2026-09-30&cur=USD&metric=EffectiveCost&env=prod&service=Amazon+EC2"
     )
 
 

@@ -12,20 +12,13 @@ import streamlit as st
 from finops_core import backtest, budget_status, budgets, events, forecast, forecast_snapshots, outlook
 from finops_core.query import CostQuery
 from finops_core.schema import METRIC_LABELS, C
-from ui import cache, charts, tables
+from ui import cache, charts, seed, tables
 from ui.filters import Selection
 from ui.format import column_format, money
 
 EDITORS = ("admin", "finance")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 PLAN_TEAMS = 50
-
-
-def _seed_from_demo() -> None:
-    """A new state database starts with the demo's budgets (whose dates match the demo data), once."""
-    path = cache.store_root() / "demo" / "budgets.csv"
-    if path.exists() and budgets.versions().is_empty():
-        budgets.save(budgets.load(path), "demo", str(path))
 
 
 def _history(sel: Selection) -> CostQuery:
@@ -325,7 +318,7 @@ def render(sel: Selection) -> None:
     except events.EventsError as exc:
         st.error(str(exc))
         return
-    _seed_from_demo()
+    seed.budgets_from_demo()
     bar = st.progress(0.0, text="Loading")
     _forecast_section(version, sel, ev, bar)
     _budget_section(version, sel, ev, bar)

@@ -76,7 +76,7 @@ with rec_tab:
                 "billing": row["billing_account_id"],
             }
         )
-        st.markdown(f"[Open in Spend: billed cost of this account and month](./?{link})")
+        st.markdown(f"[Open in Spend: billed cost of this account and month](./spend?{link})")
         by_line, by_service = st.columns(2)
         by_line.caption("By invoice id, publisher and charge category / class")
         lines_frame = cache.call_scoped(version, reconcile.variance_lines, user.scope, *args)

@@ -11,18 +11,11 @@ import streamlit as st
 from finops_core import backlog, savings, savings_items
 from finops_core.query import CostQuery
 from finops_core.schema import C
-from ui import cache, charts, tables
+from ui import cache, charts, seed, tables
 from ui.filters import Selection
 from ui.format import money
 
 EDITORS = ("admin", "finops")
-
-
-def _seed_from_demo() -> None:
-    """A new state database starts with the demo's backlog, once."""
-    path = cache.store_root() / "demo" / "backlog.csv"
-    if path.exists() and backlog.items().is_empty():
-        backlog.import_csv(path.read_text(), "demo", source=str(path))
 
 
 def _tiles(table: pl.DataFrame) -> None:
@@ -190,7 +183,7 @@ def render(sel: Selection) -> None:
         "The optimization backlog. Realized savings of implemented items are measured from the billing "
         f"rows up to {sel.data_end}, in each item's own currency: select an item for the calculation."
     )
-    _seed_from_demo()
+    seed.backlog_from_demo()
     whole = CostQuery(sel.data_start, sel.data_end, scope=sel.query.scope)
     ids = cache.call(version, savings_items.sub_account_ids, whole)
     items = backlog.items(scope=sel.query.scope, sub_account_ids=ids)

@@ -208,6 +208,11 @@ def _cases_in_scope(cases: pl.DataFrame, caller: Scope, scope: DigestScope) -> p
     return frame.filter(pl.col("team") == scope.value) if scope.kind == "team" else frame
 
 
+def cases_visible(cases: pl.DataFrame, caller: Scope) -> pl.DataFrame:
+    """Triage cases ``caller`` may see, by the digest's rule (their teams, or their sub accounts)."""
+    return _cases_in_scope(cases, caller, DigestScope())
+
+
 def _budgets(con: duckdb.DuckDBPyConnection, q: CostQuery, lines: pl.DataFrame, scope: DigestScope) -> pl.DataFrame:
     """This month's budget lines in scope: budget, month to date, burn, projection at the current
     run rate (drilldown.month_run_rate), overrun and the day the run rate crosses the budget."""

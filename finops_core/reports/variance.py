@@ -271,7 +271,7 @@ def parse_rates(text: str) -> pl.DataFrame:
 
 
 def spend_link(q: CostQuery, period: Period, currency: str, extra: dict[str, str] | None = None) -> str:
-    """The Spend page (the default page, ``./?``) over ``period`` with ``q``'s filters and ``extra``
+    """The Spend page (``./spend?``) over ``period`` with ``q``'s filters and ``extra``
     (dimension -> value; a ResourceId becomes the page's drill path)."""
     params: list[tuple[str, str]] = [
         ("period", "custom"),
@@ -288,7 +288,7 @@ def spend_link(q: CostQuery, period: Period, currency: str, extra: dict[str, str
         params.extend((URL_KEYS[dim], v) for v in values)
     if extra and C.ResourceId in extra:
         params += [("p_path", f"{C.ResourceId}={extra[C.ResourceId]}"), ("p_by", C.ResourceId)]
-    return "./?" + urlencode(params)
+    return "./spend?" + urlencode(params)
 
 
 def effects_table(v: Variance, q: CostQuery) -> pl.DataFrame:

@@ -68,6 +68,8 @@ def test_filter_drill_and_shared_url(app_url: str, browser: Any, demo_store: Pat
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
     login(page, app_url, "finance", DEMO_PASSWORD)
     _settle(page)
+    page.goto(f"{app_url}/spend")  # Overview is the landing page
+    _settle(page)
     assert page.locator('[data-testid="stException"]').count() == 0
     _, effective = _core(demo_store)
     assert _total_tile(page) == pytest.approx(effective, abs=0.5)
