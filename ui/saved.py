@@ -58,13 +58,13 @@ def panel(user: User) -> None:
                 except saved_views.SavedViewError as exc:
                     st.error(str(exc))
                 else:
-                    st.success(f"Saved '{name.strip()}'. Share it: add ?view={view_id} to the app's address.")
+                    st.success(f"Saved '{name.strip()}'. Share it: [spend?view={view_id}](./spend?view={view_id})")
         if not mine:
             st.caption("No saved views yet.")
             return
         labels = {i: f"{n} (saved {t[:10]})" for i, n, t in mine}
         chosen = st.selectbox("Your views", list(labels), format_func=labels.__getitem__, key="sv_pick")
-        st.caption(f"Link: ?view={chosen}")
+        st.caption(f"Link: [spend?view={chosen}](./spend?view={chosen})")
         with st.container(horizontal=True):
             if st.button("Open", key="sv_open"):
                 _, _, params = saved_views.load(chosen)
