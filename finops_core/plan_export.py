@@ -120,3 +120,10 @@ def wide(plan: pl.DataFrame) -> pl.DataFrame:
     out = plan.pivot(on="month", index="team", values="expected", maintain_order=True).rename({"team": "Team"})
     body = out.filter(pl.col("Team") != ALL_TEAMS).sort("Team")
     return pl.concat([body, out.filter(pl.col("Team") == ALL_TEAMS)])
+
+
+def with_flags(plan: pl.DataFrame, flags: pl.DataFrame) -> pl.DataFrame:
+    """``plan`` with a ``plausibility`` column: the reason a (team, month) was flagged by
+    ``plausibility.flags_many``, empty otherwise."""
+    reasons = flags.select(pl.col("scope").alias("team"), "month", pl.col("reason").alias("plausibility"))
+    return plan.join(reasons, on=["team", "month"], how="left").with_columns(pl.col("plausibility").fill_null(""))

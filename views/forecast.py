@@ -14,12 +14,12 @@ from finops_core import (
     budget_periods,
     budget_status,
     budgets,
-    calibration,
     events,
     forecast,
     forecast_snapshots,
     outlook,
     plan_export,
+    plausibility,
 )
 from finops_core.query import CostQuery
 from finops_core.schema import METRIC_LABELS, C
@@ -111,6 +111,7 @@ def _forecast_section(version: str, sel: Selection, ev: events.Events, bar: st.d
     # the bands shown (tiles, chart, totals, the kept snapshot) are the ones the backtest calibrated
     fc = outlook.calibrated(fc, bt.calibration if isinstance(bt, backtest.Backtest) else None)
     forecast_snapshots.save(fc, q, sel.currency, "selection", st.session_state["user"].username, version)
+    _flags(plausibility.flags("This selection", fc, bt if isinstance(bt, backtest.Backtest) else None))
     _outlook(fc, sel, view, outlook.horizon_start(sel.data_end, horizon, fy), until, outlook.HORIZONS[horizon])
     st.caption(
         f"Forecast to {until} from data up to {sel.data_end}: Prophet, weekly and yearly seasonality, trend "
@@ -211,9 +212,9 @@ def _team_forecasts(
 
 def _track_records(
     version: str, fcs: dict[str, outlook.ScopeForecast], ev: events.Events
-) -> dict[str, calibration.Calibration | None]:
+) -> dict[str, backtest.Backtest]:
     """Each team's backtest beside the baselines, on demand (one fit per origin and team); returns
-    each team's calibration (empty when not asked for)."""
+    them by team (empty when not asked for)."""
     teams = {k: f.actuals for k, f in fcs.items() if "/" not in k}
     if not st.toggle(f"Track record of each team ({backtest.ORIGINS * len(teams)} model fits)", key="fc_tr"):
         return {}
@@ -237,7 +238,7 @@ def _track_records(
         if c not in ("scope", "beats naive")
     }
     st.dataframe(table, hide_index=True, width="stretch", column_config=pct)
-    return {k: bt.calibration for k, bt in done.items()}
+    return done
 
 
 def _budget_table(version: str, sel: Selection, period: str, fy: int, fcs: dict[str, outlook.ScopeForecast]) -> None:
@@ -291,18 +292,29 @@ def _budget_section(version: str, sel: Selection, ev: events.Events, bar: st.del
     fcs = _team_forecasts(version, sel, ev, keys, until, bar)
     _budget_table(version, sel, period, fy, fcs)
     teams = {k: v for k, v in fcs.items() if "/" not in k}
-    cals = _track_records(version, fcs, ev)
-    _plan(sel, teams, all_lines, cals)
+    backtests = _track_records(version, fcs, ev)
+    _plan(sel, teams, all_lines, backtests)
     if st.session_state["user"].role in EDITORS:
         budget_editor.render(sel.currency, [periods[4], periods[5]], fy)
+
+
+def _flags(flagged: pl.DataFrame) -> None:
+    """Forecast months that jump beyond what the track record supports, before they go into a plan."""
+    if flagged.is_empty():
+        return
+    st.warning(
+        f"**{flagged.height} forecast month(s) jump beyond what the backtest supports**; check them before they go "
+        "into a plan:\n\n" + "\n".join(f"- **{r['scope']}** {r['reason']}." for r in flagged.iter_rows(named=True))
+    )
 
 
 def _plan(
     sel: Selection,
     teams: dict[str, outlook.ScopeForecast],
     lines: pl.DataFrame,
-    cals: dict[str, calibration.Calibration | None],
+    backtests: dict[str, backtest.Backtest],
 ) -> None:
+    cals = {k: bt.calibration for k, bt in backtests.items()}
     st.subheader("Monthly forecast by team")
     plan = plan_export.plan_table(
         teams, sel.data_end.replace(day=1), outlook.horizon_end(sel.data_end, "12m"), lines, cals
