@@ -319,6 +319,9 @@ def _plan(
     plan = plan_export.plan_table(
         teams, sel.data_end.replace(day=1), outlook.horizon_end(sel.data_end, "12m"), lines, cals
     )
+    flagged = plausibility.flags_many(teams, backtests)
+    plan = plan_export.with_flags(plan, flagged)
+    _flags(flagged)
     wide = plan_export.wide(plan)
     bands = "calibrated by each team's backtest" if cals else "Prophet's own (turn on the track record to calibrate)"
     st.caption(
