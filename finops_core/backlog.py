@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -264,8 +265,23 @@ def comments(
     return _frame(path, "SELECT at, username, text FROM backlog_comment WHERE item_id = ? ORDER BY id", (item_id,))
 
 
-def import_csv(text: str, username: str, path: Path | None = None, source: str = "CSV") -> int:
-    """Add the items of a CSV (columns item_id + FIELDS); all or nothing, errors name the row."""
+OPEN = ("Proposed", "Approved", "In progress")
+
+
+def open_items(frame: pl.DataFrame) -> pl.DataFrame:
+    """The items still to do: neither implemented (Implemented, Validated) nor dismissed (Rejected, Won't do)."""
+    return frame.filter(pl.col("status").is_in(list(OPEN)))
+
+
+def import_csv(
+    text: str,
+    username: str,
+    path: Path | None = None,
+    source: str = "CSV",
+    check: Callable[[dict[str, Any], str], None] | None = None,
+) -> int:
+    """Add the items of a CSV (columns item_id + FIELDS); all or nothing, errors name the row.
+    ``check(item, where)`` may refuse an item (BacklogError) before anything is added."""
     rows = list(csv.DictReader(io.StringIO(text)))
     if not rows or "item_id" not in rows[0]:
         raise BacklogError(f"{source}: needs a header with item_id and {', '.join(FIELDS[:3])}, ...")
@@ -274,6 +290,8 @@ def import_csv(text: str, username: str, path: Path | None = None, source: str =
         if not (row.get("item_id") or "").strip():
             raise BacklogError(f"{source} row {n}: item_id: required")
         cleaned.append((row["item_id"].strip(), validate(row, f"{source} row {n}")))
+        if check is not None:
+            check(cleaned[-1][1], f"{source} row {n}")
     existing = set(items(path)["item_id"].to_list()) if items(path).height else set()
     added = 0
     for item_id, item in cleaned:

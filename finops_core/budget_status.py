@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from finops_core import outlook
+from finops_core import budget_periods, outlook
 from finops_core.budgets import KEY
 from finops_core.outlook import ScopeForecast
 from finops_core.query import CostQuery
@@ -45,22 +45,27 @@ def overrun_date(fc: ScopeForecast, start: date, end: date, budget: float) -> da
 
 def status(lines: pl.DataFrame, forecasts: dict[str, ScopeForecast], start: date, end: date) -> pl.DataFrame:
     """Budget vs actual vs forecast for the lines of one period [start, end]. One row per budget line
-    (keyed by ``line_label``): budget, actual to date, forecast at period end with its 80 % range,
+    (keyed by ``line_label``): budget, how many of the period's months it budgets, actual to date, forecast at period end with its 80 % range,
     variance (forecast - budget), variance %, the projected overrun date (null: none)."""
     rows = []
+    months = budget_periods.months_in(start, end)
     for row in lines.iter_rows(named=True):
         label = line_label(row)
         fc = forecasts.get(label)
         budget = float(row["amount"])
+        head = {
+            "budget line": label,
+            "currency": row["currency"],
+            "budget": budget,
+            "months budgeted": f"{row.get('months') or months} of {months}",
+        }
         if fc is None:  # too little history to forecast: the line is listed, its figures left empty
-            rows.append({"budget line": label, "currency": row["currency"], "budget": budget})
+            rows.append(head)
             continue
         total = fc.period_total(start, end)
         rows.append(
-            {
-                "budget line": label,
-                "currency": row["currency"],
-                "budget": budget,
+            head
+            | {
                 "actual to date": total["actual"],
                 "forecast at period end": total["yhat"],
                 "forecast low (80 %)": total["lo80"],
@@ -74,6 +79,7 @@ def status(lines: pl.DataFrame, forecasts: dict[str, ScopeForecast], start: date
         "budget line": pl.String,
         "currency": pl.String,
         "budget": pl.Float64,
+        "months budgeted": pl.String,
         "actual to date": pl.Float64,
         "forecast at period end": pl.Float64,
         "forecast low (80 %)": pl.Float64,
@@ -115,16 +121,20 @@ def covered_spend(lines: pl.DataFrame, table: pl.DataFrame) -> float:
     return float(table.filter(pl.col("budget line").is_in(labels))["actual to date"].sum())
 
 
-def visible_lines(lines: pl.DataFrame, period: str, q: CostQuery) -> pl.DataFrame:
-    """The lines of ``period`` in ``q``'s currency that ``q``'s caller may see and asked for: a scoped
-    caller sees their teams' lines only; a team filter keeps those teams."""
-    out = lines.filter(
-        (pl.col("period") == period) & pl.col("currency").is_in(list(q.filter_values(C.BillingCurrency) or ()))
-    )
+def scoped_lines(lines: pl.DataFrame, q: CostQuery) -> pl.DataFrame:
+    """The lines in ``q``'s currency that ``q``'s caller may see and asked for: a scoped caller sees
+    their teams' lines only; a team filter keeps those teams. Every period."""
+    out = lines.filter(pl.col("currency").is_in(list(q.filter_values(C.BillingCurrency) or ())))
     if not q.scope.is_all:
         out = out.filter(pl.col("team").is_in(list(q.scope.teams or ())))
     teams = q.filter_values(C.x_Team)
     return out.filter(pl.col("team").is_in(list(teams))) if teams else out
+
+
+def visible_lines(lines: pl.DataFrame, period: str, q: CostQuery, fiscal_start: int = 1) -> pl.DataFrame:
+    """The ``scoped_lines`` of ``period`` (a month, quarter or fiscal year: month and quarter lines
+    rolled up, see ``budget_periods.rollup``)."""
+    return budget_periods.rollup(scoped_lines(lines, q), period, fiscal_start)
 
 
 def selection_budget(lines: pl.DataFrame, q: CostQuery) -> float | None:

@@ -1,4 +1,5 @@
-"""Command line: ``python -m finops_core demo|query|export|ingest|rebuild|tags|rules|reconcile|check|digest``.
+"""Command line: ``python -m finops_core demo|query|export|ingest|rebuild|tags|rules|reconcile|check|digest``
+and one subcommand per capability: ``anomalies|forecast|budgets|commitments|savings`` (``commands.py``).
 
 Exit codes: 0 ok, 2 bad usage or input (the message names the file or field), 1 unexpected.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from finops_core import access, db, drilldown, query_cli, store
+from finops_core import commands as capability_commands
 from finops_core.allocation import ConservationError
 from finops_core.ingest.core import IngestError
 from finops_core.periods import PeriodError
@@ -71,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     HANDLERS.update(unit_commands.add_parsers(sub))
     HANDLERS.update(policy_commands.add_parsers(sub))
     HANDLERS.update(report_commands.add_parsers(sub))
+    HANDLERS.update(capability_commands.add_parsers(sub))
     return p
 
 

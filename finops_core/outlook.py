@@ -35,7 +35,7 @@ HORIZONS = {
     "fiscal_year": "End of fiscal year",
     "12m": "12 months",
 }
-MAX_DAYS = 366
+MAX_DAYS = 731  # the next fiscal year ends up to two years after the data
 _POOL: Executor | None = None
 _POOL_LOCK = threading.Lock()
 

@@ -17,6 +17,7 @@ import duckdb
 import polars as pl
 
 from finops_core import db
+from finops_core.backlog import BacklogError
 from finops_core.query import CostQuery, compile_where
 from finops_core.savings import (
     AFTER_DAYS,
@@ -58,6 +59,34 @@ def scope_query(item: dict[str, Any], end: date) -> CostQuery:
     if ids:
         filters.append((C.ResourceId, ids))
     return CostQuery(end, end, filters=tuple(filters))
+
+
+def scope_row_count(con: duckdb.DuckDBPyConnection, item: dict[str, Any], whole: CostQuery) -> int:
+    """Billing rows over ``whole``'s period and within its caller's scope that a backlog item's scope
+    (sub account, service, resource ids) matches."""
+    q = replace(scope_query(item, whole.end), start=whole.start, scope=whole.scope)
+    _, where, params = compile_where(q)
+    found = db.rows(con, f"SELECT count(*) FROM costs WHERE {where}", params)
+    return int(found[0][0]) if found else 0
+
+
+def require_billing_rows(con: duckdb.DuckDBPyConnection, item: dict[str, Any], whole: CostQuery, where: str) -> None:
+    """Refuse a backlog item whose scope matches no billing rows (it could only ever "realize" 0)."""
+    if scope_row_count(con, item, whole):
+        return
+    parts = [
+        f"{label} {item.get(field)!r}"
+        for label, field in (
+            ("sub account", "sub_account_name"),
+            ("service", "service_name"),
+            ("resources", "resource_ids"),
+        )
+        if item.get(field)
+    ]
+    raise BacklogError(
+        f"{where}: scope {' / '.join(parts) or '(none)'} matches no billing rows from {whole.start} to {whole.end} "
+        "in your scope: check the names (exact, case-sensitive), or no saving can be measured"
+    )
 
 
 def _anomalies_in_window(

@@ -207,16 +207,18 @@ def update(
 
 
 def response_times(path: Path | None = None) -> pl.DataFrame:
-    """MTTA and MTTR in hours by team and month of detection.
+    """MTTA and MTTR in hours by team and month of the anomaly's start.
 
-    Time to acknowledge: detection to the first move out of New. Time to resolve: detection to the
-    first move into Resolved, Expected or False positive (by a person, not the detector's suppression).
+    Both are counted from the anomaly's start (the detected first day, 00:00 UTC), not from when the
+    app first saw it: a spike found a week late has a week of response time already. Time to
+    acknowledge: start to the first move out of New. Time to resolve: start to the first move into
+    Resolved, Expected or False positive (by a person, not the detector's suppression).
     One row per (team, month): cases, acknowledged, resolved, mtta_hours, mttr_hours.
     """
     con = _connect(path)
     try:
         rows = con.execute(
-            "SELECT c.id, c.team, c.detected_at, "
+            "SELECT c.id, c.team, c.start, "
             "min(h.at) FILTER (WHERE h.from_status = 'New' AND h.username <> 'detector'), "
             "min(h.at) FILTER (WHERE h.to_status IN ('Resolved', 'Expected', 'False positive') "
             "AND h.username <> 'detector') "
@@ -225,19 +227,16 @@ def response_times(path: Path | None = None) -> pl.DataFrame:
     finally:
         con.close()
     frame = pl.DataFrame(
-        rows, schema=dict.fromkeys(["id", "team", "detected_at", "acked_at", "resolved_at"], pl.String), orient="row"
+        rows, schema=dict.fromkeys(["id", "team", "start", "acked_at", "resolved_at"], pl.String), orient="row"
     )
-    ts = {
-        c: pl.col(c).str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", time_zone="UTC")
-        for c in ("detected_at", "acked_at", "resolved_at")
-    }
+    ts = {c: pl.col(c).str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", time_zone="UTC") for c in ("acked_at", "resolved_at")}
     hours = 3600.0
     return (
-        frame.with_columns(**ts)
+        frame.with_columns(**ts, start=pl.col("start").str.to_date().cast(pl.Datetime("us", "UTC")))
         .with_columns(
-            pl.col("detected_at").dt.strftime("%Y-%m").alias("month"),
-            ((pl.col("acked_at") - pl.col("detected_at")).dt.total_seconds() / hours).alias("tta"),
-            ((pl.col("resolved_at") - pl.col("detected_at")).dt.total_seconds() / hours).alias("ttr"),
+            pl.col("start").dt.strftime("%Y-%m").alias("month"),
+            ((pl.col("acked_at") - pl.col("start")).dt.total_seconds() / hours).alias("tta"),
+            ((pl.col("resolved_at") - pl.col("start")).dt.total_seconds() / hours).alias("ttr"),
         )
         .group_by("team", "month")
         .agg(

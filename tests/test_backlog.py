@@ -118,3 +118,28 @@ def test_readers_see_their_scope_only(tmp_path: Path) -> None:
     with pytest.raises(backlog.BacklogError, match="not in your scope"):
         backlog.history("OPT-2", db, scope=payments)
     assert backlog.history("OPT-1", db, scope=payments).height == 1
+
+
+def test_open_items_are_only_those_still_to_do(tmp_path: Path) -> None:
+    """Implemented and validated items are done, rejected and won't-do ones dismissed: none is open."""
+    db = tmp_path / "s.sqlite"
+    for n, status in enumerate(
+        ["Proposed", "Approved", "In progress", "Implemented", "Validated", "Rejected", "Won't do"]
+    ):
+        done = {"implemented_on": "2026-05-01"} if status in ("Implemented", "Validated") else {}
+        backlog.create(f"OPT-{n}", ITEM | {"status": status} | done, "fran", db)
+    assert sorted(backlog.open_items(backlog.items(db))["item_id"].to_list()) == ["OPT-0", "OPT-1", "OPT-2"]
+
+
+def test_an_import_is_refused_whole_when_a_check_refuses_a_row(tmp_path: Path) -> None:
+    db = tmp_path / "s.sqlite"
+    text = "item_id,title,category,sub_account_name,service_name,currency,status\n"
+    text += "OPT-1,a,other,acct,EBS,USD,Proposed\nOPT-2,b,other,acct,Nope,USD,Proposed\n"
+
+    def check(item: dict[str, object], where: str) -> None:
+        if item["service_name"] == "Nope":
+            raise backlog.BacklogError(f"{where}: no billing rows")
+
+    with pytest.raises(backlog.BacklogError, match=r"items\.csv row 3: no billing rows"):
+        backlog.import_csv(text, "fran", db, "items.csv", check=check)
+    assert backlog.items(db).is_empty()

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from finops_core import budget_status, budgets, forecast, state
+from finops_core import budget_grid, budget_periods, budget_status, budgets, forecast, plan_export, state
 from finops_core.outlook import ScopeForecast
 from finops_core.query import CostQuery, Scope
 from finops_core.schema import C
@@ -157,3 +157,104 @@ def test_which_lines_a_selection_sees_and_its_comparable_budget() -> None:
     assert budget(usd.with_filter(C.x_Team, ("payments", "search"))) is None  # search has no October line
     assert budget(picked.with_filter(C.ServiceName, ("AWS Lambda",))) is None
     assert budget(replace(usd, scope=Scope(sub_accounts=("1",)))) is None
+
+
+MONTHLY = "team,period,currency,amount\nml,2026-10,USD,10\nml,2026-11,USD,20\nml,2026-12,USD,30\nweb,2026-Q4,USD,100\nweb,2026-11,USD,5\nweb,2027-01,USD,7\n"
+
+
+def test_month_lines_roll_up_to_the_quarter_and_fiscal_year() -> None:
+    """The Q4 budget exists from October-December lines (main said "No USD budgets for 2026-Q4");
+    a quarter line is authoritative for its months (web's November line is not added on top)."""
+    lines = budgets.parse_csv(MONTHLY)
+    usd = CostQuery(date(2026, 10, 1), date(2026, 11, 30), filters=((C.BillingCurrency, ("USD",)),))
+    q4 = budget_status.visible_lines(lines, "2026-Q4", usd)
+    assert dict(zip(q4["team"], q4["amount"], strict=True)) == {"ml": 60, "web": 100}
+    assert q4["months"].to_list() == [3, 3]
+    fy = budget_periods.rollup(lines, "FY2027", fiscal_start=4)  # April 2026 to March 2027
+    assert dict(zip(fy["team"], fy["amount"], strict=True)) == {"ml": 60, "web": 107}
+    assert fy.filter(pl.col("team") == "web")["months"][0] == 4
+    assert budget_periods.rollup(lines, "FY2026")["amount"].sum() == 160  # January start: calendar 2026
+    assert budget_periods.range_of("FY2027", 4) == (date(2026, 4, 1), date(2027, 3, 31))
+    assert budget_periods.periods_around(date(2026, 11, 30), 4) == [
+        "2026-11",
+        "2026-12",
+        "2026-Q4",
+        "2027-Q1",
+        "FY2027",
+        "FY2028",
+    ]
+
+
+def test_status_of_a_rolled_up_quarter_says_how_many_months_it_budgets() -> None:
+    lines = budgets.parse_csv("team,period,currency,amount\npay,2026-10,USD,3100\npay,2026-11,USD,3000\n")
+    usd = CostQuery(date(2026, 10, 1), date(2026, 11, 10), filters=((C.BillingCurrency, ("USD",)),))
+    start, end = budget_periods.range_of("2026-Q4")
+    fcs = {"pay": _known_forecast(start, date(2026, 11, 10), end, 100, 100)}
+    row = budget_status.status(budget_status.visible_lines(lines, "2026-Q4", usd), fcs, start, end).row(0, named=True)
+    assert row["budget"] == 6100 and row["months budgeted"] == "2 of 3"
+    assert row["forecast at period end"] == pytest.approx(92 * 100)
+
+
+def test_the_grid_round_trips_and_keeps_the_lines_it_does_not_show() -> None:
+    lines = budgets.parse_csv(GOOD + "web,,2026-11,USD,5000\npayments,,2026-10,EUR,700\n")
+    months = [f"2026-{m:02d}" for m in range(10, 13)]
+    grid = budget_grid.to_grid(lines, "USD", months)
+    assert grid.columns == ["team", *months] and grid["team"].to_list() == ["payments", "web"]
+    edited = grid.with_columns(
+        pl.when(pl.col("team") == "web").then(6000.0).otherwise(pl.col("2026-12")).alias("2026-12")
+    )
+    after = budget_grid.from_grid(edited, lines, "USD", months)
+    assert after.height == lines.height + 1
+    assert budget_grid.changed_teams(lines, after) == {"web"}
+    assert (
+        after.filter(pl.col("currency") == "EUR").height == 1
+        and after.filter(pl.col("product") == "wallet").height == 1
+    )
+    back = budget_grid.from_grid(grid, lines, "USD", months)
+    assert budget_grid.changed_teams(lines, back) == set()
+
+
+def test_grid_errors_name_the_row_and_month_and_scope_is_checked() -> None:
+    lines = budgets.parse_csv(GOOD)
+    months = ["2026-10", "2026-11"]
+    bad = pl.DataFrame(
+        {"team": ["payments", "payments", None], "2026-10": [1.0, 2.0, 3.0], "2026-11": [-1.0, None, None]}
+    )
+    with pytest.raises(budgets.BudgetError) as err:
+        budget_grid.from_grid(bad, lines, "USD", months)
+    assert err.value.errors == [
+        "budget grid: row 1: 2026-11: -1 is not a non-negative number",
+        "budget grid: row 2: team: 'payments' is already on row 1",
+        "budget grid: row 3: team: required",
+    ]
+    after = budget_grid.from_grid(
+        pl.DataFrame({"team": ["web"], "2026-10": [9.0], "2026-11": [None]}), lines, "USD", months
+    )
+    budget_grid.check_scope(lines, after, Scope())
+    with pytest.raises(budgets.BudgetError, match="team 'payments': outside your scope"):
+        budget_grid.check_scope(lines, after, Scope(teams=("web",)))
+
+
+def test_plan_export_has_bands_budget_and_totals_that_add_up() -> None:
+    lines = budgets.parse_csv(
+        "team,period,currency,amount\npay,2026-11,USD,3000\npay,2026-12,USD,3100\nweb,2026-12,USD,50\n"
+    )
+    fcs = {
+        "pay": _known_forecast(date(2026, 9, 1), date(2026, 11, 10), date(2026, 12, 31), 100, 110),
+        "web": _known_forecast(date(2026, 9, 1), date(2026, 11, 10), date(2026, 12, 31), 1, 2),
+    }
+    plan = plan_export.plan_table(fcs, date(2026, 11, 1), date(2026, 12, 31), lines)
+    pay_nov = plan.filter((pl.col("team") == "pay") & (pl.col("month") == "2026-11")).row(0, named=True)
+    assert pay_nov["expected"] == pytest.approx(1000 + 20 * 110) and pay_nov["budget"] == 3000
+    assert pay_nov["basis"] == "actual + forecast" and pay_nov["bands"] == "Prophet's own"
+    assert pay_nov["low 80 %"] <= pay_nov["expected"] <= pay_nov["high 80 %"]
+    body = plan.filter(pl.col("basis") != "total")
+    grand = plan.filter((pl.col("team") == plan_export.ALL_TEAMS) & (pl.col("month") == plan_export.TOTAL)).row(
+        0, named=True
+    )
+    assert grand["expected"] == pytest.approx(body["expected"].sum())
+    assert grand["budget"] is None  # web has no November budget: no total that reads as an underspend
+    dec = plan.filter((pl.col("team") == plan_export.ALL_TEAMS) & (pl.col("month") == "2026-12")).row(0, named=True)
+    assert dec["budget"] == 3150 and dec["low 80 %"] is None
+    wide = plan_export.wide(plan)
+    assert wide.columns == ["Team", "2026-11", "2026-12", "Total"] and wide["Team"][-1] == plan_export.ALL_TEAMS

@@ -50,8 +50,9 @@ def test_forecast_page_matches_core_and_backtest_is_shown(demo_store: Path, monk
     seeded = budgets.current().filter(pl.col("period") == f"{q.end:%Y-%m}")
     assert set(status["budget line"]) == set(seeded["team"])
     assert status["budget"].sum() == pytest.approx(seeded["amount"].sum())
-    plan = next(d.value for d in at.dataframe if C.x_Team in d.value.columns)
+    plan = next(d.value for d in at.dataframe if "Team" in d.value.columns)
     assert f"{q.end:%Y-%m}" in plan.columns and plan.shape[0] >= len(seeded)
+    assert plan["Team"].iloc[-1] == "All teams" and "Total" in plan.columns
     assert any(e.label == "Edit budgets" for e in at.expander)
     at.selectbox(key="fc_h").set_value("fiscal_year").run()
     at.selectbox(key="fc_fy").set_value(4).run()
@@ -65,6 +66,25 @@ def test_forecast_page_matches_core_and_backtest_is_shown(demo_store: Path, monk
     text = next(m.value for m in at.markdown if m.value.startswith("**End of fiscal year"))
     assert f"({start} to {until})" in text
     assert _money(text.split(": ")[1].split("**")[0]) == pytest.approx(expected["yhat"], rel=2e-3)
+
+
+def test_the_quarter_and_fiscal_year_budgets_add_up_the_month_lines(
+    demo_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo budgets are month lines only: the quarter view showed "No USD budgets for 2026-Qn"."""
+    at = _app(demo_store, monkeypatch, user="finance")
+    at.switch_page("views/forecast.py").run()
+    q = _query(demo_store)
+    quarter = f"{q.end.year}-Q{(q.end.month - 1) // 3 + 1}"
+    months = [f"{q.end.year}-{m:02d}" for m in range(3 * int(quarter[-1]) - 2, 3 * int(quarter[-1]) + 1)]
+    for period, wanted in ((quarter, months), (f"FY{q.end.year}", [f"{q.end.year}-{m:02d}" for m in range(1, 13)])):
+        at.radio(key="fc_period").set_value(period).run()
+        assert not at.exception, at.exception
+        assert not any(period in i.value and "No USD budgets" in i.value for i in at.info)
+        status = next(d.value for d in at.dataframe if "budget line" in d.value.columns)
+        lines = budgets.current().filter(pl.col("period").is_in(wanted) & (pl.col("currency") == "USD"))
+        assert status["budget"].sum() == pytest.approx(lines["amount"].sum())
+        assert set(status["budget line"]) == set(lines["team"])
 
 
 def test_viewer_forecast_is_scoped_and_cannot_edit(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,8 +101,8 @@ def test_viewer_forecast_is_scoped_and_cannot_edit(demo_store: Path, monkeypatch
     assert _tile(at, f"{q.end:%B} to date") == pytest.approx(mtd, abs=0.5)
     status = next(d.value for d in at.dataframe if "budget line" in d.value.columns)
     assert set(status["budget line"]) == {"payments"}
-    plan = next(d.value for d in at.dataframe if C.x_Team in d.value.columns)
-    assert set(plan[C.x_Team]) == {"payments"}
+    plan = next(d.value for d in at.dataframe if "Team" in d.value.columns)
+    assert set(plan["Team"]) == {"payments", "All teams"}
     assert not any(e.label == "Edit budgets" for e in at.expander)
     assert _money(next(m.value for m in at.metric if m.label == "Month budget")) == pytest.approx(
         status["budget"].sum()
@@ -133,8 +153,8 @@ def test_each_teams_track_record_on_demand(demo_store: Path, monkeypatch: pytest
     at.toggle(key="fc_tr").set_value(True).run()
     assert not at.exception, at.exception
     table = next(d.value for d in at.dataframe if "beats naive" in d.value.columns)
-    plan = next(d.value for d in at.dataframe if C.x_Team in d.value.columns)
-    assert set(table["scope"]) == set(plan[C.x_Team])
+    plan = next(d.value for d in at.dataframe if "Team" in d.value.columns)
+    assert set(table["scope"]) == set(plan["Team"]) - {"All teams"}
     con = store.connect(demo_store)
     try:
         bt = outlook.backtest_scope(con, _query(demo_store).with_filter(C.x_Team, ("payments",)), events.load())

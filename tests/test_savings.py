@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from finops_core import savings, savings_items, store
+from finops_core.backlog import BacklogError
 from finops_core.demo import DemoConfig, build_demo
 from finops_core.query import CostQuery, QueryError, Scope
 from finops_core.schema import ALLOCATION_NAMES, C, conform
@@ -234,3 +235,27 @@ def test_an_anomaly_in_the_window_is_flagged() -> None:
     con = _con({"a": (cost, usage)})
     out = savings_items.realized_for_items(con, CostQuery(FIRST, END), pl.DataFrame(ITEM))
     assert "anomaly in the window" in out["flags"][0]
+
+
+def test_an_item_whose_scope_matches_no_billing_rows_is_refused(demo_store: Path) -> None:
+    con = store.connect(demo_store)
+    try:
+        first, last = con.execute(f"SELECT min({C.x_ChargeDate}), max({C.x_ChargeDate}) FROM daily").fetchall()[0]
+        sub, service = con.execute(
+            f"SELECT {C.SubAccountName}, {C.ServiceName} FROM costs WHERE {C.ChargeCategory} = 'Usage' LIMIT 1"
+        ).fetchall()[0]
+        whole = CostQuery(first, last)
+        real = {"sub_account_name": sub, "service_name": service}
+        direct = con.execute(
+            f"SELECT count(*) FROM costs WHERE {C.SubAccountName} = ? AND {C.ServiceName} = ?", [sub, service]
+        ).fetchall()[0][0]
+        assert savings_items.scope_row_count(con, real, whole) == direct > 0
+        savings_items.require_billing_rows(con, real, whole, "item OPT-9")  # accepted
+        typo = real | {"service_name": service.lower() + " typo"}
+        with pytest.raises(BacklogError, match=r"item OPT-9: scope .* matches no billing rows from"):
+            savings_items.require_billing_rows(con, typo, whole, "item OPT-9")
+        viewer = CostQuery(first, last, scope=Scope(teams=("no-such-team",)))
+        with pytest.raises(BacklogError, match="in your scope"):
+            savings_items.require_billing_rows(con, real, viewer, "item OPT-9")
+    finally:
+        con.close()

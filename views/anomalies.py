@@ -7,10 +7,11 @@ from datetime import timedelta
 import polars as pl
 import streamlit as st
 
-from finops_core import anomalies, triage
+from finops_core import access, anomalies, incidents, triage, triage_notify
 from finops_core.query import CostQuery
+from finops_core.reports import delivery
 from finops_core.schema import C
-from ui import cache, charts, tables
+from ui import auth, cache, charts, tables
 from ui.filters import Selection
 from ui.format import money
 
@@ -49,6 +50,18 @@ def _filters(cases: pl.DataFrame) -> pl.DataFrame:
     return out
 
 
+def _incident(cases: pl.DataFrame, case: dict[str, object]) -> None:
+    """The other cases of the selected case's incident."""
+    others = cases.filter((pl.col("incident") == case["incident"]) & (pl.col("id") != case["id"]))
+    if others.is_empty():
+        return
+    st.info(
+        f"Part of incident {case['incident']} with {others.height} more case(s) over overlapping days for team "
+        f"{case['team']}: "
+        + "; ".join(f"{r['scope']} {r['key']} ({r['status']})" for r in others.iter_rows(named=True))
+    )
+
+
 def _detail(version: str, sel: Selection, case: dict[str, object], found: pl.DataFrame, editable: bool) -> None:
     match = found.filter(pl.col("id") == case["id"])
     if match.is_empty():
@@ -85,27 +98,66 @@ def _detail(version: str, sel: Selection, case: dict[str, object], found: pl.Dat
 
 def _actions(case: dict[str, object]) -> None:
     allowed = list(triage.TRANSITIONS[str(case["status"])])
-    with st.form(f"triage_{case['id']}"):
+    known = triage_notify.known_owners(auth.users_file())
+    current = str(case["owner"])
+    choices = ["", *sorted(known), *([current] if current and current not in known else [])]
+    with st.form(f"triage_{case['id']}_{case['version']}"):
         left, mid = st.columns(2)
         status = left.selectbox("Move to", [str(case["status"]), *allowed])
-        owner = mid.text_input("Owner", value=str(case["owner"]))
+        owner = mid.selectbox(
+            "Owner",
+            choices,
+            index=choices.index(current) if current in choices else 0,
+            format_func=lambda u: known.get(u, u) or "(nobody)",
+        )
+        tell = mid.checkbox("Notify the owner (webhook or e-mail of the digest settings)")
         note = st.text_area("Root cause / note", value=str(case["note"]))
         item = st.text_input("Linked backlog item", value=str(case["backlog_item"]), placeholder="e.g. OPT-103")
         if st.form_submit_button("Save", type="primary"):
+            user = st.session_state["user"].username
             try:
                 triage.update(
                     str(case["id"]),
                     int(case["version"]),
-                    st.session_state["user"].username,
+                    user,
                     status=status,
                     owner=owner,
                     note=note,
                     backlog_item=item,
                 )
             except triage.TriageError as exc:
-                st.error(str(exc))
-            else:
-                st.rerun()
+                st.error(f"Not saved: {exc}")
+                return
+            flash = f"Saved {case['id']}: {status}" + (f", owner {owner}" if owner else "") + "."
+            if tell and owner:
+                ok, where = triage_notify.notify(case | {"status": status}, owner, _email(owner), user, _settings())
+                flash += f" {'Notified' if ok else 'Not notified'} {owner}: {where}."
+            st.session_state["anom_flash"] = flash
+            st.session_state["anom_case"] = str(case["id"])  # stay on the case just saved
+            st.session_state["anom_table_n"] = st.session_state.get("anom_table_n", 0) + 1
+            st.rerun()
+
+
+def _email(username: str) -> str:
+    path = auth.users_file()
+    users = access.load_users(path)[1] if path.exists() else {}
+    return users[username].email if username in users else ""
+
+
+def _settings() -> delivery.Settings:
+    try:
+        return delivery.load_settings()
+    except ValueError:
+        return delivery.Settings()
+
+
+def _selected(view: pl.DataFrame, cases: pl.DataFrame, rows: list[int]) -> dict[str, object] | None:
+    """The case picked in the table, else the one kept in the session (the case last saved or picked,
+    even when it no longer matches the filters)."""
+    if rows and rows[0] < view.height:
+        st.session_state["anom_case"] = str(view["id"][rows[0]])
+    picked = cases.filter(pl.col("id") == st.session_state.get("anom_case", ""))
+    return picked.row(0, named=True) if picked.height else None
 
 
 def render(sel: Selection) -> None:
@@ -120,15 +172,23 @@ def render(sel: Selection) -> None:
     if cases.is_empty():
         st.info("No anomalies detected in the data.")
         return
-    stats = triage.summary(cases)
+    cases = incidents.link(cases)
+    stats = incidents.incident_summary(cases, triage.CLOSED)
     a, b, c = st.columns(3)
-    a.metric("Open anomalies", stats["open"], border=True)
-    b.metric("New, not yet acknowledged", stats["new"], border=True)
-    c.metric(
-        "Impact of open anomalies",
-        money(stats["open_impact"], sel.currency),
+    a.metric(
+        "Open incidents",
+        stats["open_incidents"],
         border=True,
-        help="Actual minus expected cost over each anomaly's days, summed (mixed currencies are not converted).",
+        help=f"{stats['open_cases']} open cases: one event seen at service and team scope over overlapping days is "
+        "one incident.",
+    )
+    b.metric("New, not yet acknowledged", int((cases["status"] == "New").sum()), border=True)
+    c.metric(
+        "Impact of open incidents",
+        money(float(stats["open_impact"]), sel.currency),
+        border=True,
+        help="Actual minus expected cost over each incident's days: its largest case, so a service spike and its "
+        "team's are not counted twice (mixed currencies are not converted).",
     )
     shown = _filters(cases)
     view = shown.select(
@@ -142,24 +202,33 @@ def render(sel: Selection) -> None:
         "owner",
         "impact",
         "currency",
+        "incident",
+        "incident_cases",
         "id",
         "version",
         "note",
         "backlog_item",
     )
+    if flash := st.session_state.pop("anom_flash", None):
+        st.success(flash)
+    n = st.session_state.get("anom_table_n", 0)
     event = st.dataframe(
         view.drop("version", "note", "backlog_item"),
         hide_index=True,
         width="stretch",
         on_select="rerun",
         selection_mode="single-row",
-        key="anomaly_table",
-        column_config={"impact": st.column_config.NumberColumn("impact", format="accounting")},
+        key=f"anomaly_table_{n}",
+        column_config={
+            "impact": st.column_config.NumberColumn("impact", format="accounting"),
+            "incident_cases": st.column_config.NumberColumn("cases in incident"),
+        },
     )
     tables.downloads(view, "anomalies", "anom")
-    rows = event.selection.rows if event and event.selection else []
-    if rows:
-        _detail(version, sel, view.row(rows[0], named=True), found, st.session_state["user"].role in EDITORS)
+    case = _selected(view, cases, event.selection.rows if event and event.selection else [])
+    if case is not None:
+        _incident(cases, case)
+        _detail(version, sel, case, found, st.session_state["user"].role in EDITORS)
     else:
         st.caption("Select an anomaly to see its chart, contributors and history, and to triage it.")
     st.subheader("Response times")

@@ -9,10 +9,21 @@ from datetime import date, timedelta
 import polars as pl
 import streamlit as st
 
-from finops_core import backtest, budget_status, budgets, events, forecast, forecast_snapshots, outlook
+from finops_core import (
+    backtest,
+    budget_periods,
+    budget_status,
+    budgets,
+    events,
+    forecast,
+    forecast_snapshots,
+    outlook,
+    plan_export,
+    plausibility,
+)
 from finops_core.query import CostQuery
 from finops_core.schema import METRIC_LABELS, C
-from ui import cache, charts, seed, tables
+from ui import budget_editor, cache, charts, seed, tables
 from ui.filters import Selection
 from ui.format import column_format, money
 
@@ -93,6 +104,7 @@ def _forecast_section(version: str, sel: Selection, ev: events.Events, bar: st.d
     # the bands shown (tiles, chart, totals, the kept snapshot) are the ones the backtest calibrated
     fc = outlook.calibrated(fc, bt.calibration if isinstance(bt, backtest.Backtest) else None)
     forecast_snapshots.save(fc, q, sel.currency, "selection", st.session_state["user"].username, version)
+    _flags(plausibility.flags("This selection", fc, bt if isinstance(bt, backtest.Backtest) else None))
     _outlook(fc, sel, view, outlook.horizon_start(sel.data_end, horizon, fy), until, outlook.HORIZONS[horizon])
     st.caption(
         f"Forecast to {until} from data up to {sel.data_end}: Prophet, weekly and yearly seasonality, trend "
@@ -191,11 +203,14 @@ def _team_forecasts(
     return result
 
 
-def _track_records(version: str, fcs: dict[str, outlook.ScopeForecast], ev: events.Events) -> None:
-    """Each team's backtest beside the baselines, on demand (one fit per origin and team)."""
+def _track_records(
+    version: str, fcs: dict[str, outlook.ScopeForecast], ev: events.Events
+) -> dict[str, backtest.Backtest]:
+    """Each team's backtest beside the baselines, on demand (one fit per origin and team); returns
+    them by team (empty when not asked for)."""
     teams = {k: f.actuals for k, f in fcs.items() if "/" not in k}
     if not st.toggle(f"Track record of each team ({backtest.ORIGINS * len(teams)} model fits)", key="fc_tr"):
-        return
+        return {}
     bar = st.progress(0.0, text="Backtesting teams")
 
     def fit(data: dict[str, pl.DataFrame]) -> dict[str, backtest.Backtest]:
@@ -205,7 +220,8 @@ def _track_records(version: str, fcs: dict[str, outlook.ScopeForecast], ev: even
         return outlook.backtest_many(data, ev, progress=tick)
 
     key = "track|" + "|".join(f"{k}:{v.height}:{v['cost'].sum()!r}" for k, v in teams.items()) + repr(ev)
-    table = backtest.track_records(cache.forecasts(version, key, lambda: teams, fit))
+    done: dict[str, backtest.Backtest] = cache.forecasts(version, key, lambda: teams, fit)
+    table = backtest.track_records(done)
     bar.empty()
     wins = int(table["beats naive"].sum())
     st.markdown(f"This forecast beats seasonal naive on the 30-day total for **{wins} of {table.height}** teams.")
@@ -215,60 +231,104 @@ def _track_records(version: str, fcs: dict[str, outlook.ScopeForecast], ev: even
         if c not in ("scope", "beats naive")
     }
     st.dataframe(table, hide_index=True, width="stretch", column_config=pct)
+    return done
+
+
+def _budget_table(version: str, sel: Selection, period: str, fy: int, fcs: dict[str, outlook.ScopeForecast]) -> None:
+    start, end = budget_periods.range_of(period, fy)
+    lines = budget_status.visible_lines(budgets.current(), period, sel.query, fy)
+    if lines.is_empty():
+        st.info(f"No {sel.currency} budgets for {period} ({start:%d %b %Y} to {end:%d %b %Y}) in your scope.")
+        return
+    table = budget_status.status(lines, fcs, start, end)
+    allq = replace(_history(sel), start=start, end=min(end, sel.data_end))
+    total = float(cache.total(version, repr(allq), allq)[allq.metric].sum()) if start <= sel.data_end else 0.0
+    if total:
+        covered = budget_status.covered_spend(lines, table)
+        st.caption(f"{covered / total:.0%} of {period} spend to date ({money(total, sel.currency)}) is under a budget.")
+    money_cols = ("budget", "actual to date", "forecast at period end", "forecast low (80 %)", "forecast high (80 %)")
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "budget line": st.column_config.TextColumn("budget line", pinned=True),
+            **{
+                c: st.column_config.NumberColumn(c, format=column_format(sel.currency))
+                for c in (*money_cols, "variance")
+            },
+            "variance %": st.column_config.NumberColumn("variance %", format="percent"),
+        },
+    )
+    st.caption(
+        f"{period}: {start:%d %b %Y} to {end:%d %b %Y}. Quarter and fiscal-year budgets add up the month and quarter "
+        "lines inside them (“months budgeted” says how many months a line covers). Each line's 80 % range is "
+        f"Prophet's own band for its period total, not calibrated per line (that takes {backtest.ORIGINS} more fits "
+        "a line): read it as a floor. The selection's forecast above uses calibrated bands."
+    )
+    tables.downloads(table, f"budget-status-{period}", "bs")
 
 
 def _budget_section(version: str, sel: Selection, ev: events.Events, bar: st.delta_generator.DeltaGenerator) -> None:
     st.subheader("Budgets by team")
-    month, quarter = budgets.periods_containing(sel.data_end)
-    period = st.radio("Period", (month, quarter), horizontal=True, key="fc_period")
-    start, end = budgets.period_range(period)
-    lines = budget_status.visible_lines(budgets.current(), period, sel.query)
-    until = max(end, outlook.horizon_end(sel.data_end, "12m"))
-    fcs = _team_forecasts(version, sel, ev, lines, until, bar)
-    if lines.is_empty():
-        st.info(f"No {sel.currency} budgets for {period} in your scope.")
-    else:
-        table = budget_status.status(lines, fcs, start, end)
-        allq = replace(_history(sel), start=start)
-        total = float(cache.total(version, repr(allq), allq)[allq.metric].sum())
-        if total:
-            covered = budget_status.covered_spend(lines, table)
-            st.caption(
-                f"{covered / total:.0%} of {period} spend to date ({money(total, sel.currency)}) is under a budget."
-            )
-        st.dataframe(
-            table,
-            hide_index=True,
-            width="stretch",
-            column_config={
-                **{
-                    c: st.column_config.NumberColumn(c, format="accounting")
-                    for c in (
-                        "budget",
-                        "actual to date",
-                        "forecast at period end",
-                        "forecast low (80 %)",
-                        "forecast high (80 %)",
-                        "variance",
-                    )
-                },
-                "variance %": st.column_config.NumberColumn("variance %", format="percent"),
-            },
-        )
-        st.caption(
-            "Each line's 80 % range is Prophet's own band for its period total, not yet calibrated per line "
-            f"(that takes {backtest.ORIGINS} more fits a line). It treats the days as independent, so it is far too "
-            "narrow for a total: read it as a floor. The selection's forecast above uses calibrated bands."
-        )
-        tables.downloads(table, f"budget-status-{period}", "bs")
-    st.subheader("Monthly forecast by team")
+    a, b = st.columns([1, 3])
+    fy = a.selectbox("Fiscal year starts", range(1, 13), format_func=lambda m: MONTHS[m - 1], key="bud_fy")
+    periods = budget_periods.periods_around(sel.data_end, fy)
+    labels = dict(
+        zip(periods, ("this month", "next month", "this quarter", "next quarter", "this FY", "next FY"), strict=True)
+    )
+    period = b.radio("Period", periods, format_func=lambda p: f"{p} ({labels[p]})", horizontal=True, key="fc_period")
+    horizon_end = max(budget_periods.range_of(p, fy)[1] for p in periods)
+    until = max(horizon_end, outlook.horizon_end(sel.data_end, "12m"))
+    all_lines = budget_status.scoped_lines(budgets.current(), sel.query)
+    keys = all_lines.unique(subset=["team", "product", "sub_account", "currency"], maintain_order=True)
+    fcs = _team_forecasts(version, sel, ev, keys, until, bar)
+    _budget_table(version, sel, period, fy, fcs)
     teams = {k: v for k, v in fcs.items() if "/" not in k}
-    plan = outlook.monthly_plan(teams, sel.data_end.replace(day=1), outlook.horizon_end(sel.data_end, "12m"))
-    st.caption("Teams as rows, months as columns: actual for past days, forecast for the rest; paste into a plan.")
-    money_cols = {c: st.column_config.NumberColumn(c, format=column_format(sel.currency)) for c in plan.columns[1:]}
-    st.dataframe(plan, hide_index=True, width="stretch", column_config=money_cols)
+    backtests = _track_records(version, fcs, ev)
+    _plan(sel, teams, all_lines, backtests)
+    if st.session_state["user"].role in EDITORS:
+        budget_editor.render(sel.currency, [periods[4], periods[5]], fy)
+
+
+def _flags(flagged: pl.DataFrame) -> None:
+    """Forecast months that jump beyond what the track record supports, before they go into a plan."""
+    if flagged.is_empty():
+        return
+    st.warning(
+        f"**{flagged.height} forecast month(s) jump beyond what the backtest supports**; check them before they go "
+        "into a plan:\n\n" + "\n".join(f"- **{r['scope']}** {r['reason']}." for r in flagged.iter_rows(named=True))
+    )
+
+
+def _plan(
+    sel: Selection,
+    teams: dict[str, outlook.ScopeForecast],
+    lines: pl.DataFrame,
+    backtests: dict[str, backtest.Backtest],
+) -> None:
+    cals = {k: bt.calibration for k, bt in backtests.items()}
+    st.subheader("Monthly forecast by team")
+    plan = plan_export.plan_table(
+        teams, sel.data_end.replace(day=1), outlook.horizon_end(sel.data_end, "12m"), lines, cals
+    )
+    flagged = plausibility.flags_many(teams, backtests)
+    plan = plan_export.with_flags(plan, flagged)
+    _flags(flagged)
+    wide = plan_export.wide(plan)
+    bands = "calibrated by each team's backtest" if cals else "Prophet's own (turn on the track record to calibrate)"
+    st.caption(
+        "Teams as rows, months as columns: actual for past days, forecast for the rest, with totals. The export adds "
+        f"each team-month's 80 % and 95 % bands ({bands}), the team's budget for the month and the difference."
+    )
+    money_cols = {c: st.column_config.NumberColumn(c, format=column_format(sel.currency)) for c in wide.columns[1:]}
+    st.dataframe(
+        wide,
+        hide_index=True,
+        width="stretch",
+        column_config={"Team": st.column_config.TextColumn("Team", pinned=True), **money_cols},
+    )
     tables.downloads(plan, "monthly-forecast-by-team", "plan")
-    _track_records(version, fcs, ev)
 
 
 def _snapshots(version: str, sel: Selection) -> None:
@@ -291,25 +351,6 @@ def _snapshots(version: str, sel: Selection) -> None:
     tables.chart_data(frame, f"forecast-{pick}-vs-actual", "snap", sel.currency)
 
 
-def _editor() -> None:
-    with st.expander("Edit budgets"):
-        upload = st.file_uploader(
-            "Replace all budgets from a CSV or YAML file", type=["csv", "yaml", "yml"], key="bud_up"
-        )
-        edited = st.data_editor(budgets.current(), num_rows="dynamic", width="stretch", key="bud_edit")
-        user = st.session_state["user"].username
-        try:
-            if upload is not None and st.button("Load file", key="bud_load"):
-                lines = budgets.parse_upload(upload.getvalue(), upload.name)
-                st.success(f"Saved version {budgets.save(lines, user, upload.name)} ({lines.height} lines).")
-            if st.button("Save table", key="bud_save", type="primary"):
-                lines = budgets.validate_frame(pl.DataFrame(edited))
-                st.success(f"Saved version {budgets.save(lines, user, 'edited in the app')} ({lines.height} lines).")
-        except budgets.BudgetError as exc:
-            st.error("Not saved:\n\n" + "\n".join(f"- {e}" for e in exc.errors))
-        st.dataframe(budgets.versions(), hide_index=True, width="stretch")
-
-
 def render(sel: Selection) -> None:
     version = cache.data_version() or ""
     st.title("Forecast & budgets")
@@ -324,8 +365,6 @@ def render(sel: Selection) -> None:
     _budget_section(version, sel, ev, bar)
     bar.empty()
     _snapshots(version, sel)
-    if st.session_state["user"].role in EDITORS:
-        _editor()
 
 
 render(st.session_state["selection"])

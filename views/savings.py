@@ -134,7 +134,7 @@ def _edit_form(item: dict[str, object]) -> None:
                 st.rerun()
 
 
-def _new_item(currencies: list[str]) -> None:
+def _new_item(currencies: list[str], whole: CostQuery) -> None:
     with st.expander("Add an item or import a CSV"), st.form("new_item", clear_on_submit=True):
         a, b, c = st.columns(3)
         item_id = a.text_input("Id", placeholder="OPT-200")
@@ -150,27 +150,31 @@ def _new_item(currencies: list[str]) -> None:
         upload = st.file_uploader("…or import items from a CSV (same columns as the export)", type=["csv"])
         if st.form_submit_button("Add"):
             user = st.session_state["user"].username
+            con = cache.connection()
+
+            def check(item: dict[str, object], where: str) -> None:
+                savings_items.require_billing_rows(con, item, whole, where)
+
             try:
                 if upload is not None:
-                    added = backlog.import_csv(upload.getvalue().decode("utf-8-sig"), user, source=upload.name)
+                    text = upload.getvalue().decode("utf-8-sig")
+                    added = backlog.import_csv(text, user, source=upload.name, check=check)
                     st.success(f"Imported {added} new items from {upload.name}.")
                 else:
-                    backlog.create(
-                        item_id.strip(),
-                        {
-                            "title": title,
-                            "category": category,
-                            "team": team,
-                            "sub_account_name": sub,
-                            "service_name": service,
-                            "estimated_monthly_saving": estimate,
-                            "currency": currency,
-                            "status": "Proposed",
-                            "method_note": method,
-                            "effort": effort,
-                        },
-                        user,
-                    )
+                    item = {
+                        "title": title,
+                        "category": category,
+                        "team": team,
+                        "sub_account_name": sub,
+                        "service_name": service,
+                        "estimated_monthly_saving": estimate,
+                        "currency": currency,
+                        "status": "Proposed",
+                        "method_note": method,
+                        "effort": effort,
+                    }
+                    check(item, f"item {item_id.strip()}")
+                    backlog.create(item_id.strip(), item, user)
                     st.rerun()
             except backlog.BacklogError as exc:
                 st.error(str(exc))
@@ -192,14 +196,15 @@ def render(sel: Selection) -> None:
     if items.is_empty():
         st.info("No backlog items in your scope yet.")
         if editable:
-            _new_item(currencies)
+            _new_item(currencies, whole)
         return
     table = savings_items.item_table(items, _realized(version, whole, items))
     _tiles(table)
     st.metric(
         "Open items",
-        int(items.filter(~pl.col("status").is_in(["Validated", "Rejected", "Won't do"])).height),
+        backlog.open_items(items).height,
         border=True,
+        help="Proposed, approved or in progress: not yet implemented, validated, rejected or dropped.",
         width="content",
     )
     a, b, c = st.columns([3, 2, 2])
@@ -246,7 +251,7 @@ def render(sel: Selection) -> None:
     if rows:
         _detail(version, sel, shown.row(rows[0], named=True), editable, ids)
     if editable:
-        _new_item(currencies)
+        _new_item(currencies, whole)
     _totals(table, sel, ids)
 
 

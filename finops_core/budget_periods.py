@@ -1,0 +1,106 @@
+"""Budget periods for FP&A: calendar months and quarters, fiscal years, and budget lines rolled up to
+any of them.
+
+Period names: 'YYYY-MM' (a month), 'YYYY-Qn' (a calendar quarter), 'FYyyyy' (a fiscal year, named by
+the calendar year it ends in: with the fiscal year starting in April, FY2027 is April 2026 to March
+2027; starting in January, FY2026 is the calendar year 2026). A budget file holds month or quarter
+lines; a quarter's or a fiscal year's budget is the sum of the lines inside it, one row per
+(team, product, sub_account, currency). A quarter line is authoritative for its months: month lines
+of the same key inside a budgeted quarter are not added on top of it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import polars as pl
+
+from finops_core.budgets import KEY, period_range
+
+_FY = re.compile(r"^FY(\d{4})$")
+GROUP = tuple(k for k in KEY if k != "period")
+SCHEMA = {
+    "team": pl.String,
+    "product": pl.String,
+    "sub_account": pl.String,
+    "period": pl.String,
+    "currency": pl.String,
+    "amount": pl.Float64,
+    "months": pl.Int64,
+}
+
+
+def _add_months(d: date, n: int) -> date:
+    y, m = divmod(d.year * 12 + d.month - 1 + n, 12)
+    return date(y, m + 1, 1)
+
+
+def fiscal_year_of(day: date, fiscal_start: int = 1) -> str:
+    """'FYyyyy' holding ``day`` (named by the calendar year the fiscal year ends in)."""
+    start_year = day.year if day.month >= fiscal_start else day.year - 1
+    end = _add_months(date(start_year, fiscal_start, 1), 11)
+    return f"FY{end.year}"
+
+
+def range_of(period: str, fiscal_start: int = 1) -> tuple[date, date]:
+    """(first day, last day) of a month, calendar quarter or fiscal year; ValueError otherwise."""
+    if not 1 <= fiscal_start <= 12:
+        raise ValueError(f"fiscal year start month {fiscal_start} is not 1 to 12")
+    if m := _FY.match(period):
+        end_month = _add_months(date(int(m[1]), fiscal_start, 1), -1)  # the month before next year's start
+        if end_month.year != int(m[1]):
+            end_month = _add_months(end_month, 12)
+        start = _add_months(end_month, -11)
+        return start, _add_months(end_month, 1) - timedelta(days=1)
+    return period_range(period)
+
+
+def periods_around(day: date, fiscal_start: int = 1) -> list[str]:
+    """The current and next month, calendar quarter and fiscal year seen from ``day``, in that order."""
+    month = day.replace(day=1)
+    quarter = month.replace(month=3 * ((month.month - 1) // 3) + 1)
+    fy_start = range_of(fiscal_year_of(day, fiscal_start), fiscal_start)[0]
+    return [
+        f"{month:%Y-%m}",
+        f"{_add_months(month, 1):%Y-%m}",
+        f"{quarter.year}-Q{(quarter.month - 1) // 3 + 1}",
+        f"{_add_months(quarter, 3).year}-Q{(_add_months(quarter, 3).month - 1) // 3 + 1}",
+        fiscal_year_of(day, fiscal_start),
+        fiscal_year_of(_add_months(fy_start, 12), fiscal_start),
+    ]
+
+
+def months_in(start: date, end: date) -> int:
+    return (end.year - start.year) * 12 + end.month - start.month + 1
+
+
+def rollup(lines: pl.DataFrame, period: str, fiscal_start: int = 1) -> pl.DataFrame:
+    """The budget of ``period`` per (team, product, sub_account, currency): the lines whose own period
+    lies inside it, added up (month lines under a quarter line of the same key left out). One row per
+    key with ``period`` set to ``period`` and ``months``: how many of its months the lines cover."""
+    start, end = range_of(period, fiscal_start)
+    rows: list[dict[str, object]] = []
+    for row in lines.iter_rows(named=True):
+        s, e = period_range(row["period"])
+        if start <= s and e <= end:
+            rows.append(row | {"_s": s, "_e": e, "_months": months_in(s, e)})
+    if not rows:
+        return pl.DataFrame(schema=SCHEMA)
+    inside = pl.DataFrame(rows)
+    quarters = inside.filter(pl.col("_months") > 1).select(*GROUP, pl.col("_s").alias("_qs"), pl.col("_e").alias("_qe"))
+    covered = (
+        inside.filter(pl.col("_months") == 1)
+        .join(quarters, on=list(GROUP))
+        .filter(pl.col("_s").is_between(pl.col("_qs"), pl.col("_qe")))
+        .select(*GROUP, "_s")
+    )
+    kept = inside.join(covered, on=[*GROUP, "_s"], how="anti")
+    return (
+        kept.group_by(list(GROUP))
+        .agg(pl.col("amount").sum(), pl.col("_months").sum().alias("months"))
+        .with_columns(pl.lit(period).alias("period"))
+        .select(list(SCHEMA))
+        .cast(SCHEMA)  # type: ignore[arg-type]
+        .sort(list(GROUP))
+    )
