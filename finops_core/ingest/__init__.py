@@ -116,13 +116,11 @@ def ingest(paths: list[Path], root: Path, source: str = "auto", user: str = "") 
     return batch.publish_groups([plan_group(paths, source)], root, user=user, strict=True)
 
 
-def ingest_deliveries(
-    groups: list[tuple[str, list[Path]]], root: Path, source: str = "auto", user: str = ""
-) -> IngestReport:
-    """Ingest several deliveries (label, files) in one publication; a refused delivery is left out
-    and reported in ``refused`` with its error, the others publish (``sync``)."""
+def ingest_deliveries(groups: list[tuple[str, list[Path], str]], root: Path, user: str = "") -> IngestReport:
+    """Ingest several deliveries (label, files, format) in one publication; a refused delivery is
+    left out and reported in ``refused`` with its error, the others publish (``sync``)."""
     planned = []
-    for label, paths in groups:
+    for label, paths, source in groups:
         try:
             planned.append(plan_group(paths, source, label))
         except IngestError as exc:
