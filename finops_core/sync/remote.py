@@ -83,9 +83,12 @@ def _mtime(info: dict[str, Any]) -> float:
 def listing(fs: Any, root: str, url: str) -> list[Entry]:
     """Every file under ``root`` (recursively), sorted by path."""
     try:
+        fs.invalidate_cache()  # fsspec keeps listings per filesystem instance; a sync needs today's
+        if not fs.exists(root):
+            raise FileNotFoundError(root)
         found = fs.find(root, detail=True)
     except FileNotFoundError as exc:
-        raise RemoteError(f"{url}: no such folder or bucket") from exc
+        raise RemoteError(f"{url}: no such folder, bucket or prefix") from exc
     except Exception as exc:  # the filesystems raise their own kinds (auth, network)
         raise RemoteError(f"{url}: cannot list: {type(exc).__name__}: {exc}") from exc
     out = [
