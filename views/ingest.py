@@ -11,6 +11,7 @@ from finops_core import state, store
 from finops_core.allocation import ConservationError
 from finops_core.ingest import SOURCES, IngestError, deliveries, ingest, live_sources
 from ui import cache, upload
+from ui.syncpanel import sync_panel
 
 st.title("Ingest")
 st.caption(
@@ -71,3 +72,4 @@ if sources:
     st.dataframe(sources, hide_index=True, width="stretch")
 else:
     st.info("No ingested sources yet (the demo data is not an ingested source).")
+sync_panel(root, st.session_state["user"].username)

@@ -161,8 +161,8 @@ def applied_check_sql(raw: str) -> str:
     """SQL true when a ContractApplied value is not JSON holding an array of objects with an id."""
     entries = applied_entries(raw)
     ok = (
-        f"coalesce(json_valid({raw}), false) AND {entries} IS NOT NULL AND "
-        f"list_bool_and(list_transform({entries}, lambda e: {_entry_id('e')} IS NOT NULL))"
+        f"CASE WHEN coalesce(json_valid({raw}), false) THEN {entries} IS NOT NULL AND "
+        f"list_bool_and(list_transform({entries}, lambda e: {_entry_id('e')} IS NOT NULL)) END"
     )
     return f"({raw}) IS NOT NULL AND NOT coalesce({ok}, false)"
 
