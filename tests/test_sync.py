@@ -295,3 +295,45 @@ def test_sources_yaml_schedules(tmp_path: Path) -> None:
     assert az.schedule.due(datetime(2026, 12, 1, 7, 0), now) and not az.schedule.due(datetime(2026, 12, 2, 6, 31), now)
     weekly = config.digests[0].schedule
     assert weekly.due(datetime(2026, 11, 30, 6, 0), now) and not weekly.due(datetime(2026, 11, 30, 7, 1), now)
+
+
+def test_the_worker_syncs_due_sources_and_sends_due_digests_once(tmp_path: Path, state_dir: Path) -> None:
+    from datetime import datetime
+
+    from finops_core.sync import worker
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "f.csv").write_bytes(FOCUS13.read_bytes())
+    text = (
+        f"sources:\n  - name: focus\n    url: {folder}\n    schedule: every 1h\n"
+        "digests:\n  - scope: team=payments\n    send: webhook\n    format: slack\n    schedule: weekly Mon 07:00\n"
+    )
+    config = sources.parse(text, tmp_path / "sources.yaml")
+    root, said, sent = tmp_path / "store", [], []
+    monday = datetime(2026, 11, 30, 7, 5)
+
+    def send(argv: list[str]) -> int:
+        sent.append(argv)
+        return 0
+
+    worker.tick(root, config, monday, said.append, run_cli=send)
+    assert store.current_version(root) is not None and said[0].startswith("sync focus: ok, 1 seen, 1 ingested")
+    assert sent == [
+        [
+            "digest",
+            "--store",
+            str(root),
+            "--send",
+            "webhook",
+            "--format",
+            "slack",
+            "--user",
+            "worker",
+            "--scope",
+            "team=payments",
+        ]
+    ]
+    worker.tick(root, config, monday.replace(minute=30), said.append, run_cli=send)
+    assert len(sent) == 1 and len(history.runs()) == 1  # neither is due again within the hour / week
+    assert main(["worker", "--store", str(root), "--sources-file", str(tmp_path / "none.yaml"), "--once"]) == 0
