@@ -26,18 +26,18 @@ def contracts_section(version: str, sel: Selection) -> None:
         + "."
     )
     shown = found.select(
-        "ContractId",
         "ContractCommitmentId",
         "ContractCommitmentCategory",
-        "ContractCommitmentType",
-        "period_start",
-        "period_end",
         "committed",
         "consumed",
-        "remaining",
         "unit",
         "consumed_share",
         "period_elapsed",
+        "remaining",
+        "period_start",
+        "period_end",
+        "ContractCommitmentType",
+        "ContractId",
         "charges",
         "ContractCommitmentDescription",
     )
