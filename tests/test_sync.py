@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -220,7 +221,12 @@ def test_a_killed_sync_leaves_the_store_unchanged_and_does_not_block_the_next(
     subprocess.run([*cmd[:-1], str(probe)], cwd=repo, env=env, check=True, capture_output=True)
     whole = time.monotonic() - started
     rng = random.Random(17)
+    pristine = tmp_path / "pristine"
+    shutil.copytree(root, pristine)
+    outcomes = []
     for trial in range(4):
+        shutil.rmtree(root)
+        shutil.copytree(pristine, root)
         last = int(history.runs()["id"].max() or 0)  # type: ignore[arg-type]
         proc = subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         begun = time.monotonic()
@@ -231,11 +237,20 @@ def test_a_killed_sync_leaves_the_store_unchanged_and_does_not_block_the_next(
         time.sleep(left * rng.uniform(0.0, 0.6))
         proc.send_signal(signal.SIGKILL)
         assert proc.wait() == -signal.SIGKILL, f"trial {trial}: the sync finished before the kill"
-        assert store.current_version(root) == version and _export_hash(root, tmp_path) == before
+        if store.current_version(root) == version:
+            assert _export_hash(root, tmp_path) == before  # killed before its publish: nothing of it shows
+            outcomes.append("unchanged")
+        else:  # killed after its publish, while recording the run: the whole new version, never a part
+            assert _rounded(root) == _rounded(probe)
+            outcomes.append("complete")
+    assert "unchanged" in outcomes
+    shutil.rmtree(root)
+    shutil.copytree(pristine, root)
     (o,) = runner.sync([Source(url, url)], root)  # the lock died with its process
     assert o.status == "ok" and o.ingested == 3 and store.current_version(root) != version
     assert not list((root / "versions").glob(".staging-*"))
     assert history.runs()["status"].to_list().count("interrupted") == 4  # the next sync marked the killed runs
+    assert _rounded(root) == _rounded(probe)
 
 
 def test_a_second_sync_is_refused_while_one_holds_the_lock(tmp_path: Path, state_dir: Path) -> None:
