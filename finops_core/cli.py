@@ -1,4 +1,4 @@
-"""Command line: ``python -m finops_core demo|query|export|ingest|rebuild|tags|rules|reconcile|check|digest``
+"""Command line: ``python -m finops_core demo|query|export|ingest|sync|worker|rebuild|tags|rules|reconcile|check|digest|pack``
 and one subcommand per capability: ``anomalies|forecast|budgets|commitments|savings`` (``commands.py``).
 
 Exit codes: 0 ok, 2 bad usage or input (the message names the file or field), 1 unexpected.
@@ -26,6 +26,7 @@ from finops_core.query import CostQuery, QueryError
 from finops_core.query_cli import QueryUsageError
 from finops_core.reports import commands as report_commands
 from finops_core.schema import C
+from finops_core.sync import commands as sync_commands
 from finops_core.tagrules import RulesError
 from finops_core.trust import commands as trust_commands
 from finops_core.trust.invoices import InvoiceError
@@ -74,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     HANDLERS.update(policy_commands.add_parsers(sub))
     HANDLERS.update(report_commands.add_parsers(sub))
     HANDLERS.update(capability_commands.add_parsers(sub))
+    HANDLERS.update(sync_commands.add_parsers(sub))
     return p
 
 
@@ -136,6 +138,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             print(f"  {note}")
         for w in r.warnings:
             print(f"  warning: {w}")
+    for name, rows in report.contracts:
+        print(f"{name}: FOCUS 1.3 Contract Commitment dataset, {rows} contract commitment(s)")
     for line in deliveries.describe_changes(report.changes):
         print(line)
     state = f"published data version {report.data_version}" if report.published else "store unchanged"

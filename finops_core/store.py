@@ -7,6 +7,7 @@ Layout under the store directory::
     versions/<id>/manifest.json     sources, deliveries (ingested parts), partitions, totals, schema version
     versions/<id>/billing_period=YYYY-MM/*.parquet
     versions/<id>/rollups.duckdb    tag map and daily rollups built at publish
+    versions/<id>/contracts/        FOCUS 1.3 contract commitments and the rows applied to them
 
 A publish writes a whole new version aside (unchanged partitions are hard-linked from the
 current one), builds its rollups, then renames it into place and swaps CURRENT. A crash at any
@@ -37,6 +38,7 @@ from finops_core.schema import SCHEMA_VERSION, C
 
 DEFAULT_STORE = Path("data/store")
 KEEP_VERSIONS = 3
+CONTRACTS = "contracts"  # FOCUS 1.3 contract commitments and the applied rows (ingest/contracts.py)
 
 
 class StoreError(Exception):
@@ -187,6 +189,8 @@ def _finish(pub: Publication, vid: str, carry_over: bool) -> None:
         {p: i for p, i in parent_manifest["partitions"].items() if p not in pub.replace} if parent_manifest else {}
     )
     partitions = _partition_stats(pub.staging, carried)
+    if parent_manifest:
+        _carry_contracts(version_dir(pub.root, pub.parent) / CONTRACTS, pub.staging / CONTRACTS, partitions)
     doc = {
         "data_version": vid,
         "schema_version": SCHEMA_VERSION,
@@ -207,6 +211,23 @@ def _finish(pub: Publication, vid: str, carry_over: bool) -> None:
     (pub.staging / "manifest.json").write_text(json.dumps(doc, indent=1, sort_keys=True))
     _fsync_dir(pub.staging)
     os.rename(pub.staging, pub.root / "versions" / vid)
+
+
+def _carry_contracts(old: Path, new: Path, partitions: dict[str, dict[str, Any]]) -> None:
+    """Link the parent's contract commitments (unless this publication wrote them) and the applied
+    rows of every cost file the new version keeps (ingest/contracts.py)."""
+    if not old.is_dir():
+        return
+    links = [(old / "contract_commitments.parquet", new / "contract_commitments.parquet")]
+    links += [
+        (old / "applied" / f"billing_period={p}" / f, new / "applied" / f"billing_period={p}" / f)
+        for p, info in partitions.items()
+        for f in info["files"]
+    ]
+    for src, dst in links:
+        if src.exists() and not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.link(src, dst)
 
 
 def totals(partitions: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -321,4 +342,7 @@ def connect(root: Path | str | None = None, version: str | None = None) -> duckd
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"ATTACH {rollups.quote_path(vdir / 'rollups.duckdb')} AS r (READ_ONLY)")
     rollups.create_views(con, partition_files(path, vdir.name), "r")
+    from finops_core.ingest import contracts  # the ingest package imports this module
+
+    contracts.create_views(con, vdir / CONTRACTS, partition_files(path, vdir.name), "r")
     return con

@@ -377,11 +377,12 @@ def test_killed_ingest_leaves_the_store_unchanged(tmp_path: Path) -> None:
         import os
         from pathlib import Path
         import finops_core.ingest as ing
-        real = ing.stage
+        import finops_core.ingest.batch as batch
+        real = batch.stage
         def dying(*a, **k):
             real(*a, **k)
             os._exit(9)  # killed after the Parquet files are staged, before the manifest and CURRENT
-        ing.stage = dying
+        batch.stage = dying
         ing.ingest([Path({str(CUR2)!r})], Path({str(tmp_path)!r}))
     """)
     root = Path(__file__).resolve().parents[1]

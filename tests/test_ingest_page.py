@@ -40,3 +40,32 @@ def test_only_admins_get_the_ingest_page(demo_store: Path, monkeypatch: pytest.M
     at = _app(demo_store, monkeypatch, user="finops")
     with pytest.raises(ValueError):
         at.switch_page("views/ingest.py")
+
+
+def test_admin_edits_sources_yaml_and_syncs_from_the_page(
+    demo_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_sync import FOCUS13
+
+    root = tmp_path / "store"
+    shutil.copytree(demo_store, root)
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "focus-1.3.csv").write_bytes(FOCUS13.read_bytes())
+    monkeypatch.setenv("FINOPS_SOURCES", str(tmp_path / "sources.yaml"))
+    at = _app(root, monkeypatch, user="admin")
+    at.switch_page("views/ingest.py").run()
+    at.text_area(key="sources_yaml").set_value("sources:\n  - name: f\n    url: ftp://x\n").run()
+    next(b for b in at.button if b.label == "Save sources").click().run()
+    assert "line 3: field url: 'ftp://x': scheme ftp://" in at.error[0].value
+    assert not (tmp_path / "sources.yaml").exists()
+    at.text_area(key="sources_yaml").set_value(
+        f"sources:\n  - name: focus\n    url: {folder}\n    format: focus\n"
+    ).run()
+    next(b for b in at.button if b.label == "Save sources").click().run()
+    assert "Saved 1 source(s)" in at.success[0].value
+    next(b for b in at.button if b.label == "Sync all sources now").click().run()
+    assert not at.exception
+    assert any("focus: 1 seen, 1 ingested" in s.value for s in at.success)
+    runs = at.dataframe[-1].value  # newest first (the session's state database may hold other tests' runs)
+    assert runs["source"].to_list()[0] == "focus" and runs["status"].to_list()[0] == "ok"

@@ -81,11 +81,15 @@ def test_older_versions_are_told_by_the_columns_they_lack(tmp_path: Path, drop: 
     assert version(["ChargeType", "AmortizedCost", "BilledCost"])[0] == "1.0-preview"
 
 
-def test_the_1_3_contract_commitment_dataset_is_named_not_called_unknown(tmp_path: Path) -> None:
+def test_a_partial_1_3_contract_commitment_dataset_is_named_with_its_missing_columns(tmp_path: Path) -> None:
     path = tmp_path / "contract.csv"
     path.write_text(
         "ContractId,ContractPeriodStart,ContractPeriodEnd,ContractCommitmentId,ContractCommitmentCategory,"
         "ContractCommitmentCost,BillingCurrency\nc-1,2026-01-01T00:00:00Z,2027-01-01T00:00:00Z,cc-1,Spend,1000,USD\n"
     )
-    with pytest.raises(IngestError, match=r"contract.csv: row 1 \(header\): a FOCUS 1.3 Contract Commitment dataset"):
+    with pytest.raises(
+        IngestError,
+        match=r"contract.csv: row 1 \(header\): FOCUS 1.3 Contract Commitment dataset without column\(s\) "
+        r"ContractCommitmentType, ContractCommitmentDescription",
+    ):
         ingest([path], tmp_path / "store")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -160,17 +160,22 @@ def invoices_in_force(version: str) -> tuple[pl.DataFrame | None, str]:
 
 
 @st.cache_data(max_entries=MAX_ENTRIES, show_spinner=False)
-def _trust_line(version: str, scope_key: str, _scope: Scope, today: date, invoices_key: str) -> tuple[str, str]:
-    from finops_core.trust import line
+def _trust_line(
+    version: str, scope_key: str, _scope: Scope, today: date, invoices_key: str, sync_key: str
+) -> tuple[str, str]:
+    from finops_core.trust import line, sync_status
 
     lines, _ = invoices_in_force(version)
-    trust = line.trust_line(connection(), store_root(), _scope, lines, today)
+    synced = sync_status.sync_part(datetime.now(UTC).replace(tzinfo=None))
+    trust = line.trust_line(connection(), store_root(), _scope, lines, today, synced)
     return trust.text, trust.status
 
 
 def trust_line(version: str, scope: Scope) -> tuple[str, str]:
     """(sentence, worst status) of the trust line for ``scope``, cached per data version, day and invoices."""
-    return _trust_line(version, scope.key(), scope, date.today(), _invoices_key())
+    from finops_core.trust import sync_status
+
+    return _trust_line(version, scope.key(), scope, date.today(), _invoices_key(), sync_status.sync_key())
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -11,6 +11,7 @@ import streamlit as st
 from finops_core import commitments as cm
 from finops_core.schema import C, label
 from ui import cache, charts, tables
+from ui.contracts import contracts_section
 from ui.filters import Selection
 from ui.format import column_format, money
 
@@ -193,6 +194,7 @@ def render(sel: Selection) -> None:
     _tiles(version, sel)
     _trends(version, sel)
     _inventory(version, sel)
+    contracts_section(version, sel)
     _coverage_table(version, sel)
     _sizing(version, sel)
 

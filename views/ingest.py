@@ -11,7 +11,9 @@ import streamlit as st
 from finops_core import state, store
 from finops_core.allocation import ConservationError
 from finops_core.ingest import SOURCES, IngestError, deliveries, ingest, live_sources
+from finops_core.ingest.uploads import write_uploads
 from ui import cache, tables, upload
+from ui.syncpanel import sync_panel
 
 st.title("Ingest")
 st.caption(
@@ -27,12 +29,8 @@ files = st.file_uploader(
 source = st.selectbox("Format", ["auto", *SOURCES], help="auto reads each file's header")
 if st.button("Ingest", type="primary", disabled=not files):
     with tempfile.TemporaryDirectory() as tmp:
-        paths = []
-        for f in files or []:
-            path = Path(tmp) / Path(f.name).name
-            path.write_bytes(f.getvalue())
-            paths.append(path)
         try:
+            paths = write_uploads(Path(tmp), [(f.name, f.getvalue()) for f in files or []])
             with st.spinner("Checking and publishing"):
                 report = ingest(paths, root, source, user=st.session_state["user"].username)
         except (IngestError, store.StoreError, ConservationError) as exc:
@@ -72,3 +70,4 @@ if sources:
     tables.show(pl.DataFrame(sources, infer_schema_length=None), key_columns=("name",))
 else:
     st.info("No ingested sources yet (the demo data is not an ingested source).")
+sync_panel(root, st.session_state["user"].username)

@@ -13,6 +13,7 @@ matched case-insensitively (``usage`` -> ``Usage``), and Tags must be JSON objec
 
 from __future__ import annotations
 
+from finops_core.ingest import contracts
 from finops_core.ingest.core import Check, IngestError, InputFile, Mapper, sql_str
 from finops_core.ingest.rules import WARN_EMPTY
 from finops_core.schema import FOCUS_COLUMNS, SERVICE_SUBCATEGORIES, C, subcategories_of
@@ -52,7 +53,7 @@ RENAMED = {
     C.ConsumedUnit: ("UsageUnit",),
     C.RegionId: ("Region",),
     C.ProviderName: ("Provider", "ServiceProviderName"),
-    C.PublisherName: ("Publisher",),
+    C.PublisherName: ("Publisher", "ServiceProviderName"),  # 1.3 deprecates PublisherName
     C.InvoiceIssuerName: ("InvoiceIssuer",),
     C.InvoiceId: ("x_InvoiceId",),
 }
@@ -104,6 +105,8 @@ def _notes(m: Mapper, names: dict[str, str | None]) -> None:
     note += f"; {len(dropped)} column(s) not carried (no FOCUS 1.2 column)" + (
         f": {', '.join(dropped)}" if dropped else ""
     )
+    if m.has("ContractApplied"):
+        note += "; ContractApplied kept as the contract commitments each charge counts towards"
     m.notes.append(note)
 
 
@@ -153,6 +156,13 @@ def build(m: Mapper, files: list[InputFile]) -> dict[str, str]:
         if not col.nullable and col.level.value == "Mandatory" and col.name not in (*WARN_EMPTY, C.BillingCurrency):
             m.require(col.name, expr)  # the others warn (rules.py) or are checked after mapping (currency)
         out[col.name] = expr
+    applied = m.name("ContractApplied")
+    if applied is not None:  # FOCUS 1.3: the contract commitments a charge counts towards (contracts.py)
+        raw = m.text(applied)
+        m.checks.append(
+            Check(applied, contracts.applied_check_sql(raw), raw, "is not a JSON array of contract commitments applied")
+        )
+        out[contracts.APPLIED_SOURCE] = raw
     out.setdefault(C.PricingCurrency, out[C.BillingCurrency])
     out.setdefault(C.PricingCurrencyEffectiveCost, out[C.EffectiveCost])
     return out

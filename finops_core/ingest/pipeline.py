@@ -17,7 +17,7 @@ from typing import Any
 
 import duckdb
 
-from finops_core.ingest import conformance
+from finops_core.ingest import conformance, contracts
 from finops_core.ingest.core import Check, IngestError, InputFile, Mapper, first_line, ident, sql_str
 from finops_core.ingest.locate import EMPTY, REQUIRED_OUT, diagnose, output_checks, with_row
 from finops_core.rollups import quote_path
@@ -123,6 +123,7 @@ def focus_sql(exprs: dict[str, str], checks: list[Check], relation: str, label: 
         cols.append(f"{expr} AS {ident(col.name)}")
     if role is not None:
         cols.append(f"{role} AS __role")
+    cols += [f"{e} AS {ident(k)}" for k, e in exprs.items() if k.startswith("__")]  # carried beside the rows
     inner = f"SELECT {', '.join(cols)} FROM {relation} AS src"
     whens = " ".join(
         f"WHEN {ident(n)} IS NULL THEN error({sql_str(f'{label}: column {n} {EMPTY}')})" for n in REQUIRED_OUT
@@ -153,6 +154,8 @@ def stage(plan: Plan, staging: Path, work: Path) -> Staged:
         exprs, filled = _copy(con, plan, mapper, exprs, role, whole)
         out = _split(con, whole, work / "out", role is not None)
         staged = _move(f"{plan.source.KEY}--{{acct}}--{plan.sha256[:12]}", out, staging)
+        if contracts.APPLIED_SOURCE in exprs:
+            _split_applied(con, staged, staging)
         _check_currencies(con, plan, mapper, exprs, staged, staging)
         _summarize(con, staged, staging)
         staged.rows_in = _rows_in(con, plan, staged, staging)
@@ -227,6 +230,15 @@ def _move(pattern: str, out: Path, staging: Path) -> Staged:
             f.rename(folder / name)
             staged.files.append(StagedFile(period, acct, name, role))
     return staged
+
+
+def _split_applied(con: duckdb.DuckDBPyConnection, staged: Staged, staging: Path) -> None:
+    """Move the ContractApplied entries of each staged file into its applied file (contracts.py)."""
+    names = [c.name for c in FOCUS_COLUMNS]
+    for f in staged.files:
+        folder = f"billing_period={f.period}"
+        out = staging / contracts.FOLDER / contracts.APPLIED / folder / f.name
+        contracts.write_applied(con, staging / folder / f.name, out, names)
 
 
 def _paths(staged: Staged, staging: Path) -> list[str]:

@@ -102,12 +102,18 @@ def reconciliation_parts(table: pl.DataFrame) -> list[tuple[str, str]]:
 
 
 def trust_line(
-    con: duckdb.DuckDBPyConnection, root: Path, scope: Scope, invoices: pl.DataFrame | None, as_of: date | None = None
+    con: duckdb.DuckDBPyConnection,
+    root: Path,
+    scope: Scope,
+    invoices: pl.DataFrame | None,
+    as_of: date | None = None,
+    sync: tuple[str, str] | None = None,
 ) -> TrustLine:
-    """The trust line for ``scope`` on the current version of ``root``."""
+    """The trust line for ``scope`` on the current version of ``root``; ``sync`` is the export
+    sync's part (``sync_status.sync_part``), if any source syncs."""
     today = as_of or date.today()
     days = quality.account_days(con, scope)
-    parts = [coverage_part(days, today)]
+    parts = [coverage_part(days, today)] + ([sync] if sync else [])
     periods = sorted(store.manifest(root).get("partitions", {}))
     last = days["last_day"].max() if days.height else None
     if periods and reconcile._open(periods[-1], last if isinstance(last, date) else None, today):

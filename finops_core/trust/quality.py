@@ -276,7 +276,10 @@ def checks(con: duckdb.DuckDBPyConnection, root: Path, scope: Scope, as_of: date
     found.append(version_age(doc, datetime.now(UTC).replace(tzinfo=None)))
     found += [_row_rule(con, r) for r in rowchecks.RULES]
     found += [_mixed_currencies(con), _service_categories(con), _ingest_warnings(root)]
-    return found
+    from finops_core.trust.sync_status import sync_check  # it imports this module
+
+    synced = sync_check(datetime.now(UTC).replace(tzinfo=None))
+    return found + ([synced] if synced else [])
 
 
 def worst(found: list[Check]) -> str:
