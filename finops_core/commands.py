@@ -1,6 +1,6 @@
 """``python -m finops_core anomalies|forecast|budgets|commitments|savings``: what the pages show, for
 scripts and cron. Each prints a table (default), CSV or JSON on stdout, money rounded to cents; the
-store defaults to ``$FINOPS_STORE`` and ``--scope team:NAME`` / ``--scope sub_account:ID`` limits the
+store defaults to ``$FINOPS_STORE`` and ``--scope team=NAME`` / ``--scope sub_account=ID`` (or ``team:NAME``) limits the
 rows as a viewer's scope would.
 """
 
@@ -52,7 +52,7 @@ def _common(p: argparse.ArgumentParser, currency: bool = True) -> None:
         "--scope",
         action="append",
         default=[],
-        metavar="team:NAME|sub_account:ID",
+        metavar="team=NAME|sub_account=ID",
         help="only the rows of these teams or sub accounts, as a viewer sees them (repeat; default: everything)",
     )
     if currency:
@@ -89,13 +89,14 @@ def add_parsers(sub: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
 def _scope(values: list[str]) -> Scope:
     teams, subs = [], []
     for v in values:
-        kind, _, name = v.partition(":")
+        # team=NAME as the digest and pack take it; team:NAME also works
+        kind, _, name = v.partition("=") if "=" in v.split(":", 1)[0] else v.partition(":")
         if kind == "team" and name:
             teams.append(name)
         elif kind == "sub_account" and name:
             subs.append(name)
         else:
-            raise QueryError(f"--scope {v!r}: expected team:NAME or sub_account:ID")
+            raise QueryError(f"--scope {v!r}: expected team=NAME or sub_account=ID")
     return Scope(tuple(teams) or None, tuple(subs) or None) if values else Scope()
 
 

@@ -89,7 +89,7 @@ def test_commitments_and_savings(cron_env: dict[str, str]) -> None:
     table = _csv(done.stdout)
     assert table.height > 0 and {C.CommitmentDiscountName, "used", "unused", "utilization"} <= set(table.columns)
     assert _rounded(done.stdout)
-    done = _run(cron_env, "savings", "--format", "json", "--scope", "team:payments")
+    done = _run(cron_env, "savings", "--format", "json", "--scope", "team=payments")
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
     assert rows and {r["team"] for r in rows} == {"payments"}

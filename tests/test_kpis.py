@@ -153,10 +153,11 @@ def test_mtta_and_mttr_equal_the_anomalies_page(world: dict[str, Any]) -> None:
     times = triage.response_times(world["path"])  # the Anomalies page's response-time table
     company, viewer = world["cards"]["company"], world["cards"]["viewer"]
     mtta = (times["mtta_hours"] * times["acknowledged"]).sum() / times["acknowledged"].sum()
-    assert company["anomaly_mtta"].value == pytest.approx(mtta) == pytest.approx((2 + 10 + 6) / 3)
-    assert company["anomaly_mttr"].value == pytest.approx((30 + 50) / 2)
+    # counted from the anomaly's start (1 Oct 00:00), two days before the cases were first seen
+    assert company["anomaly_mtta"].value == pytest.approx(mtta) == pytest.approx(48 + (2 + 10 + 6) / 3)
+    assert company["anomaly_mttr"].value == pytest.approx(48 + (30 + 50) / 2)
     pay = times.filter(pl.col("team") == "payments").row(0, named=True)
-    assert viewer["anomaly_mtta"].value == pytest.approx(pay["mtta_hours"]) == pytest.approx(4.0)
+    assert viewer["anomaly_mtta"].value == pytest.approx(pay["mtta_hours"]) == pytest.approx(48 + 4.0)
     assert viewer["anomaly_mttr"].value == pytest.approx(pay["mttr_hours"])
 
 
