@@ -56,7 +56,7 @@ def _month_to_date(version: str, w: kpis.Window) -> None:
     actual = float(cache.total(version, repr(q), q)[q.metric].sum())
     lines = budget_status.visible_lines(budgets.current(), f"{first:%Y-%m}", q)
     budget = budget_status.selection_budget(lines, q)
-    covered, _ = cache.call(version, kpi_ops.budget_covered, q, lines.write_csv() if lines.height else "")
+    covered, _ = cache.call(version, kpi_ops.budget_covered, q, kpi_ops.lines_text(lines))
     a, b, c, d = st.columns(4)
     a.metric(f"Spend {first:%-d %b} to {w.data_end:%-d %b}", money(actual, w.currency), border=True)
     if w.data_end < last:

@@ -193,9 +193,15 @@ def budget_covered(con: duckdb.DuckDBPyConnection, q: CostQuery, lines_csv: str)
     return covered, total
 
 
+def lines_text(lines: pl.DataFrame) -> str:
+    """Budget lines as the CSV text ``budget_covered`` takes (hashable for the page's cache); the
+    columns a budget file has, whatever a caller added (e.g. months budgeted)."""
+    return lines.select(budgets.COLUMNS).write_csv() if lines.height else ""
+
+
 def budget_kpi(call: Call, w: Window, targets: Targets, lines: pl.DataFrame) -> Kpi:
     review = month_label(w.review)
-    text = lines.write_csv() if lines.height else ""
+    text = lines_text(lines)
     values: dict[str, float | None] = {}
     for m in w.months:
         covered, total = call(budget_covered, w.month_query(m), text)
