@@ -108,6 +108,7 @@ def test_clicking_a_breakdown_bar_drills_into_it(app_url: str, browser: Any, dem
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1500, "height": 1300})
     login(page, app_url, "finance", DEMO_PASSWORD)
+    page.goto(f"{app_url}/spend")  # Overview is the landing page
     _settle(page)
     q, total = _core(demo_store)
     con = store.connect(demo_store)
