@@ -36,9 +36,9 @@ PAGES = {  # key in access.PAGE_ROLES -> (file, title, icon)
 def ensure_demo_users() -> None:
     """A demo store needs demo users: create them once and print their passwords once."""
     path = auth.users_file()
-    if path.exists():
+    plain = access.create_demo_users_once(path, os.environ.get("FINOPS_DEMO_PASSWORD"))
+    if plain is None:
         return
-    plain = access.create_demo_users(path, os.environ.get("FINOPS_DEMO_PASSWORD"))
     lines = [f"  {u:8s} {p}" for u, p in plain.items()]
     print(f"Demo users written to {path}. Passwords (shown once):", *lines, sep="\n", file=sys.stdout, flush=True)
 

@@ -203,6 +203,22 @@ def create_demo_users(path: Path, password: str | None = None) -> dict[str, str]
     return plain
 
 
+def create_demo_users_once(path: Path, password: str | None = None) -> dict[str, str] | None:
+    """``create_demo_users`` unless the file exists; None when it does, or when another process
+    created it first (two first visits at once must not print passwords that the other overwrote)."""
+    if path.exists():
+        return None
+    staged = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
+    plain = create_demo_users(staged, password)
+    try:
+        os.link(staged, path)  # fails if the file appeared meanwhile: the first writer wins
+    except FileExistsError:
+        return None
+    finally:
+        staged.unlink(missing_ok=True)
+    return plain
+
+
 def ensure_cookie_key(folder: Path) -> str:
     """The cookie signing key kept in ``folder/cookie.key`` (created once, random, mode 0600)."""
     key_file = folder / "cookie.key"

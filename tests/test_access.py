@@ -178,3 +178,13 @@ def test_no_secret_is_committed() -> None:
         text=True,
     ).stdout.split()
     assert len(ignored) == 3
+
+
+def test_demo_users_are_created_once_by_the_first_of_two_writers(tmp_path: Path) -> None:
+    path = tmp_path / "users.yaml"
+    first = access.create_demo_users_once(path, "first-password")
+    assert first is not None and set(first.values()) == {"first-password"}
+    assert access.create_demo_users_once(path, "second-password") is None  # nothing printed, nothing replaced
+    doc = yaml.safe_load(path.read_text())
+    assert bcrypt.checkpw(b"first-password", doc["credentials"]["usernames"]["admin"]["password"].encode())
+    assert [p.name for p in tmp_path.iterdir()] == ["users.yaml"]
