@@ -16,19 +16,12 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from finops_core import budgets
 from finops_core.budgets import KEY, period_range
 
 _FY = re.compile(r"^FY(\d{4})$")
 GROUP = tuple(k for k in KEY if k != "period")
-SCHEMA = {
-    "team": pl.String,
-    "product": pl.String,
-    "sub_account": pl.String,
-    "period": pl.String,
-    "currency": pl.String,
-    "amount": pl.Float64,
-    "months": pl.Int64,
-}
+SCHEMA = budgets.SCHEMA | {"months": pl.Int64}  # a line, and how many months of its period are budgeted
 
 
 def _add_months(d: date, n: int) -> date:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import smtplib
-import ssl
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from finops_core import access, state
+from finops_core.reports import delivery
 from finops_core.reports.delivery import Settings
 
 SCHEMA = """
@@ -60,14 +60,8 @@ def _send(text: str, email: str, settings: Settings) -> tuple[str, str, bool, st
         msg.set_content(text)
         target = f"{email} via {settings.smtp_host}:{settings.smtp_port}"
         try:
-            client = smtplib.SMTP_SSL if settings.smtp_security == "ssl" else smtplib.SMTP
-            with client(settings.smtp_host, settings.smtp_port, timeout=settings.timeout) as smtp:
-                if settings.smtp_security == "starttls":
-                    smtp.starttls(context=ssl.create_default_context())
-                if settings.smtp_user:
-                    smtp.login(settings.smtp_user, settings.smtp_password)
-                smtp.send_message(msg)
-            return "smtp", target, True, ""
+            refused = delivery.send_mail(settings, msg)
+            return "smtp", target, not refused, f"refused: {', '.join(refused)}" if refused else ""
         except (smtplib.SMTPException, OSError) as exc:
             return "smtp", target, False, f"{type(exc).__name__}: {exc}"
     why = "no webhook URL or SMTP host configured" if not settings.smtp_host else "the owner has no e-mail address"

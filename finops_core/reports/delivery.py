@@ -195,6 +195,17 @@ def message(d: Digest, settings: Settings, to: tuple[str, ...]) -> EmailMessage:
     return msg
 
 
+def send_mail(settings: Any, msg: EmailMessage) -> dict[str, Any]:
+    """Send ``msg`` through the configured SMTP server (TLS as set); the refused recipients."""
+    client = smtplib.SMTP_SSL if settings.smtp_security == "ssl" else smtplib.SMTP
+    with client(settings.smtp_host, settings.smtp_port, timeout=settings.timeout) as smtp:
+        if settings.smtp_security == "starttls":
+            smtp.starttls(context=ssl.create_default_context())
+        if settings.smtp_user:
+            smtp.login(settings.smtp_user, settings.smtp_password)
+        return dict(smtp.send_message(msg))
+
+
 def by_smtp(
     d: Digest, settings: Settings, to: tuple[str, ...] = (), user: str = "", path: Path | None = None
 ) -> Delivery:
@@ -206,13 +217,7 @@ def by_smtp(
         return _record(d, "html", Delivery("smtp", target, False, f"not configured (set {missing})"), 0, user, path)
     msg = message(d, settings, to)
     try:
-        client = smtplib.SMTP_SSL if settings.smtp_security == "ssl" else smtplib.SMTP
-        with client(settings.smtp_host, settings.smtp_port, timeout=settings.timeout) as smtp:
-            if settings.smtp_security == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
-            if settings.smtp_user:
-                smtp.login(settings.smtp_user, settings.smtp_password)
-            refused = smtp.send_message(msg)
+        refused = send_mail(settings, msg)
         result = Delivery("smtp", target, not refused, f"refused: {', '.join(refused)}" if refused else "")
     except (smtplib.SMTPException, OSError) as exc:
         result = Delivery("smtp", target, False, f"{type(exc).__name__}: {exc}")
