@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -19,6 +21,7 @@ DEMO_PASSWORD = "test-password-123"
 
 # Tests never touch the developer's data/state: users file, cookie key and audit log go to a temp folder.
 os.environ["FINOPS_STATE"] = tempfile.mkdtemp(prefix="finops-state-")
+atexit.register(shutil.rmtree, os.environ["FINOPS_STATE"], True)
 os.environ["FINOPS_DEMO_PASSWORD"] = DEMO_PASSWORD
 os.environ.pop("FINOPS_AUTH_FILE", None)
 
