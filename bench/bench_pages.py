@@ -25,6 +25,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from datetime import date
@@ -164,6 +165,8 @@ def main() -> None:
     from finops_core import access, store
 
     ensure_demo(args.store, args.rows, args.seed, args.end)
+    state = tempfile.TemporaryDirectory(prefix="bench-pages-state-")  # demo users and audit log of this run
+    os.environ.setdefault("FINOPS_STATE", state.name)
     role = access.DEMO_USERS[args.user][1]
     pages = args.pages.split(",") if args.pages else [p for p, roles in access.PAGE_ROLES.items() if role in roles]
     version = store.current_version(args.store)
