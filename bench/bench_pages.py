@@ -37,12 +37,13 @@ sys.path.insert(0, str(ROOT))
 
 _calls: dict[str, list[float]] = defaultdict(list)
 _depth = [0]
+_max_depth = [1]
 
 
 def _wrap(name: str, fn: Any) -> Any:
     @functools.wraps(fn)
     def timed(*args: Any, **kwargs: Any) -> Any:
-        if _depth[0]:
+        if _depth[0] >= _max_depth[0]:
             return fn(*args, **kwargs)
         _depth[0] += 1
         started = time.perf_counter()
@@ -129,6 +130,7 @@ def _raw_scan(store_root: Path, repeat: int) -> dict[str, Any]:
 
 def _run_child(args: argparse.Namespace, page: str) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", page, "--store", str(args.store), "--user", args.user]
+    cmd += ["--depth", str(args.depth)]
     env = os.environ | {"FINOPS_STORE": str(args.store)}
     done = subprocess.run([*cmd, "--repeat", str(args.repeat)], capture_output=True, text=True, env=env, cwd=ROOT)
     if done.returncode:
@@ -136,10 +138,10 @@ def _run_child(args: argparse.Namespace, page: str) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def _print(rows: list[tuple[str, dict[str, Any]]]) -> None:
+def _print(rows: list[tuple[str, dict[str, Any]]], top_n: int) -> None:
     print(f"{'page':<13}{'cold ms':>10}{'warm ms':>10}{'RSS MB':>8}  slowest first-load calls (ms)")
     for page, r in rows:
-        top = sorted(r["calls"].items(), key=lambda kv: -kv[1])[:4]
+        top = sorted(r["calls"].items(), key=lambda kv: -kv[1])[:top_n]
         calls = ", ".join(f"{name} {ms:.0f}" for name, ms in top)
         print(f"{page:<13}{r['cold']:>10.0f}{r['warm']:>10.0f}{r['rss']:>8.0f}  {calls}")
         for err in r["errors"]:
@@ -155,9 +157,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_500_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--end", type=date.fromisoformat, default=date(2026, 11, 30))
+    parser.add_argument("--depth", type=int, default=1, help="record calls this deep (default 1: the page's own)")
+    parser.add_argument("--top", type=int, default=4, help="how many of the slowest calls to list")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        _max_depth[0] = args.depth
         result = _raw_scan(args.store, args.repeat) if args.child == "raw" else None
         print(json.dumps(result or _child(args.child, args.user, args.repeat)))
         return
@@ -173,7 +178,7 @@ def main() -> None:
     rows = sum(int(p["rows"]) for p in store.manifest(args.store, version)["partitions"].values())
     print(f"store {args.store} version {version} ({rows:,} rows), user {args.user}, repeat {args.repeat}")
     results = [(name, _run_child(args, name)) for name in ["raw", "baseline", *pages]]
-    _print(results)
+    _print(results, args.top)
     warm = [r["warm"] for name, r in results if name not in ("raw", "baseline")]
     print(f"pages: warm median {statistics.median(warm):.0f} ms, max {max(warm):.0f} ms")
 
