@@ -8,6 +8,7 @@ import email
 import email.policy
 import http.server
 import json
+import re
 import socket
 import socketserver
 import threading
@@ -389,3 +390,16 @@ def test_a_viewer_gets_their_scope_and_only_commitment_expiries(con, demo_store:
     assert all(part.startswith("expire") for f in d.commitments["flags"] for part in f.split("; "))
     full = digest.build(con, CostQuery(DEMO_END, DEMO_END), first_day=first, store_root=demo_store, state_path=state_db)
     assert full.commitments["utilization"].is_not_null().any()
+
+
+def test_anomalies_are_listed_latest_first_with_full_dates(digests: dict[str, digest.Digest]) -> None:
+    a = digests["company"].anomalies
+    assert a.height >= 2
+    ends = a["end"].to_list()
+    assert ends == sorted(ends, reverse=True)
+    listed = next(
+        rows for title, _, rows in digest_render.sections(digests["company"]) if title.startswith("Anomalies")
+    )
+    first = a.row(0, named=True)
+    assert listed[0][2] == f"{first['start'].day} {first['start']:%b %Y} to {first['end'].day} {first['end']:%b %Y}"
+    assert all(re.fullmatch(r"\d{1,2} [A-Z][a-z]{2} \d{4} to \d{1,2} [A-Z][a-z]{2} \d{4}", r[2]) for r in listed)

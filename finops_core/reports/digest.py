@@ -176,8 +176,8 @@ def _anomalies(
         pl.when(pl.col("owner") != "").then(pl.col("owner")).otherwise(by_team).alias("owner"),
         (pl.col("start") >= week[0]).alias("is_new"),
     )
-    # this week's first, then the most recent: an old untriaged case matters less than a fresh one
-    return rows.sort(["is_new", "end", "impact"], descending=True).drop("team")
+    # latest first, as a reader scans a timeline: by last day, then first day, then impact
+    return rows.sort(["end", "start", "impact"], descending=True).drop("team")
 
 
 def _cases_in_scope(cases: pl.DataFrame, caller: Scope, scope: DigestScope) -> pl.DataFrame:

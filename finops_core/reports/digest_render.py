@@ -35,7 +35,8 @@ def pct(value: float | None, signed_: bool = True) -> str:
 
 
 def _day(value: date | None) -> str:
-    return "–" if value is None else f"{value:%d %b}"
+    """'28 Nov 2026': a digest is read and forwarded long after its week, so dates carry the year."""
+    return "–" if value is None else f"{value.day} {value:%b %Y}"
 
 
 def sections(d: Digest) -> list[tuple[str, list[str], list[list[str]]]]:
