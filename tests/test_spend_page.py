@@ -159,3 +159,24 @@ def test_saved_view_reopens_from_its_link_within_the_openers_scope(
     own = float(_core(nov_store, drilldown.total, mine_q)[C.EffectiveCost].sum())
     shown = next(m for m in viewer.metric if m.label.startswith("Total"))
     assert float(shown.value.replace("$", "").replace(",", "")) == pytest.approx(own, abs=0.5)
+
+
+def test_line_items_are_read_only_when_asked_for(nov_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The period's raw rows are not read on a plain Spend load (a collapsed expander's body still
+    runs in Streamlit); turning the toggle on shows the first page, with the period's row count."""
+    calls: list[CostQuery] = []
+    real = drilldown.line_items
+
+    def counted(con, q, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(q)
+        return real(con, q, *args, **kwargs)
+
+    monkeypatch.setattr(drilldown, "line_items", counted)
+    at = _app(nov_store, monkeypatch, period="last7")
+    assert not at.exception
+    assert not calls and "Line items" not in [s.value for s in at.subheader]
+    at.toggle(key="li_all").set_value(True).run()
+    assert not at.exception and len(calls) == 1
+    assert at.subheader[-1].value == "Line items"
+    _, count = _core(nov_store, real, calls[0], 0, 50)
+    assert count > 0 and any(f"{count:,} FOCUS rows" in c.value for c in at.caption)

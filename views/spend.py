@@ -146,11 +146,10 @@ def render(sel: Selection) -> None:
     group_by, second = drill.grouping(tag_keys)
     trend.section(version, q, sel, group_by, second, path, TOP_N)
     _movers(version, q, group_by, sel, path)
-    if path:
+    # a collapsed expander still runs its body, so the period's raw rows are read only once the user
+    # asks for them; drilled in, they show at once
+    if path or st.toggle("Show line items for all spend in the period", key="li_all"):
         _line_items(version, q, sel.currency, path)
-    else:
-        with st.expander("Line items for all spend in the period"):
-            _line_items(version, q, sel.currency, path)
 
 
 render(st.session_state["selection"])
