@@ -100,6 +100,10 @@ class BacklogError(ValueError):
     """An item or change that is not valid; the message names the item, row or field."""
 
 
+class StaleVersion(BacklogError):
+    """A change from a version that someone else has changed since (optimistic locking)."""
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -178,7 +182,7 @@ def update(item_id: str, version: int, username: str, changes: dict[str, Any], p
             raise BacklogError(f"item {item_id}: no such item")
         current = dict(zip(FIELDS, row[:-1], strict=True))
         if row[-1] != version:
-            raise BacklogError(
+            raise StaleVersion(
                 f"item {item_id} was changed by someone else since you opened it (version {row[-1]}, "
                 f"you had {version}): reload to see their change, then try again"
             )

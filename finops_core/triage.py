@@ -52,6 +52,10 @@ class TriageError(ValueError):
     """A change that cannot be made (bad transition, or the case changed since it was read)."""
 
 
+class StaleVersion(TriageError):
+    """A change from a version that someone else has changed since (optimistic locking)."""
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -168,7 +172,7 @@ def update(
             raise TriageError(f"anomaly {case_id}: no such case")
         current, cur_owner, cur_note, cur_item, cur_version = row
         if cur_version != version:
-            raise TriageError(
+            raise StaleVersion(
                 f"anomaly {case_id} was changed by someone else since you opened it "
                 f"(version {cur_version}, you had {version}): reload and try again"
             )

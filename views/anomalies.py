@@ -11,7 +11,7 @@ from finops_core import access, anomalies, incidents, triage, triage_notify
 from finops_core.query import CostQuery
 from finops_core.reports import delivery
 from finops_core.schema import C
-from ui import auth, cache, charts, tables
+from ui import auth, cache, charts, edits, tables
 from ui.filters import Selection
 from ui.format import money
 
@@ -96,12 +96,14 @@ def _detail(version: str, sel: Selection, case: dict[str, object], found: pl.Dat
         _actions(case)
 
 
-def _actions(case: dict[str, object]) -> None:
+def _actions(latest: dict[str, object]) -> None:
+    case = edits.opened("triage", latest, "id")  # the version this session's form shows
+    edits.show_refusal("triage")
     allowed = list(triage.TRANSITIONS[str(case["status"])])
     known = triage_notify.known_owners(auth.users_file())
     current = str(case["owner"])
     choices = ["", *sorted(known), *([current] if current and current not in known else [])]
-    with st.form(f"triage_{case['id']}_{case['version']}"):
+    with st.form(edits.form_key("triage", case, "id")):
         left, mid = st.columns(2)
         status = left.selectbox("Move to", [str(case["status"]), *allowed])
         owner = mid.selectbox(
@@ -125,9 +127,12 @@ def _actions(case: dict[str, object]) -> None:
                     note=note,
                     backlog_item=item,
                 )
+            except triage.StaleVersion as exc:
+                edits.refused("triage", f"Not saved: {exc}. The form now shows their change.")
             except triage.TriageError as exc:
                 st.error(f"Not saved: {exc}")
                 return
+            edits.saved("triage")
             flash = f"Saved {case['id']}: {status}" + (f", owner {owner}" if owner else "") + "."
             if tell and owner:
                 ok, where = triage_notify.notify(case | {"status": status}, owner, _email(owner), user, _settings())

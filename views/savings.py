@@ -11,7 +11,7 @@ import streamlit as st
 from finops_core import backlog, savings, savings_items
 from finops_core.query import CostQuery
 from finops_core.schema import C
-from ui import cache, charts, seed, tables
+from ui import cache, charts, edits, seed, tables
 from ui.filters import Selection
 from ui.format import money
 
@@ -95,9 +95,11 @@ def _explain(item: dict[str, object], cur: str) -> None:
     st.caption(savings.__doc__.split("Method, ")[1] if savings.__doc__ else "")
 
 
-def _edit_form(item: dict[str, object]) -> None:
+def _edit_form(latest: dict[str, object]) -> None:
+    item = edits.opened("backlog", latest, "item_id")  # the version this session's form shows
+    edits.show_refusal("backlog")
     status = str(item["status"])
-    with st.form(f"edit_{item['item_id']}"):
+    with st.form(edits.form_key("edit", item, "item_id")):
         a, b, c = st.columns(3)
         new_status = a.selectbox("Status", [status, *backlog.TRANSITIONS[status]])
         owner = b.text_input("Owner", value=str(item["owner"]))
@@ -128,9 +130,12 @@ def _edit_form(item: dict[str, object]) -> None:
                 )
                 if note.strip():
                     backlog.comment(str(item["item_id"]), user, note)
+            except backlog.StaleVersion as exc:
+                edits.refused("backlog", f"Not saved: {exc}. The form now shows their change.")
             except backlog.BacklogError as exc:
                 st.error(str(exc))
             else:
+                edits.saved("backlog")
                 st.rerun()
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import DEMO_PASSWORD
-from tests.e2e.conftest import ARTIFACTS, login
+from tests.conftest import DEMO_PASSWORD, login
+from tests.e2e.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.e2e
 

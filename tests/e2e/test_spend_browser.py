@@ -11,8 +11,8 @@ import pytest
 from finops_core import db, drilldown, store
 from finops_core.query import CostQuery
 from finops_core.schema import C
-from tests.conftest import DEMO_PASSWORD
-from tests.e2e.conftest import ARTIFACTS, login
+from tests.conftest import DEMO_PASSWORD, login
+from tests.e2e.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.e2e
 

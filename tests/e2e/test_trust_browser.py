@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from finops_core import access
-from tests.conftest import DEMO_PASSWORD
-from tests.e2e.conftest import ARTIFACTS, login
+from tests.conftest import DEMO_PASSWORD, login
+from tests.e2e.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.e2e
 PATHS = {"spend": ""} | {k: k for k in access.PAGE_ROLES if k != "spend"}
