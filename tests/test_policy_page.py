@@ -27,7 +27,7 @@ def _history(demo_store: Path, scope: object = None) -> pl.DataFrame:
 
 @pytest.mark.parametrize("user", ["finance", "viewer"])
 def test_policy_section_matches_core(demo_store: Path, monkeypatch: pytest.MonkeyPatch, user: str) -> None:
-    at = _app(demo_store, monkeypatch, user=user)
+    at = _app(demo_store, monkeypatch, user=user, p_tab="Tag compliance")
     at.switch_page("views/allocation.py").run()
     assert not at.exception, at.exception
     assert any(s.value == "Tag policy" for s in at.subheader)

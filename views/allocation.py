@@ -4,6 +4,7 @@ team, why a dollar sits on a team, and (for FinOps) the rules with a dry run bef
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 
@@ -328,25 +329,27 @@ def render(sel: Selection) -> None:
         f"{sel.query.start} to {sel.query.end}, {sel.currency}. Required tag keys: {', '.join(keys)}. "
         f"{len(rules.allocation.attribution)} attribution rules and {len(rules.allocation.splits)} shared-cost splits in force."
     )
-    names = ["Coverage", "Tag compliance", "Remediation", "Showback", "Rule explorer"]
+    sections: dict[str, Callable[[], None]] = {
+        "Coverage": lambda: _overview(version, sel, keys),
+        "Tag compliance": lambda: _tag_compliance(version, sel, keys, user.role),
+        "Remediation": lambda: _remediation(version, sel, keys),
+        "Showback": lambda: _showback(version, sel),
+        "Rule explorer": lambda: _explorer(version, sel),
+    }
     if user.role in DRY_RUNNERS:
-        names.append("Rules")
-    tabs = st.tabs(names)
-    with tabs[0]:
-        _overview(version, sel, keys)
-    with tabs[1]:
-        _compliance(version, sel, keys)
-        _typos(version, sel, user.role)
-        policy.render(version, sel)
-    with tabs[2]:
-        _remediation(version, sel, keys)
-    with tabs[3]:
-        _showback(version, sel)
-    with tabs[4]:
-        _explorer(version, sel)
-    if user.role in DRY_RUNNERS:
-        with tabs[5]:
-            _rules(version, sel, user.role)
+        sections["Rules"] = lambda: _rules(version, sel, user.role)
+    # only the open tab runs (its label is in the URL, so a tab is a shareable link): the hidden
+    # tabs' queries (policy compliance, the rule explorer, remediation) wait until they are opened
+    for body, tab in zip(sections.values(), st.tabs(list(sections), key="p_tab", bind="query-params"), strict=True):
+        if tab.open:
+            with tab:
+                body()
+
+
+def _tag_compliance(version: str, sel: Selection, keys: tuple[str, ...], role: str) -> None:
+    _compliance(version, sel, keys)
+    _typos(version, sel, role)
+    policy.render(version, sel)
 
 
 render(st.session_state["selection"])
