@@ -87,8 +87,9 @@ def _top_n(frame: pl.DataFrame, dim: str, metric: str, top_n: int | None) -> pl.
         return frame
     ranks = (
         frame.group_by(C.BillingCurrency, dim)
-        .agg(pl.col(metric).sum().abs().alias("_size"))
-        .with_columns(pl.col("_size").rank("ordinal", descending=True).over(C.BillingCurrency).alias("_rank"))
+        .agg(pl.col(metric).sum().abs().round(6).alias("_size"))
+        .sort(["_size", dim], descending=[True, False], nulls_last=True)  # equal sizes: the first name stays
+        .with_columns((pl.int_range(pl.len()).over(C.BillingCurrency) + 1).alias("_rank"))
     )
     keys = [c for c in frame.columns if c != metric]
     return (
@@ -162,7 +163,7 @@ def movers(
             .otherwise(None)
             .alias("delta_pct")
         )
-        .sort(pl.col("delta").abs(), descending=True)
+        .sort([pl.col("delta").abs().round(6), dimension, C.BillingCurrency], descending=[True, False, False])
     )
     return out.head(limit) if limit else out
 
@@ -233,8 +234,14 @@ def dimension_values(con: duckdb.DuckDBPyConnection, q: CostQuery, dims: tuple[s
         f"SELECT {cols}, sum(abs({q.metric})) AS size FROM {view} WHERE {where} GROUP BY GROUPING SETS ({sets})",
         params,
     )
+    # equal sizes (often 0 within a scope) by name, and sizes compared at a micro-unit: sums of the
+    # same rows differ in the last bits with the order of addition, which must not reorder the list
+    size = pl.col("size").round(6)
     return {
-        d: frame.filter(pl.col(d).is_not_null()).sort("size", descending=True)[d].cast(pl.String).to_list()
+        d: frame.filter(pl.col(d).is_not_null())
+        .sort([size, pl.col(d).cast(pl.String)], descending=[True, False])[d]
+        .cast(pl.String)
+        .to_list()
         for d in dims
     }
 

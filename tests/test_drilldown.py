@@ -229,3 +229,40 @@ def test_tag_keys_come_from_the_store_and_group(con) -> None:  # type: ignore[no
     for (currency,), part in parts.group_by(C.BillingCurrency):
         want = float(totals.filter(pl.col(C.BillingCurrency) == currency)[q.metric][0])
         assert float(part[q.metric].sum()) == pytest.approx(want, rel=1e-9)
+
+
+def test_equal_sizes_are_ordered_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Teams of equal cost (within a scope, often two at 0; or sums of the same rows that differ in
+    the last bits with the order of addition) come back in one order: by name. The scope test once
+    saw web and search swap places between two stores that hold the same in-scope rows."""
+    tied = pl.DataFrame(
+        {C.x_Team: ["web", "search", "api", None], "size": [5.0 + 1e-12, 5.0, 7.0, 19.0 + 1e-12]},
+    )
+    monkeypatch.setattr(drilldown.db, "frame", lambda *_: tied)
+    got = drilldown.dimension_values(None, CostQuery(START, END), (C.x_Team,))  # type: ignore[arg-type]
+    assert got == {C.x_Team: ["api", "search", "web"]}
+
+
+def test_top_n_keeps_the_first_name_among_equal_sizes() -> None:
+    frame = pl.DataFrame(
+        {
+            C.x_Team: ["web", "search", "web", "api"],
+            C.BillingCurrency: ["USD"] * 4,
+            C.EffectiveCost: [2.0, 3.0, 1.0 + 1e-12, 1.0],
+        }
+    )
+    kept = drilldown._top_n(frame, C.x_Team, C.EffectiveCost, 1)
+    assert sorted(kept[C.x_Team].to_list()) == [OTHER, "search"]
+    assert kept.filter(pl.col(C.x_Team) == "search")[C.EffectiveCost].item() == pytest.approx(3.0)
+
+
+def test_movers_of_equal_change_are_ordered_by_name(con) -> None:  # type: ignore[no-untyped-def]
+    q = CostQuery(START, END)
+    out = drilldown.movers(con, q, C.x_Team)
+    size = out["delta"].abs().round(6)
+    for i in range(1, out.height):
+        if size[i] == size[i - 1]:
+            assert (out[C.x_Team][i - 1], out[C.BillingCurrency][i - 1]) <= (
+                out[C.x_Team][i],
+                out[C.BillingCurrency][i],
+            )

@@ -216,7 +216,11 @@ def contributors(v: Variance, dimension: str, top: int = 10) -> pl.DataFrame:
         *(pl.col(n).sum() for n in effects),
     )
     order = ["base", "current", "change", "day_count", "usage", *(n for n in effects if n != "day_count")]
-    return grouped.select(dimension, *order).sort(pl.col("change").abs(), descending=True).head(top)
+    # equal changes (sums of the same rows, equal to a micro-unit) by name: the top stays the same
+    ranked = grouped.select(dimension, *order).sort(
+        [pl.col("change").abs().round(6), dimension], descending=[True, False], nulls_last=True
+    )
+    return ranked.head(top)
 
 
 def with_rates(variances: list[Variance], rates: pl.DataFrame, to: str) -> tuple[pl.DataFrame, float, float]:
