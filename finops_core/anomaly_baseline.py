@@ -37,7 +37,8 @@ def daily_series(
     One row per (series key, BillingCurrency, day); ``key`` is a readable label of the series.
     """
     dims = SCOPES[scope]
-    view, where, params = compile_where(replace(q, group_by=dims))
+    # the view must hold the columns the series is cut by (a resource filter has no daily rollup)
+    view, where, params = compile_where(replace(q, group_by=dims), (C.ChargeFrequency, C.CommitmentDiscountStatus))
     cols = ", ".join((C.x_ChargeDate, C.BillingCurrency, *dims))
     raw = db.frame(
         con,

@@ -173,10 +173,13 @@ def _utc(d: date) -> datetime:
     return datetime(d.year, d.month, d.day, tzinfo=UTC)
 
 
-def compile_where(q: CostQuery, extra_dims: tuple[str, ...] = ()) -> tuple[str, str, list[object]]:
-    """(view, WHERE clause, params) for ``q``; the view also holds ``extra_dims``."""
+def compile_where(
+    q: CostQuery, extra_dims: tuple[str, ...] = (), view: str | None = None
+) -> tuple[str, str, list[object]]:
+    """(view, WHERE clause, params) for ``q``; the view also holds ``extra_dims``. ``view`` names
+    a table known to hold every dimension asked (a table built for one capability) instead."""
     dims = set(q.group_by) | {d for d, _ in q.filters} | scope_dims(q.scope) | set(extra_dims)
-    view = view_for(dims)
+    view = view or view_for(dims)
     params: list[object] = [q.start, q.end]
     clauses = [f"{C.x_ChargeDate} BETWEEN ? AND ?"]
     if view in ("costs", "raw_rows"):

@@ -15,6 +15,8 @@
 - ``account_days``: the days on which each (provider, billing account) has rows (completeness, freshness).
 - ``quality_rows``, ``quality_samples``: the row-level data-quality rules' counts, money and
   sample rows (``trust.rowchecks``).
+- ``savings_daily``, ``savings_scopes``: the per-resource daily inputs of realized savings, built
+  after the rollups and before the anomaly detection (``savings_daily``).
 - ``anomalies_found``, ``anomaly_runs``: the company-wide anomaly detection over the whole history,
   built after the rollups (``anomaly_results``).
 Each holds the cost metrics, summed. A build whose rollups do not conserve the raw totals for
@@ -37,6 +39,7 @@ from finops_core.trust import rowchecks
 BUILD_MEMORY = "1GB"
 CHUNK_BYTES = 32 << 20  # Parquet per rollup chunk
 ROLLUPS = ("daily", "resource_daily")
+SAVINGS_SCALED = (*METRICS, C.ConsumedQuantity)  # the columns of savings_daily a split multiplies
 INVOICE_LINES_SQL = (
     f"SELECT {C.BillingAccountId}, {C.BillingAccountName}, {C.ProviderName}, {C.PublisherName}, "
     f"CAST({C.BillingPeriodStart} AS DATE) AS {C.x_BillingMonth}, {C.BillingCurrency}, {C.InvoiceId}, "
@@ -205,6 +208,14 @@ def create_views(con: duckdb.DuckDBPyConnection, files: list[str], schema: str) 
         "anomaly_runs",
     ):
         con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {schema}.{name}")
+    # tables a newer release added: a version published without them still opens (readers fall back)
+    present = {r[0] for r in db.rows(con, "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [schema])}
+    if {"savings_daily", "savings_scopes"} <= present:
+        table = f"SELECT * FROM {schema}.savings_daily"
+        allocated = allocation.allocated_sql(table, f"{schema}.shares", SAVINGS_SCALED)
+        con.execute(f"CREATE OR REPLACE VIEW savings_daily AS {allocated}")
+        con.execute(f"CREATE OR REPLACE VIEW savings_billed AS {table}")
+        con.execute(f"CREATE OR REPLACE VIEW savings_scopes AS SELECT * FROM {schema}.savings_scopes")
     if files:
         rules = version_rules(con, schema)
         attributed = allocation.attributed_sql(rules.allocation, parquet_source(files, hive=True), f"{schema}.tag_map")

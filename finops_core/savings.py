@@ -39,7 +39,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from finops_core import db
+from finops_core import db, savings_daily
 from finops_core.query import CostQuery, QueryError, compile_where
 from finops_core.schema import C
 
@@ -68,9 +68,13 @@ class Realization:
         return self.realized_monthly / estimate
 
 
-def resource_daily(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:
+def resource_daily(con: duckdb.DuckDBPyConnection, q: CostQuery, stored: bool = True) -> pl.DataFrame:
     """Cost and usage of the scope per resource, day and billing currency. One row per
-    (day, ResourceId, currency): cost, usage, unit."""
+    (day, ResourceId, currency): cost, usage, unit. Read from the table built at publish
+    (``savings_daily``) unless ``stored`` is False or it cannot answer ``q``."""
+    found = savings_daily.resource_daily(con, q) if stored else None
+    if found is not None:
+        return found
     _, where, params = compile_where(q, (C.ConsumedUnit, C.ResourceId))
     return db.frame(
         con,
@@ -82,8 +86,12 @@ def resource_daily(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame
     )
 
 
-def scope_currencies(con: duckdb.DuckDBPyConnection, q: CostQuery) -> list[str]:
-    """The billing currencies of the scope's usage rows over ``q``'s period, sorted."""
+def scope_currencies(con: duckdb.DuckDBPyConnection, q: CostQuery, stored: bool = True) -> list[str]:
+    """The billing currencies of the scope's rows over ``q``'s period, sorted (from
+    ``savings_daily`` unless ``stored`` is False or it cannot answer ``q``)."""
+    known = savings_daily.scope_currencies(con, q) if stored else None
+    if known is not None:
+        return known
     _, where, params = compile_where(q)
     found = db.rows(con, f"SELECT DISTINCT {C.BillingCurrency} FROM costs WHERE {where} ORDER BY 1", params)
     return [str(r[0]) for r in found if r[0] is not None]
@@ -246,9 +254,11 @@ def measure(
     implemented_on: date,
     data_end: date,
     currency: str | None = None,
+    stored: bool = True,
 ) -> Realization:
     """Realized savings of a change to ``scope`` (its filters and scope; its dates are ignored) in
-    ``currency``; without one the scope must bill in a single currency."""
+    ``currency``; without one the scope must bill in a single currency. ``stored``: see
+    ``resource_daily``."""
     w = _Window(
         implemented_on,
         implemented_on - timedelta(days=TREND_DAYS),
@@ -257,7 +267,7 @@ def measure(
     )
     if w.after_end < w.after_start:
         return _unmeasured(0, currency or "", f"too early: 0 of {MIN_AFTER} days after the settling week")
-    rows = resource_daily(con, replace(scope, start=w.start, end=w.after_end))
+    rows = resource_daily(con, replace(scope, start=w.start, end=w.after_end), stored)
     found = sorted(rows["currency"].drop_nulls().unique().to_list())
     if currency is None and len(found) > 1:
         raise QueryError(f"the scope bills in {', '.join(found)}: measure each currency on its own")

@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from finops_core import db
+from finops_core import db, savings_daily
 from finops_core.backlog import BacklogError
 from finops_core.query import CostQuery, compile_where
 from finops_core.savings import (
@@ -90,13 +90,17 @@ def require_billing_rows(con: duckdb.DuckDBPyConnection, item: dict[str, Any], w
 
 
 def _anomalies_in_window(
-    con: duckdb.DuckDBPyConnection, scope: CostQuery, implemented: date, currency: str
+    con: duckdb.DuckDBPyConnection, scope: CostQuery, implemented: date, currency: str, stored: bool = True
 ) -> tuple[str, ...]:
-    """Anomalies in the scope's cost during the measurement windows: something else changed it."""
+    """Anomalies in the scope's cost during the measurement windows: something else changed it.
+    The published detection answers when it judged exactly this scope's series
+    (``savings_daily.stored_anomalies``); otherwise detection runs over the scope."""
     from finops_core.anomalies import DetectionSettings, detect
 
     first, last = implemented - timedelta(days=BEFORE_DAYS), implemented + timedelta(days=SETTLE_DAYS + AFTER_DAYS)
-    found = detect(con, scope, DetectionSettings(per_scope=()), scopes=("total",))
+    found = savings_daily.stored_anomalies(con, scope) if stored else None
+    if found is None:
+        found = detect(con, scope, DetectionSettings(per_scope=()), scopes=("total",))
     if found.is_empty():
         return ()
     hits = found.filter((pl.col("start") <= last) & (pl.col("end") >= first))
@@ -108,13 +112,15 @@ def _anomalies_in_window(
     )
 
 
-def _item_rows(con: duckdb.DuckDBPyConnection, q: CostQuery, item: dict[str, Any]) -> list[dict[str, Any]]:
+def _item_rows(
+    con: duckdb.DuckDBPyConnection, q: CostQuery, item: dict[str, Any], stored: bool = True
+) -> list[dict[str, Any]]:
     """One row per billing currency of the item's scope (within ``q.scope``)."""
     scope = replace(scope_query(item, q.end), scope=q.scope)
     implemented = date.fromisoformat(str(item["implemented_on"]))
     own = str(item.get("currency") or "")
     window = replace(scope, start=min(implemented - timedelta(days=TREND_DAYS), q.end), end=q.end)
-    currencies = scope_currencies(con, window) or [own]
+    currencies = scope_currencies(con, window, stored) or [own]
     note: tuple[str, ...] = ()
     if not own and len(currencies) == 1:  # an item from before items carried a currency
         own = currencies[0]
@@ -127,11 +133,11 @@ def _item_rows(con: duckdb.DuckDBPyConnection, q: CostQuery, item: dict[str, Any
     )
     out = []
     for cur in currencies:
-        r = measure(con, scope, implemented, q.end, cur)
+        r = measure(con, scope, implemented, q.end, cur, stored)
         flags = note + (spans,) * bool(spans) + r.flags
         if cur != own:
             flags += (f"billed in {cur}, the item's estimate is in {own}: no realization ratio",)
-        flags += _anomalies_in_window(con, replace(scope, start=q.start), implemented, cur)
+        flags += _anomalies_in_window(con, replace(scope, start=q.start), implemented, cur, stored)
         out.append(
             {
                 "item_id": item["item_id"],
@@ -152,13 +158,17 @@ def _item_rows(con: duckdb.DuckDBPyConnection, q: CostQuery, item: dict[str, Any
     return out
 
 
-def realized_for_items(con: duckdb.DuckDBPyConnection, q: CostQuery, items: pl.DataFrame) -> pl.DataFrame:
+def realized_for_items(
+    con: duckdb.DuckDBPyConnection, q: CostQuery, items: pl.DataFrame, stored: bool = True
+) -> pl.DataFrame:
     """Realized savings of every implemented or validated item, measured up to ``q.end`` on the
     rows within ``q.scope``. One row per (item_id, currency): realized_monthly, uncertainty_monthly,
-    realization (in the item's own currency only), rate/usage effects, after_days, flags, method."""
+    realization (in the item's own currency only), rate/usage effects, after_days, flags, method.
+    ``stored``: read the inputs built at publish (``savings_daily``) where they answer; False
+    reads the billing rows (the reference the stored path is tested against)."""
     rows = []
     for item in items.filter(pl.col("status").is_in(DONE)).iter_rows(named=True):
-        rows += _item_rows(con, q, item)
+        rows += _item_rows(con, q, item, stored)
     return pl.DataFrame(rows, schema=REALIZED_SCHEMA)
 
 
@@ -179,13 +189,15 @@ def items_csv(items: pl.DataFrame) -> str:
     return items.select(ITEM_KEY).write_csv()
 
 
-def realized_from_csv(con: duckdb.DuckDBPyConnection, q: CostQuery, items_csv: str) -> pl.DataFrame:
+def realized_from_csv(
+    con: duckdb.DuckDBPyConnection, q: CostQuery, items_csv: str, stored: bool = True
+) -> pl.DataFrame:
     """``realized_for_items`` for items given as CSV text (a cache-friendly argument)."""
     items = pl.read_csv(
         io.StringIO(items_csv),
         schema_overrides={"implemented_on": pl.String, "resource_ids": pl.String, "currency": pl.String},
     )
-    return realized_for_items(con, q, items.with_columns(pl.col("resource_ids").fill_null("")))
+    return realized_for_items(con, q, items.with_columns(pl.col("resource_ids").fill_null("")), stored)
 
 
 def scope_cost(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:

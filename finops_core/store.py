@@ -33,7 +33,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from finops_core import anomaly_results, db, rollups
+from finops_core import anomaly_results, db, rollups, savings_daily
 from finops_core.schema import SCHEMA_VERSION, C
 
 DEFAULT_STORE = Path("data/store")
@@ -206,6 +206,7 @@ def _finish(pub: Publication, vid: str, carry_over: bool) -> None:
         doc["deliveries"] = deliveries
     files = [str(pub.staging / f"billing_period={p}" / f) for p in sorted(partitions) for f in partitions[p]["files"]]
     rollups.build(pub.staging / "rollups.duckdb", files)
+    savings_daily.build(pub.staging / "rollups.duckdb", files)
     anomaly_results.build(pub.staging / "rollups.duckdb", files)
     shutil.rmtree(pub.staging / ".spill", ignore_errors=True)
     (pub.staging / "manifest.json").write_text(json.dumps(doc, indent=1, sort_keys=True))
