@@ -36,8 +36,12 @@ PAGES = {  # key in access.PAGE_ROLES -> (file, title, icon)
 def ensure_demo_users() -> None:
     """A demo store needs demo users: create them once and print their passwords once."""
     path = auth.users_file()
-    plain = access.create_demo_users_once(path, os.environ.get("FINOPS_DEMO_PASSWORD"))
+    chosen = os.environ.get("FINOPS_DEMO_PASSWORD")
+    plain = access.create_demo_users_once(path, chosen)
     if plain is None:
+        return
+    if chosen:  # the operator knows it; a password never goes to a log it did not come from
+        print(f"Demo users written to {path}: {', '.join(plain)}, password from FINOPS_DEMO_PASSWORD.", flush=True)
         return
     lines = [f"  {u:8s} {p}" for u, p in plain.items()]
     print(f"Demo users written to {path}. Passwords (shown once):", *lines, sep="\n", file=sys.stdout, flush=True)

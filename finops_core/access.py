@@ -142,13 +142,26 @@ def credentials(doc: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(doc["credentials"])
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write a secret-bearing file (users file, cookie key) owner-only: the file 0600 from its first
+    byte (never world-readable, not even between create and chmod), a folder it creates 0700.
+    Atomic replace: a failed save leaves the previous file as it was."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+        os.chmod(path.parent, 0o700)  # mkdir's mode is narrowed by the umask, never widened
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _write(path: Path, doc: dict[str, Any]) -> None:
-    """Atomic replace: a failed save leaves the previous file as it was."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(doc, sort_keys=True))
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_private(path, yaml.safe_dump(doc, sort_keys=True))
 
 
 def save_user(
@@ -175,6 +188,22 @@ def save_user(
     )
     entries[username] = entry
     parse_users(doc, path)  # never write a file the app could not load
+    _write(path, doc)
+
+
+def remove_user(path: Path, username: str, by: str) -> None:
+    """Remove ``username`` from the users file; an admin cannot remove themself (``by``), and the
+    last admin stays (else no one could manage users)."""
+    username = username.strip().lower()
+    doc, users = load_users(path)
+    if username not in users:
+        raise AccessError(f"username: no user {username!r}")
+    if username == by:
+        raise AccessError("username: you cannot remove yourself")
+    if users[username].role == "admin" and sum(u.role == "admin" for u in users.values()) == 1:
+        raise AccessError("username: the last admin cannot be removed")
+    del doc["credentials"]["usernames"][username]
+    parse_users(doc, path)
     _write(path, doc)
 
 
@@ -223,9 +252,5 @@ def ensure_cookie_key(folder: Path) -> str:
     """The cookie signing key kept in ``folder/cookie.key`` (created once, random, mode 0600)."""
     key_file = folder / "cookie.key"
     if not key_file.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = key_file.with_name("cookie.key.tmp")
-        tmp.write_text(secrets.token_urlsafe(48))
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, key_file)
+        write_private(key_file, secrets.token_urlsafe(48))
     return key_file.read_text().strip()

@@ -64,14 +64,20 @@ def transaction(path: Path | None = None, schema: str = "") -> Iterator[sqlite3.
         con.close()
 
 
-def record(action: str, username: str, detail: dict[str, Any] | None = None, path: Path | None = None) -> None:
-    """Append one audit event (one transaction)."""
+def record(
+    action: str,
+    username: str,
+    detail: dict[str, Any] | None = None,
+    path: Path | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Append one audit event (one transaction), at ``now`` (default: the clock)."""
     con = connect(path)
     try:
         con.execute(
             "INSERT INTO audit_log (at, username, action, detail) VALUES (?, ?, ?, ?)",
             (
-                datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 username,
                 action,
                 json.dumps(detail or {}, sort_keys=True, default=str),

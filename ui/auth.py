@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import jwt
 import streamlit as st
 
-from finops_core import access, state
+from finops_core import access, logins, state
 from finops_core.access import User
 
 if TYPE_CHECKING:
@@ -81,13 +81,17 @@ def _login_form(authenticator: stauth.Authenticate, demo: bool) -> None:
             "first started the app, or set with FINOPS_DEMO_PASSWORD."
         )
     if submitted:
-        typed = username.strip().lower()
-        if typed and password and authenticator.authentication_controller.login(typed, password):
+        typed = username.strip().lower() or "(blank)"
+        until = logins.locked_until(typed)
+        if until is not None:  # checked before the password: a locked name cannot be guessed at
+            st.error(logins.refuse_locked(typed, until))
+            return
+        if password and authenticator.authentication_controller.login(typed, password):
             state.record("login", typed)
             st.session_state["_cookie_pending"] = True  # set in the next, complete run (see gate)
             st.rerun()
-        state.record("login_failed", typed or "(blank)")
-        st.error("Wrong username or password.")
+        until = logins.record_failure(typed)
+        st.error(logins.LOCKED_MESSAGE.format(until=until) if until else "Wrong username or password.")
 
 
 def gate(demo: bool) -> User:
@@ -162,6 +166,7 @@ def logout_button() -> None:
     st.sidebar.button("Log out", key="sign_out")  # handled at the top of the next run, in gate()
 
 
-def audit_download(name: str, rows: int) -> None:
-    """on_click hook of every download button: who exported what."""
-    state.record("download", st.session_state.get("username") or "(unknown)", {"file": name, "rows": rows})
+def audit_download(name: str, rows: int | None = None) -> None:
+    """on_click hook of every download button: who exported what (and how many rows, for tables)."""
+    detail: dict[str, object] = {"file": name} | ({"rows": rows} if rows is not None else {})
+    state.record("download", st.session_state.get("username") or "(unknown)", detail)

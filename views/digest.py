@@ -9,7 +9,7 @@ import streamlit as st
 from finops_core.query import CostQuery
 from finops_core.reports import delivery, digest
 from finops_core.schema import C
-from ui import cache
+from ui import auth, cache
 from ui.filters import Selection, options_for
 from ui.format import percent
 
@@ -104,7 +104,15 @@ def render(sel: Selection) -> None:
             "slack": ("digest-slack.json", "application/json"),
         }
         for fmt, (name, mime) in names.items():
-            st.download_button(f"⬇ {name}", texts[fmt].encode(), name, mime, key=f"dl_{fmt}")
+            st.download_button(
+                f"⬇ {name}",
+                texts[fmt].encode(),
+                name,
+                mime,
+                key=f"dl_{fmt}",
+                on_click=auth.audit_download,
+                args=(name,),
+            )
     preview, mail, chat = st.tabs(["Preview", "E-mail (HTML)", "Slack payload"])
     preview.markdown(texts["md"])
     mail.html(texts["html"])

@@ -9,9 +9,8 @@ from urllib.parse import urlencode
 import polars as pl
 import streamlit as st
 
-from finops_core import state
 from finops_core.trust import evidence, quality, reconcile
-from ui import cache, charts, tables, upload
+from ui import auth, cache, charts, tables, upload
 
 CHECK_COLOURS = {"ok": "blue", "info": "gray", "warning": "orange", "error": "red"}
 MONEY = st.column_config.NumberColumn(format="%.2f")
@@ -148,5 +147,6 @@ with pack_tab:
             ),
             f"evidence-pack-{month}.xlsx",
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            on_click=lambda: state.record("download", user.username, {"file": f"evidence-pack-{month}.xlsx"}),
+            on_click=auth.audit_download,
+            args=(f"evidence-pack-{month}.xlsx",),
         )

@@ -72,3 +72,22 @@ if saved:
         )
         st.success(f"Saved {target}.")
         st.rerun()
+
+st.subheader("Remove a user")
+me = st.session_state["user"].username
+removable = [u for u in users if u != me]
+with st.form("remove_user"):
+    gone = st.selectbox("User to remove", removable, index=None, placeholder="pick a user")
+    sure = st.checkbox("Yes, remove this user (their sign-in stops at their next page load)")
+    remove = st.form_submit_button("Remove")
+if remove:
+    if not gone or not sure:
+        st.error("Not removed: pick a user and tick the confirmation.")
+    else:
+        try:
+            access.remove_user(auth.users_file(), gone, me)
+        except access.AccessError as exc:
+            st.error(f"Not removed: {exc}")
+        else:
+            state.record("user_remove", me, {"target": gone, "role": users[gone].role})
+            st.rerun()

@@ -13,7 +13,7 @@ from finops_core.reports import budget_variance as bv
 from finops_core.reports import pack, pack_render
 from finops_core.reports import variance as va
 from finops_core.schema import C, label
-from ui import cache
+from ui import auth, cache
 from ui.filters import Selection, without
 from ui.format import money, percent
 
@@ -157,8 +157,19 @@ def _pack(sel: Selection, month: date) -> None:
         return
     name = f"variance-pack-{month:%Y-%m}"
     left, right, _ = st.columns([1, 1, 3])
-    left.download_button("Download HTML", kept[1], f"{name}.html", "text/html", icon=":material/download:")
-    right.download_button("Download PDF", kept[2], f"{name}.pdf", "application/pdf", icon=":material/download:")
+    for col, caption, ext, mime, data in (
+        (left, "Download HTML", "html", "text/html", kept[1]),
+        (right, "Download PDF", "pdf", "application/pdf", kept[2]),
+    ):
+        col.download_button(
+            caption,
+            data,
+            f"{name}.{ext}",
+            mime,
+            icon=":material/download:",
+            on_click=auth.audit_download,
+            args=(f"{name}.{ext}",),
+        )
 
 
 def render(sel: Selection) -> None:
