@@ -7,7 +7,8 @@ paths), so a second fit per interval width is never needed, and period totals (m
 end) get their intervals by summing each simulated path, not by adding daily bounds.
 
 Model: multiplicative weekly seasonality (cloud spend dips by a share at weekends), yearly
-seasonality only when the history spans more than 730 days, automatic trend changepoints, public
+seasonality only when the history covers two full years at every backtest origin (see
+``yearly_min_span``), automatic trend changepoints, public
 holidays from the ``holidays`` package (offline), month-start and month-end billing effects, and
 launches from ``data/rules/events.yaml`` as step regressors. Prophet's sampling uses NumPy's global
 generator, so every fit seeds it with ``SEED``: the same series always gives the same forecast.
@@ -33,7 +34,7 @@ from finops_core.events import Events
 
 SEED = 20_261
 SAMPLES = 400  # simulated paths per forecast; 400 keep the 2.5 % quantile within about 1 % of 2000's
-YEARLY_MIN_SPAN = 731  # days between first and last point; Prophet's own rule is "more than two years"
+PROPHET_YEARLY_SPAN = 731  # days between first and last point; Prophet's own rule is "more than two years"
 MIN_HISTORY = 28
 QUANTILES = {"lo95": 2.5, "lo80": 10.0, "hi80": 90.0, "hi95": 97.5}
 _RNG_LOCK = threading.Lock()
@@ -91,20 +92,44 @@ def _flat(history: pl.DataFrame, horizon: int, note: str) -> SeriesForecast:
     return SeriesForecast(daily.cast(OUTPUT_SCHEMA), np.full((horizon, 1), level), (note,))  # type: ignore[arg-type]
 
 
-def fit_predict(history: pl.DataFrame, horizon: int, events: Events | None = None) -> SeriesForecast:
+def yearly_min_span() -> int:
+    """Days of history (first to last day with cost) from which yearly seasonality is fitted: two full
+    years (Prophet's rule) at the backtest's earliest origin, which sees HORIZON + (ORIGINS - 1) x STEP
+    fewer days than the live fit (731 + 30 + 7 x 30 = 971). With less, a year of history holds each
+    calendar month once, so a one-off step (a launch a year ago) is learned as if it recurred every
+    year, and the backtest, whose origins are all too short for yearly seasonality, cannot see it."""
+    from finops_core import backtest  # backtest -> calibration -> forecast: imported on use
+
+    return PROPHET_YEARLY_SPAN + backtest.HORIZON + (backtest.ORIGINS - 1) * backtest.STEP
+
+
+def _started(history: pl.DataFrame) -> pl.DataFrame:
+    """The history from its first day with cost: days before a team or service existed are not a
+    level of zero for the trend to climb from."""
+    started = history["cost"].abs() > 1e-9
+    return history.slice(int(started.arg_max() or 0)) if started.any() else history
+
+
+def wants_yearly(history: pl.DataFrame) -> bool:
+    """Whether ``fit_predict`` fits yearly seasonality on ``history`` by default (``yearly_min_span``)."""
+    started = _started(history)
+    first, last = started["day"].min(), started["day"].max()
+    return isinstance(first, date) and isinstance(last, date) and (last - first).days >= yearly_min_span()
+
+
+def fit_predict(
+    history: pl.DataFrame, horizon: int, events: Events | None = None, yearly: bool | None = None
+) -> SeriesForecast:
     """Forecast ``horizon`` days after the last day of ``history`` (columns day, cost; one row per
-    day, no gaps). Series too short for yearly seasonality get it switched off and a note."""
+    day, no gaps). ``yearly``: fit yearly seasonality (None: ``wants_yearly``; a backtest passes the
+    live fit's choice to every origin so it judges the same model). Without it, a note says why."""
     quiet()
     from prophet import Prophet
 
     if horizon < 1:
         raise ForecastError(f"horizon must be at least one day, got {horizon}")
     events = events or Events()
-    # a scope's history starts on its first day with cost: days before a team or service existed
-    # are not a level of zero for the trend to climb from
-    started = history["cost"].abs() > 1e-9
-    if started.any():
-        history = history.slice(int(started.arg_max() or 0))
+    history = _started(history)
     n = history.height
     if n < MIN_HISTORY:
         raise ForecastError(f"only {n} days of history; a forecast needs at least {MIN_HISTORY}")
@@ -113,13 +138,13 @@ def fit_predict(history: pl.DataFrame, horizon: int, events: Events | None = Non
         return _flat(history, horizon, "no cost in the history: the forecast is zero")
     first, last = history["day"].min(), history["day"].max()
     assert isinstance(first, date) and isinstance(last, date)
-    span = (last - first).days
     notes = []
-    yearly = span >= YEARLY_MIN_SPAN
+    if yearly is None:
+        yearly = (last - first).days >= yearly_min_span()
     if not yearly:
         notes.append(
-            f"yearly seasonality off: {n} days of history (it needs more than two years); weekly seasonality, "
-            "trend and known events only"
+            f"yearly seasonality off: {n} days of history (it needs {yearly_min_span() + 1}: two full years at every "
+            "backtest origin); weekly seasonality, trend and known events only"
         )
     end = last + timedelta(days=horizon)
     model = Prophet(

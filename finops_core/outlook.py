@@ -106,8 +106,8 @@ def rolls_over(as_of: date, kind: str, fiscal_start_month: int = 1) -> bool:
 def _period_end(as_of: date, kind: str, fiscal_start_month: int) -> date:
     if kind == "month":
         return (as_of.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-    if kind == "quarter":
-        q_start = as_of.replace(month=3 * ((as_of.month - 1) // 3) + 1, day=1)
+    if kind == "quarter":  # the fiscal quarter (the calendar one when the fiscal year starts in January)
+        q_start = _add_months(as_of.replace(day=1), -((as_of.month - fiscal_start_month) % 3))
         return _add_months(q_start, 3) - timedelta(days=1)
     if kind == "fiscal_year":
         year = as_of.year if as_of.month >= fiscal_start_month else as_of.year - 1
@@ -158,9 +158,16 @@ def _fit_one(history: pl.DataFrame, until: date, events: Events) -> ScopeForecas
     return ScopeForecast(history, forecast.SeriesForecast(fc.daily, fc.samples.astype(np.float32), fc.notes))
 
 
+def _prophet(series: pl.DataFrame, events: Events) -> backtest.Forecaster:
+    """The forecaster a backtest of ``series`` runs at each origin: this forecast with the live fit's
+    choice of yearly seasonality, so the track record is that of the model the page shows."""
+    yearly = forecast.wants_yearly(series)
+    return lambda h, n: forecast.fit_predict(h, n, events, yearly=yearly).daily
+
+
 def _backtest_one(history: pl.DataFrame, events: Events) -> backtest.Backtest | None:
     try:
-        return backtest.backtest(history, lambda h, n: forecast.fit_predict(h, n, events).daily)
+        return backtest.backtest(history, _prophet(history, events))
     except (backtest.BacktestError, forecast.ForecastError):
         return None
 
@@ -259,7 +266,7 @@ def _last(history: pl.DataFrame) -> date:
 def backtest_scope(con: duckdb.DuckDBPyConnection, q: CostQuery, events: Events) -> backtest.Backtest:
     """Rolling-origin backtest of this forecast and the baselines on ``q``'s daily actuals."""
     actuals = daily_actuals(con, q)
-    return backtest.backtest(actuals, lambda h, n: forecast.fit_predict(h, n, events).daily)
+    return backtest.backtest(actuals, _prophet(actuals, events))
 
 
 def month_outlook(fc: ScopeForecast, month_end: date) -> pl.DataFrame:

@@ -27,12 +27,39 @@ def _history(step_on: date | None, seed: int = 3) -> pl.DataFrame:
     return pl.DataFrame({"day": days, "cost": cost})
 
 
-def _fc(history: pl.DataFrame) -> ScopeForecast:
-    return ScopeForecast(history, forecast.fit_predict(history, 365))
+def _fc(history: pl.DataFrame, yearly: bool | None = None) -> ScopeForecast:
+    return ScopeForecast(history, forecast.fit_predict(history, 365, yearly=yearly))
+
+
+def _max_forecast_move(fc: ScopeForecast) -> float:
+    """The largest month-over-month change of cost per day among the forecast months."""
+    moves = plausibility._changes(plausibility._per_day(fc)).filter(pl.col("ahead"))["change"].drop_nulls()
+    return float(moves.abs().max())  # type: ignore[arg-type]
+
+
+def test_a_one_off_step_a_year_ago_is_not_repeated_with_under_two_years_at_every_backtest_origin() -> None:
+    # 761 days: more than Prophet's two years, fewer than two years at the backtest's earliest origin
+    history = _history(date(2026, 1, 1))
+    assert forecast.PROPHET_YEARLY_SPAN < 760 < forecast.yearly_min_span() == 971
+    fc = _fc(history)
+    assert any(n.startswith("yearly seasonality off") for n in fc.forecast.notes)
+    assert _max_forecast_move(fc) < 0.15
+    assert plausibility.flags("ml", fc).is_empty()
+
+
+def test_yearly_seasonality_is_fitted_from_two_years_at_every_backtest_origin() -> None:
+    long = pl.DataFrame({"day": [END - timedelta(days=i) for i in range(971, -1, -1)]}).with_columns(
+        pl.lit(1000.0).alias("cost")
+    )
+    assert forecast.wants_yearly(long) and not forecast.wants_yearly(long.tail(971))
+    # days before the scope's first cost do not count
+    assert not forecast.wants_yearly(
+        long.with_columns(pl.when(pl.int_range(pl.len()) < 5).then(0.0).otherwise(pl.col("cost")).alias("cost"))
+    )
 
 
 def test_a_launch_step_repeated_as_yearly_seasonality_is_flagged_with_the_reason() -> None:
-    fc = _fc(_history(date(2026, 1, 1)))
+    fc = _fc(_history(date(2026, 1, 1)), yearly=True)
     flagged = plausibility.flags("ml", fc)
     assert flagged.height >= 1, plausibility._changes(plausibility._per_day(fc)).filter(pl.col("ahead"))
     jan = flagged.filter(pl.col("month") == "2027-01").row(0, named=True)
