@@ -8,6 +8,7 @@ import polars as pl
 import streamlit as st
 
 from finops_core import budget_grid, budget_periods, budgets
+from ui import tables
 from ui.format import column_format
 
 
@@ -60,4 +61,5 @@ def render(currency: str, fiscal_years: list[str], fiscal_start: int) -> None:
                 st.success(f"Saved version {budgets.save(lines, user.username, upload.name)} ({lines.height} lines).")
         except budgets.BudgetError as exc:
             st.error("Not saved:\n\n" + "\n".join(f"- {e}" for e in exc.errors))
-        st.dataframe(budgets.versions(), hide_index=True, width="stretch")
+        versions = budgets.versions()
+        tables.show(versions, key_columns=versions.columns[:1], key="bud_versions")

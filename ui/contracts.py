@@ -42,20 +42,25 @@ def contracts_section(version: str, sel: Selection) -> None:
         "ContractCommitmentDescription",
     )
     share = {"format": "percent", "min_value": 0, "max_value": 1}
-    st.dataframe(
+    tables.show(
         shown,
-        hide_index=True,
-        width="stretch",
+        sel.currency,
+        key_columns=("ContractCommitmentId",),
+        key="contracts",
         column_config={
-            "ContractCommitmentCategory": st.column_config.TextColumn("category"),
-            "ContractCommitmentType": st.column_config.TextColumn("type"),
-            "period_start": st.column_config.DateColumn("period start", format="YYYY-MM-DD"),
-            "period_end": st.column_config.DateColumn("period end (exclusive)", format="YYYY-MM-DD"),
-            "committed": st.column_config.NumberColumn("committed", format="localized"),
-            "consumed": st.column_config.NumberColumn("consumed", format="localized"),
-            "remaining": st.column_config.NumberColumn("remaining", format="localized"),
-            "consumed_share": st.column_config.ProgressColumn("consumed share", **share),  # type: ignore[arg-type]
-            "period_elapsed": st.column_config.ProgressColumn("period elapsed", **share),  # type: ignore[arg-type]
+            "ContractCommitmentId": st.column_config.TextColumn("Commitment", pinned=True),
+            "ContractCommitmentCategory": st.column_config.TextColumn("Category"),
+            "ContractCommitmentType": st.column_config.TextColumn("Type"),
+            "ContractCommitmentDescription": st.column_config.TextColumn("Description"),
+            "ContractId": st.column_config.TextColumn("Contract"),
+            "period_start": st.column_config.DateColumn("Period start", format="D MMM YYYY"),
+            "period_end": st.column_config.DateColumn("Period end (exclusive)", format="D MMM YYYY"),
+            # in the commitment's unit: money for spend commitments, a quantity for usage ones
+            "committed": st.column_config.NumberColumn("Committed", format="localized"),
+            "consumed": st.column_config.NumberColumn("Consumed", format="localized"),
+            "remaining": st.column_config.NumberColumn("Remaining", format="localized"),
+            "consumed_share": st.column_config.ProgressColumn("Consumed share", **share),  # type: ignore[arg-type]
+            "period_elapsed": st.column_config.ProgressColumn("Period elapsed", **share),  # type: ignore[arg-type]
         },
     )
     tables.downloads(shown, "contract-commitments", "cc")

@@ -16,6 +16,7 @@ def money(value: float | None, currency: str, decimals: int = 0) -> str:
     """``$1,234,567`` (or ``CHF 1,234`` for currencies without a symbol); '–' for None."""
     if value is None:
         return "–"
+    value = round(value, decimals) + 0.0  # rounded first: -0.004 is $0.00, not -$0.00
     sign = "-" if value < 0 else ""
     symbol = SYMBOLS.get(currency)
     body = f"{abs(value):,.{decimals}f}"
@@ -33,7 +34,7 @@ def compact(value: float, currency: str) -> str:
 def percent(value: float | None, decimals: int = 1) -> str:
     if value is None:
         return "–"
-    return f"{value * 100:+.{decimals}f}%"
+    return f"{round(value * 100, decimals) + 0.0:+.{decimals}f}%"
 
 
 def column_format(currency: str) -> str:

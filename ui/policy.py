@@ -28,12 +28,9 @@ def render(version: str, sel: Selection) -> None:
         "Compliance = (compliant + exempt) / taggable cost the rules cover (docs/tag-policy.md)."
     )
     described, exemptions = judge.describe(policy, sel.data_end)
-    st.dataframe(described, hide_index=True, width="stretch", key="policy_rules")
+    tables.show(described, key_columns=described.columns[:1], key="policy_rules")
     if not exemptions.is_empty():
-        expires = st.column_config.DateColumn("expires", format="YYYY-MM-DD")
-        st.dataframe(
-            exemptions, hide_index=True, width="stretch", key="policy_exemptions", column_config={"expires": expires}
-        )
+        tables.show(exemptions, key_columns=exemptions.columns[:1], key="policy_exemptions")
     q = replace(sel.query, start=sel.data_start, end=sel.data_end)
     history, top = cache.call(version, billing.policy_compliance, q, text, str(path))
     if history.is_empty():
@@ -43,4 +40,4 @@ def render(version: str, sel: Selection) -> None:
     st.altair_chart(charts.trend_lines(trend, "compliance", None, "Policy compliance"), width="stretch")
     tables.chart_data(history, "tag-policy-compliance", "policy_history_dl", sel.currency)
     st.markdown(f"**Costliest unexempted violations, {history['month'].max():%B %Y}**")
-    st.dataframe(top, hide_index=True, width="stretch", key="policy_top")
+    tables.show(top, sel.currency, key_columns=top.columns[:1], key="policy_top")

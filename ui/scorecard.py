@@ -84,6 +84,13 @@ def targets_editor(targets: kpi_targets.Targets, username: str) -> None:
             width="stretch",
             disabled=["kpi", "label", "better"],
             key="kpi_targets_edit",
+            column_config={
+                "kpi": st.column_config.TextColumn("KPI", pinned=True),
+                "label": "Measure",
+                "better": "Better when",
+                "target": st.column_config.NumberColumn("Target", format="%.2f"),
+                "warn": st.column_config.NumberColumn("Warn at", format="%.2f"),
+            },
         )
         if st.button("Save targets", type="primary", key="kpi_targets_save"):
             values = {r["kpi"]: {"target": r["target"], "warn": r["warn"]} for r in pl.DataFrame(edited).to_dicts()}

@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from finops_core.sync import history, runner, sources
+from ui import tables
 
 
 def sync_panel(root: Path, username: str) -> None:
@@ -46,4 +47,5 @@ def sync_panel(root: Path, username: str) -> None:
     if runs.is_empty():
         st.info("No sync has run yet.")
         return
-    st.dataframe(runs.drop("id"), hide_index=True, width="stretch")
+    shown = runs.drop("id")
+    tables.show(shown, key_columns=shown.columns[:1], key="sync_runs")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 
 import polars as pl
 import polars.selectors as cs
@@ -11,6 +12,7 @@ import streamlit as st
 from finops_core import exports
 from ui.auth import audit_download
 from ui.format import column_format, header
+from ui.format import money as format_money
 
 MONEY_COLUMNS = (
     "EffectiveCost",
@@ -22,8 +24,21 @@ MONEY_COLUMNS = (
     "delta",
     "mtd",
     "projected",
+    "cost",
+    "impact",
+    "amount",
+    "budget",
+    "actual",
+    "variance",
+    "estimated",
+    "realized",
+    "estimated_monthly_saving",
+    "realized_monthly",
+    "uncertainty_monthly",
 )
-PERCENT_COLUMNS = ("delta_pct", "share", "utilization", "coverage", "savings_rate", "compliance")
+PERCENT_COLUMNS = ("delta_pct", "share", "utilization", "coverage", "savings_rate", "compliance", "realization")
+CURRENCY_COLUMNS = ("BillingCurrency", "currency", "amount_currency")  # a row's own currency, when a table has one
+_ISO = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
 
 
 def to_xlsx(frame: pl.DataFrame) -> bytes:
@@ -80,6 +95,14 @@ def chart_data(frame: pl.DataFrame, name: str, key: str, currency: str) -> None:
         downloads(frame, name, key)
 
 
+def is_money(name: str, money: tuple[str, ...] = ()) -> bool:
+    return name in MONEY_COLUMNS or name in money or name.endswith(("_cost", "Cost", "_saving"))
+
+
+def is_percent(name: str) -> bool:
+    return name in PERCENT_COLUMNS or name.endswith(("_pct", "_share", " %"))
+
+
 def column_config(
     frame: pl.DataFrame, currency: str, key_columns: tuple[str, ...] = (), money: tuple[str, ...] = ()
 ) -> dict[str, object]:
@@ -89,9 +112,9 @@ def column_config(
     config: dict[str, object] = {}
     for name, dtype in frame.schema.items():
         title, pinned = header(name), name in key_columns
-        if name in MONEY_COLUMNS or name in money or name.endswith("_cost") or name.endswith("Cost"):
+        if dtype.is_numeric() and is_money(name, money):
             config[name] = st.column_config.NumberColumn(title, format=fmt, pinned=pinned)
-        elif name in PERCENT_COLUMNS or name.endswith("_pct") or name.endswith("_share"):
+        elif dtype.is_numeric() and is_percent(name):
             config[name] = st.column_config.NumberColumn(title, format="percent", pinned=pinned)
         elif isinstance(dtype, pl.Datetime):
             config[name] = st.column_config.DatetimeColumn(title, format="D MMM YYYY HH:mm", pinned=pinned)
@@ -106,20 +129,63 @@ def column_config(
     return config
 
 
+def _utc(text: str) -> datetime:
+    """An ISO date or timestamp (naive ones are UTC, as the state database writes them) in UTC."""
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def displayed(frame: pl.DataFrame, money: tuple[str, ...] = ()) -> tuple[pl.DataFrame, str | None]:
+    """``frame`` as a table shows it: money rounded to the cent (so -0.004 is 0.00, never -$0.00);
+    timestamps at midnight and ISO date strings as dates, other ISO timestamps as datetimes; when a
+    currency column holds more than one currency, each amount as text in its own row's currency
+    (amounts in two currencies share no number format). Returns (frame, the single currency or None)."""
+    out = frame
+    for name, dtype in frame.schema.items():
+        if dtype == pl.String and frame[name].drop_nulls().len() and frame[name].drop_nulls().str.contains(_ISO).all():
+            out = out.with_columns(pl.col(name).map_elements(_utc, return_dtype=pl.Datetime("us", "UTC")))
+    for name, dtype in out.schema.items():
+        if isinstance(dtype, pl.Datetime) and out[name].drop_nulls().len():
+            clock = out[name].dt.hour().cast(pl.Int32) * 3600 + out[name].dt.minute().cast(pl.Int32) * 60
+            if ((clock + out[name].dt.second().cast(pl.Int32)).drop_nulls() == 0).all():
+                out = out.with_columns(pl.col(name).dt.date())
+    amounts = [c for c, t in out.schema.items() if t.is_numeric() and is_money(c, money)]
+    rounded = (pl.col(c).cast(pl.Float64).round(2) for c in amounts)
+    out = out.with_columns(pl.when(r == 0).then(0.0).otherwise(r).name.keep() for r in rounded)  # no -0.0
+    column = next((c for c in CURRENCY_COLUMNS if c in out.columns), None)
+    currencies = out[column].drop_nulls().unique().to_list() if column else []
+    if len(currencies) <= 1:
+        return out, (str(currencies[0]) if currencies else None)
+    return out.with_columns(
+        pl.struct(c, column)
+        .map_elements(lambda r, c=c: format_money(r[c], r[column], 2), return_dtype=pl.String)
+        .alias(c)
+        for c in amounts
+    ), None
+
+
 def show(
     frame: pl.DataFrame,
     currency: str = "USD",
     key_columns: tuple[str, ...] = (),
     first: tuple[str, ...] = (),
     money: tuple[str, ...] = (),
+    headers: dict[str, str] | None = None,
     **kwargs: object,
 ) -> object:
     """``st.dataframe`` through the formatting layer: ``key_columns`` then ``first`` lead (the
-    columns that matter, not scrolled off to the right), the key columns stay pinned."""
+    columns that matter, not scrolled off to the right), the key columns stay pinned; amounts in
+    the table's own currency column when it has one (see ``displayed``); ``headers`` replaces the
+    derived header of a column and keeps its format."""
     lead = [c for c in (*key_columns, *first) if c in frame.columns]
     ordered = frame.select(*dict.fromkeys(lead), *(c for c in frame.columns if c not in lead))
+    shown, own = displayed(ordered, money)
     options: dict[str, object] = {"hide_index": True, "width": "stretch"} | kwargs
-    options["column_config"] = column_config(ordered, currency, key_columns, money) | dict(
+    derived = column_config(shown, own or currency, key_columns, money)
+    for name, title in (headers or {}).items():
+        if name in derived:
+            derived[name] = dict(derived[name]) | {"label": title}  # type: ignore[call-overload]
+    options["column_config"] = derived | dict(
         options.get("column_config") or {}  # type: ignore[call-overload]
     )
-    return st.dataframe(ordered, **options)  # type: ignore[call-overload]
+    return st.dataframe(shown, **options)  # type: ignore[call-overload]

@@ -89,9 +89,9 @@ def _detail(version: str, sel: Selection, case: dict[str, object], found: pl.Dat
         f"[open in Spend, filtered]({anomalies.drill_link(row)})"
     )
     top = cache.call(version, anomalies.contributors, window, row)
-    st.dataframe(top, hide_index=True, width="stretch", column_config=tables.money_config(top, cur))
+    tables.show(top, cur, key_columns=top.columns[:2], money=("before", "during", "delta"), key="anom_top")
     st.markdown("**History**")
-    st.dataframe(triage.history(str(case["id"])), hide_index=True, width="stretch")
+    tables.show(triage.history(str(case["id"])), key_columns=("at",), key="anom_history")
     if editable:
         _actions(case)
 
@@ -217,17 +217,15 @@ def render(sel: Selection) -> None:
     if flash := st.session_state.pop("anom_flash", None):
         st.success(flash)
     n = st.session_state.get("anom_table_n", 0)
-    event = st.dataframe(
+    event = tables.show(
         view.drop("version", "note", "backlog_item"),
-        hide_index=True,
-        width="stretch",
+        sel.currency,
+        key_columns=("key",),
+        first=("status", "impact", "owner"),
         on_select="rerun",
         selection_mode="single-row",
         key=f"anomaly_table_{n}",
-        column_config={
-            "impact": st.column_config.NumberColumn("impact", format="accounting"),
-            "incident_cases": st.column_config.NumberColumn("cases in incident"),
-        },
+        column_config={"incident_cases": st.column_config.NumberColumn("Cases in incident", format="%d")},
     )
     tables.downloads(view, "anomalies", "anom")
     case = _selected(view, cases, event.selection.rows if event and event.selection else [])
@@ -237,10 +235,11 @@ def render(sel: Selection) -> None:
     else:
         st.caption("Select an anomaly to see its chart, contributors and history, and to triage it.")
     st.subheader("Response times")
-    st.dataframe(
-        triage.response_times(),
-        hide_index=True,
-        width="stretch",
+    times = triage.response_times()
+    tables.show(
+        times,
+        key_columns=times.columns[:1],
+        key="anom_times",
         column_config={
             "mtta_hours": st.column_config.NumberColumn("MTTA (hours)", format="%.1f"),
             "mttr_hours": st.column_config.NumberColumn("MTTR (hours)", format="%.1f"),

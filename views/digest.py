@@ -9,7 +9,7 @@ import streamlit as st
 from finops_core.query import CostQuery
 from finops_core.reports import delivery, digest
 from finops_core.schema import C
-from ui import auth, cache
+from ui import auth, cache, tables
 from ui.filters import Selection, options_for
 from ui.format import percent
 
@@ -86,7 +86,8 @@ def _log() -> None:
     if log.is_empty():
         st.caption("No digest has been delivered yet.")
     else:
-        st.dataframe(log.drop("id"), hide_index=True, width="stretch")
+        shown = log.drop("id")
+        tables.show(shown, key_columns=shown.columns[:1], key="digest_log")
 
 
 def render(sel: Selection) -> None:

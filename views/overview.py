@@ -94,13 +94,8 @@ def _movers(version: str, w: kpis.Window) -> None:
     for col, dim in zip(cols, (C.ServiceName, C.x_Team), strict=True):
         frame = cache.movers(version, repr(q), q, dim).drop(C.BillingCurrency).head(TOP)
         col.markdown(f"**By {label(dim).lower()}**")
-        col.dataframe(
-            frame,
-            hide_index=True,
-            width="stretch",
-            column_config=tables.money_config(frame, w.currency)
-            | {"delta_pct": st.column_config.NumberColumn("change %", format="percent")},
-        )
+        with col:
+            tables.show(frame, w.currency, key_columns=(dim,), first=("delta", "delta_pct"), key=f"ov_movers_{dim}")
 
 
 def _anomalies(w: kpis.Window, role: str) -> None:
@@ -116,9 +111,7 @@ def _anomalies(w: kpis.Window, role: str) -> None:
     st.caption(
         f"{open_cases.height} open, {money(float(open_cases['impact'].sum()), w.currency)} impact; largest first."
     )
-    st.dataframe(
-        shown.drop("id"), hide_index=True, width="stretch", column_config=tables.money_config(shown, w.currency)
-    )
+    tables.show(shown.drop("id"), w.currency, key_columns=("key",), first=("impact", "status", "owner"), key="ov_anom")
     if role in access.PAGE_ROLES["anomalies"]:
         st.page_link("views/anomalies.py", label="Triage on the Anomalies page", icon=":material/arrow_forward:")
 
@@ -134,11 +127,13 @@ def _commitments(version: str, w: kpis.Window, role: str) -> None:
         return
     keep = [C.CommitmentDiscountName, C.CommitmentDiscountType, C.ProviderName, "flags", "term_end", "days_to_expiry"]
     shown = flagged.select(*[c for c in keep if c in flagged.columns], "utilization")
-    st.dataframe(
+    tables.show(
         shown,
-        hide_index=True,
-        width="stretch",
-        column_config={"utilization": st.column_config.NumberColumn("utilization (30 d)", format="percent")},
+        w.currency,
+        key_columns=(C.CommitmentDiscountName,),
+        first=("flags", "utilization", "days_to_expiry"),
+        headers={"utilization": "Utilization (30 days)"},
+        key="ov_commit",
     )
     if role in access.PAGE_ROLES["commitments"]:
         st.page_link("views/commitments.py", label="Details on the Commitments page", icon=":material/arrow_forward:")

@@ -13,7 +13,6 @@ from finops_core.trust import evidence, quality, reconcile
 from ui import auth, cache, charts, tables, upload
 
 CHECK_COLOURS = {"ok": "blue", "info": "gray", "warning": "orange", "error": "red"}
-MONEY = st.column_config.NumberColumn(format="%.2f")
 
 user = st.session_state["user"]
 version = cache.data_version() or ""
@@ -34,27 +33,20 @@ with rec_tab:
     st.markdown(" · ".join(f"{s}: **{n}**" for s, n in counts.rows()))
     st.altair_chart(charts.reconciliation_grid(table), width="stretch")
     amounts = ("invoice", "billed", "variance", "explained", "unexplained")
-    shown = table.with_columns(pl.col(c).round(2) + 0.0 for c in amounts)  # + 0.0: no "-0.00"
     columns = ["billing_period", "billing_account_name", "currency", "invoice", "billed", "variance", "variance_pct"]
     columns += ["explained", "unexplained", "explanation", "status", "invoice_ids", "billing_account_id"]
-    picked = st.dataframe(
-        shown.select(columns),
-        hide_index=True,
-        width="stretch",
+    picked = tables.show(
+        table.select(columns),
+        key_columns=("billing_period", "billing_account_name"),
+        money=amounts,
         on_select="rerun",
         selection_mode="single-row",
         key="rec_table",
-        column_config={
-            "billing_period": st.column_config.TextColumn("Month", pinned=True),
-            "billing_account_name": st.column_config.TextColumn("Billing account", pinned=True),
-            "currency": "Currency",
-            **{c: st.column_config.NumberColumn(c.capitalize(), format="%.2f") for c in columns[3:6]},
-            "variance_pct": st.column_config.NumberColumn("Variance %", format="percent"),
-            "explained": st.column_config.NumberColumn("Explained", format="%.2f"),
-            "unexplained": st.column_config.NumberColumn("Unexplained", format="%.2f"),
+        headers={
+            "billing_period": "Month",
+            "billing_account_name": "Billing account",
+            "variance_pct": "Variance %",
             "explanation": "Explained by",
-            "status": "Status",
-            "invoice_ids": "Invoice ids",
             "billing_account_id": "Account id",
         },
     )
@@ -79,10 +71,12 @@ with rec_tab:
         by_line, by_service = st.columns(2)
         by_line.caption("By invoice id, publisher and charge category / class")
         lines_frame = cache.call_scoped(version, reconcile.variance_lines, user.scope, *args)
-        by_line.dataframe(lines_frame, hide_index=True, column_config={"BilledCost": MONEY})
+        with by_line:
+            tables.show(lines_frame, row["currency"], key_columns=lines_frame.columns[:1], key="rec_lines")
         by_service.caption("By service and charge category")
         services = cache.call_scoped(version, reconcile.variance_services, user.scope, *args)
-        by_service.dataframe(services, hide_index=True, column_config={"BilledCost": MONEY})
+        with by_service:
+            tables.show(services, row["currency"], key_columns=services.columns[:1], key="rec_services")
     else:
         st.caption("Select a row to see the charge categories, services and invoice ids behind it.")
 
@@ -117,15 +111,12 @@ with checks_tab:
 with log_tab:
     log = quality.change_log(cache.store_root())
     st.caption("Every publish this data version descends from, newest first, with its cost change per currency.")
-    st.dataframe(
+    tables.show(
         log,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "billed_delta": MONEY,
-            "effective_delta": MONEY,
-            "at": st.column_config.DatetimeColumn("At (UTC)"),
-        },
+        key_columns=log.columns[:1],
+        money=("billed_delta", "effective_delta"),
+        headers={"at": "At (UTC)", "billed_delta": "Billed cost change", "effective_delta": "Effective cost change"},
+        key="change_log",
     )
 
 with pack_tab:

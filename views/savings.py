@@ -67,10 +67,11 @@ def _detail(version: str, sel: Selection, item: dict[str, object], editable: boo
             st.warning(str(item["flags"]))
     st.markdown("**History**")
     who = {"scope": sel.query.scope, "sub_account_ids": ids}
-    st.dataframe(backlog.history(str(item["item_id"]), **who), hide_index=True, width="stretch")
+    history = backlog.history(str(item["item_id"]), **who)
+    tables.show(history, key_columns=history.columns[:1], key="sv_history")
     notes = backlog.comments(str(item["item_id"]), **who)
     if notes.height:
-        st.dataframe(notes, hide_index=True, width="stretch")
+        tables.show(notes, key_columns=notes.columns[:1], key="sv_notes")
     if editable:
         _edit_form(item)
 
@@ -236,20 +237,24 @@ def render(sel: Selection) -> None:
         "implemented_on",
         "flags",
     ]
-    event = st.dataframe(
-        shown.select(cols),
-        hide_index=True,
-        width="stretch",
+    table_cols = shown.select(cols)
+    labels = {
+        "item_id": "Item",
+        "amount_currency": "Currency",
+        "estimated_monthly_saving": "Estimated /mo",
+        "realized_monthly": "Realized /mo",
+        "uncertainty_monthly": "± /mo",
+        "implemented_on": "Implemented on",
+    }
+    event = tables.show(
+        table_cols,
+        sel.currency,
+        key_columns=("item_id",),
+        first=("title", "status", "realized_monthly"),
         on_select="rerun",
         selection_mode="single-row",
         key="backlog_table",
-        column_config={
-            "amount_currency": st.column_config.TextColumn("currency"),
-            "estimated_monthly_saving": st.column_config.NumberColumn("estimated /mo", format="accounting"),
-            "realized_monthly": st.column_config.NumberColumn("realized /mo", format="accounting"),
-            "uncertainty_monthly": st.column_config.NumberColumn("±", format="accounting"),
-            "realization": st.column_config.NumberColumn("realization", format="percent"),
-        },
+        headers=labels,
     )
     tables.downloads(shown.select(cols), "backlog", "bl")
     rows = event.selection.rows if event and event.selection else []
@@ -267,20 +272,17 @@ def _realized(version: str, whole: CostQuery, items: pl.DataFrame) -> pl.DataFra
 
 def _totals(table: pl.DataFrame, sel: Selection, ids: dict[str, str]) -> None:
     st.subheader("Estimated vs realized")
-    money_cols = {
-        "estimated": st.column_config.NumberColumn(format="accounting"),
-        "realized": st.column_config.NumberColumn(format="accounting"),
-        "realization": st.column_config.NumberColumn(format="percent"),
-    }
     left, right = st.columns(2)
     for col, by in ((left, "team"), (right, "category")):
-        col.dataframe(savings_items.totals(table, (by,)), hide_index=True, width="stretch", column_config=money_cols)
+        with col:
+            tables.show(savings_items.totals(table, (by,)), sel.currency, key_columns=(by,), key=f"sv_by_{by}")
     month = savings_items.totals(table, ("month",))
     st.markdown("**By month of implementation**")
-    st.dataframe(month, hide_index=True, width="stretch", column_config=money_cols)
+    tables.show(month, sel.currency, key_columns=("month",), key="sv_by_month")
     tables.downloads(month, "savings-by-month", "sm")
     st.markdown("**Throughput: items validated per month**")
-    st.dataframe(backlog.throughput(scope=sel.query.scope, sub_account_ids=ids), hide_index=True, width="stretch")
+    throughput = backlog.throughput(scope=sel.query.scope, sub_account_ids=ids)
+    tables.show(throughput, key_columns=throughput.columns[:1], key="sv_throughput")
 
 
 render(st.session_state["selection"])

@@ -13,7 +13,7 @@ from finops_core.reports import budget_variance as bv
 from finops_core.reports import pack, pack_render
 from finops_core.reports import variance as va
 from finops_core.schema import C, label
-from ui import auth, cache
+from ui import auth, cache, tables
 from ui.filters import Selection, without
 from ui.format import money, percent
 
@@ -36,25 +36,21 @@ def _default_month(sel: Selection, months: list[date]) -> date:
     return months[0] if full or len(months) == 1 else months[1]
 
 
-def _table_config(frame: pl.DataFrame, currency: str) -> dict[str, object]:
-    config: dict[str, object] = {
-        c: st.column_config.NumberColumn(c.replace("_", " "), format="accounting")
-        for c, t in frame.schema.items()
-        if t == pl.Float64
-    }
-    config["spend"] = st.column_config.LinkColumn("Spend", display_text="open in Spend", width="small")
-    return config
+LINK = st.column_config.LinkColumn("Spend", display_text="open in Spend", width="small")
+
+
+def _table(frame: pl.DataFrame, currency: str, key: str, **kwargs: object) -> None:
+    """A variance table through the formatting layer: every amount in the currency, rounded first (a
+    part of -0.001 is $0.00), the first column pinned, the Spend link as a link."""
+    amounts = tuple(c for c, t in frame.schema.items() if t.is_float() and not tables.is_percent(c))
+    link = {"spend": LINK} if "spend" in frame.columns else {}
+    tables.show(frame, currency, key_columns=frame.columns[:1], money=amounts, key=key, column_config=link, **kwargs)
 
 
 def _effects(frame: pl.DataFrame, currency: str, key: str) -> None:
-    st.dataframe(
-        frame.drop("effect").rename({"label": "part", "amount": f"amount ({currency})"}),
-        hide_index=True,
-        width="stretch",
-        height=ROW_PX * (frame.height + 1) + 3,  # every part in view: the parts only explain together
-        column_config=_table_config(frame.rename({"amount": f"amount ({currency})"}), currency),
-        key=key,
-    )
+    shown = frame.drop("effect").rename({"label": "part"})
+    # every part in view: the parts only explain together
+    _table(shown, currency, key, height=ROW_PX * (frame.height + 1) + 3)
 
 
 def _contributors(version: str, sel: Selection, v: va.Variance) -> None:
@@ -64,7 +60,7 @@ def _contributors(version: str, sel: Selection, v: va.Variance) -> None:
     dim = va.CONTRIBUTOR_DIMS[chosen]
     frame = va.contributors_table(v, sel.query, dim).rename({dim: label(dim)})
     st.caption(f"Each {chosen}'s change with its own split (usage at its own rates, so mix is inside usage).")
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=_table_config(frame, v.currency))
+    _table(frame, v.currency, "contributors")
 
 
 def _month_over_month(version: str, sel: Selection, month: date) -> None:
@@ -128,7 +124,7 @@ def _vs_budget(version: str, sel: Selection, month: date) -> None:
     st.subheader("Why actual differs from budget")
     _effects(b.effects(), b.currency, "budget_effects")
     st.caption("Budgeted teams only (team budget lines); a month still open has its budget prorated by days.")
-    st.dataframe(b.teams, hide_index=True, width="stretch", column_config=_table_config(b.teams, b.currency))
+    _table(b.teams, b.currency, "budget_teams")
 
 
 def _pack(sel: Selection, month: date) -> None:
