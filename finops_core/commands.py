@@ -73,9 +73,16 @@ def add_parsers(sub: Any) -> dict[str, Callable[[argparse.Namespace], int]]:
     b.add_argument(
         "--period",
         default="this-month",
-        help=f"YYYY-MM, YYYY-Qn, FYyyyy or one of {', '.join(PERIOD_WORDS)} (seen from the last day of data)",
+        help=f"YYYY-MM, YYYY-Qn, FYyyyy, FYyyyy-Qn or one of {', '.join(PERIOD_WORDS)} (seen from the last day "
+        "of data; quarters are fiscal ones unless the fiscal year starts in January)",
     )
-    b.add_argument("--fiscal-start", type=int, default=1, help="month the fiscal year starts in (1-12, default 1)")
+    b.add_argument(
+        "--fiscal-start",
+        type=int,
+        choices=range(1, 13),
+        metavar="1-12",
+        help=f"month the fiscal year starts in (default ${budget_periods.ENV}, else 1); FY2027 ends in 2027",
+    )
     c = sub.add_parser("commitments", help="commitment utilization (used, unused) per commitment")
     _common(c, currency=False)
     c.add_argument("--days", type=int, default=30, help="the last N days of data (default 30)")
@@ -185,10 +192,14 @@ def _period(text: str, as_of: date, fiscal_start: int) -> str:
 
 
 def cmd_budgets(args: argparse.Namespace) -> int:
+    try:
+        fiscal_start = args.fiscal_start or budget_periods.fiscal_start()
+    except ValueError as exc:
+        raise QueryError(str(exc)) from exc
     con, q = _open(args)
-    period = _period(args.period, q.end, args.fiscal_start)
-    start, end = budget_periods.range_of(period, args.fiscal_start)
-    lines = budget_status.visible_lines(budgets.current(), period, q, args.fiscal_start)
+    period = _period(args.period, q.end, fiscal_start)
+    start, end = budget_periods.range_of(period, fiscal_start)
+    lines = budget_status.visible_lines(budgets.current(), period, q, fiscal_start)
     fcs: dict[str, outlook.ScopeForecast] = {}
     if lines.is_empty():
         print(f"no {args.currency} budgets for {period} ({start} to {end}) in this scope", file=sys.stderr)

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from finops_core import budget_grid, budget_periods, budget_status, budgets, forecast, plan_export, state
+from finops_core import budget_grid, budget_periods, budget_status, budgets, forecast, outlook, plan_export, state
 from finops_core.outlook import ScopeForecast
 from finops_core.query import CostQuery, Scope
 from finops_core.schema import C
@@ -175,14 +175,46 @@ def test_month_lines_roll_up_to_the_quarter_and_fiscal_year() -> None:
     assert fy.filter(pl.col("team") == "web")["months"][0] == 4
     assert budget_periods.rollup(lines, "FY2026")["amount"].sum() == 160  # January start: calendar 2026
     assert budget_periods.range_of("FY2027", 4) == (date(2026, 4, 1), date(2027, 3, 31))
-    assert budget_periods.periods_around(date(2026, 11, 30), 4) == [
+    assert budget_periods.periods_around(date(2026, 11, 30)) == [
         "2026-11",
         "2026-12",
         "2026-Q4",
         "2027-Q1",
+        "FY2026",
+        "FY2027",
+    ]
+
+
+def test_fiscal_quarters_of_a_year_starting_in_april() -> None:
+    """FY2027 is April 2026 to March 2027 (named by the year it ends in); its Q1 is April-June 2026."""
+    assert budget_periods.range_of("FY2027-Q1", 4) == (date(2026, 4, 1), date(2026, 6, 30))
+    assert budget_periods.range_of("FY2027-Q4", 4) == (date(2027, 1, 1), date(2027, 3, 31))
+    assert budget_periods.range_of("FY2027-Q1", 2) == (date(2026, 2, 1), date(2026, 4, 30))
+    assert budget_periods.periods_around(date(2026, 11, 30), 4) == [
+        "2026-11",
+        "2026-12",
+        "FY2027-Q3",
+        "FY2027-Q4",
         "FY2027",
         "FY2028",
     ]
+    assert budget_periods.periods_around(date(2026, 3, 31), 4)[2:] == ["FY2026-Q4", "FY2027-Q1", "FY2026", "FY2027"]
+    lines = budgets.parse_csv(MONTHLY)  # Oct-Dec 2026 months and a calendar 2026-Q4 line
+    q3 = budget_periods.rollup(lines, "FY2027-Q3", fiscal_start=4)  # October to December 2026
+    assert dict(zip(q3["team"], q3["amount"], strict=True)) == {"ml": 60, "web": 100}
+    # a fiscal quarter not on calendar quarters holds the month lines inside it
+    nov_jan = budget_periods.rollup(lines, "FY2027-Q4", fiscal_start=2)  # November 2026 to January 2027
+    assert dict(zip(nov_jan["team"], nov_jan["amount"], strict=True)) == {"ml": 50, "web": 12}
+    assert outlook.horizon_end(date(2026, 11, 15), "quarter", 2) == date(2027, 1, 31)
+    assert outlook.horizon_end(date(2026, 11, 15), "quarter") == date(2026, 12, 31)
+
+
+def test_the_fiscal_start_comes_from_the_environment_with_a_clear_error() -> None:
+    assert budget_periods.fiscal_start({}) == 1
+    assert budget_periods.fiscal_start({"FINOPS_FISCAL_START": "4"}) == 4
+    for bad in ("0", "13", "April", "4.5", "-1"):
+        with pytest.raises(ValueError, match="FINOPS_FISCAL_START"):
+            budget_periods.fiscal_start({"FINOPS_FISCAL_START": bad})
 
 
 def test_status_of_a_rolled_up_quarter_says_how_many_months_it_budgets() -> None:

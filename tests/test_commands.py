@@ -72,6 +72,21 @@ def test_budgets_of_the_quarter_from_month_lines(cron_env: dict[str, str], demo_
     assert _rounded(done.stdout) and table["forecast at period end"].null_count() == 0
 
 
+def test_budgets_of_the_fiscal_quarter_from_the_environment(cron_env: dict[str, str], demo_store: Path) -> None:
+    """FINOPS_FISCAL_START=4: data to 15 Oct 2026 is in FY2027-Q3 (October to December 2026)."""
+    env = cron_env | {"FINOPS_FISCAL_START": "4"}
+    done = _run(env, "budgets", "--period", "this-quarter", "--format", "csv")
+    assert done.returncode == 0, done.stderr
+    table = _csv(done.stdout)
+    assert set(table["period"]) == {"FY2027-Q3"}
+    lines = budget_periods.rollup(budgets.load(demo_store / "demo" / "budgets.csv"), "2026-Q4")
+    assert table["budget"].sum() == pytest.approx(lines.filter(pl.col("currency") == "USD")["amount"].sum())
+    explicit = _run(cron_env, "budgets", "--period", "this-fy", "--fiscal-start", "4", "--format", "csv")
+    assert explicit.returncode == 0 and set(_csv(explicit.stdout)["period"]) == {"FY2027"}
+    bad = _run(cron_env | {"FINOPS_FISCAL_START": "April"}, "budgets", "--period", "this-quarter")
+    assert bad.returncode != 0 and "FINOPS_FISCAL_START" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_forecast_of_one_team_with_bands_budget_and_totals(cron_env: dict[str, str]) -> None:
     done = _run(cron_env, "forecast", "--team", "payments", "--format", "csv")
     assert done.returncode == 0, done.stderr

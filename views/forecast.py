@@ -25,7 +25,7 @@ from finops_core.query import CostQuery
 from finops_core.schema import METRIC_LABELS, C
 from ui import budget_editor, cache, charts, seed, tables
 from ui.filters import Selection
-from ui.format import column_format, money
+from ui.format import money
 
 EDITORS = ("admin", "finance")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -65,6 +65,22 @@ def _tiles(fc: outlook.ScopeForecast, month_end: date, budget: float | None, cur
     )
 
 
+def _fiscal_pick(where: st.delta_generator.DeltaGenerator, key: str) -> int:
+    """The fiscal year's first month: $FINOPS_FISCAL_START unless changed here (quarters are fiscal)."""
+    default = st.session_state["fiscal_start"]
+    return int(
+        where.selectbox(
+            "Fiscal year starts",
+            range(1, 13),
+            index=default - 1,
+            format_func=lambda m: MONTHS[m - 1],
+            key=key,
+            help=f"Default {MONTHS[default - 1]} ({budget_periods.ENV}). The fiscal year is named by the calendar "
+            "year it ends in (with April: FY2027 is Apr 2026 to Mar 2027, FY2027-Q1 is Apr to Jun 2026).",
+        )
+    )
+
+
 def _rollover_note(as_of: date, horizon: str, fy: int, until: date) -> None:
     """Say so when the data ends on a period's last day and the horizon moved on to the next period."""
     rolled = [k for k in ("month", horizon) if outlook.rolls_over(as_of, k, fy) and k != "12m"]
@@ -83,9 +99,9 @@ def _rollover_note(as_of: date, horizon: str, fy: int, until: date) -> None:
 def _forecast_section(version: str, sel: Selection, ev: events.Events, bar: st.delta_generator.DeltaGenerator) -> None:
     a, b, c = st.columns([2, 2, 3])
     horizon = a.selectbox("Horizon", list(outlook.HORIZONS), format_func=outlook.HORIZONS.__getitem__, key="fc_h")
-    fy = 1
-    if horizon == "fiscal_year":
-        fy = b.selectbox("Fiscal year starts", range(1, 13), format_func=lambda m: MONTHS[m - 1], key="fc_fy")
+    fy = st.session_state["fiscal_start"]
+    if horizon in ("fiscal_year", "quarter"):
+        fy = _fiscal_pick(b, "fc_fy")
     view = c.radio("View", ("Cumulative month", "Daily"), horizontal=True, key="fc_view")
     q = _history(sel)
     until = max(outlook.horizon_end(sel.data_end, horizon, fy), outlook.horizon_end(sel.data_end, "month"))
@@ -107,7 +123,7 @@ def _forecast_section(version: str, sel: Selection, ev: events.Events, bar: st.d
     _flags(plausibility.flags("This selection", fc, bt if isinstance(bt, backtest.Backtest) else None))
     _outlook(fc, sel, view, outlook.horizon_start(sel.data_end, horizon, fy), until, outlook.HORIZONS[horizon])
     st.caption(
-        f"Forecast to {until} from data up to {sel.data_end}: Prophet, weekly and yearly seasonality, trend "
+        f"Forecast to {until} from data up to {sel.data_end}: Prophet, weekly seasonality (yearly too with enough history), trend "
         "changepoints, holidays and billing-calendar events; bands are 80 % and 95 % intervals widened to what the "
         "backtest's errors needed (see the track record)." + "".join(f" Note: {n}." for n in fc.forecast.notes)
     )
@@ -144,7 +160,7 @@ def _outlook(fc: outlook.ScopeForecast, sel: Selection, view: str, start: date, 
 def _backtest(bt: backtest.Backtest) -> None:
     (st.success if bt.beats_naive else st.warning)(bt.summary())
     st.markdown(bt.band_summary())
-    st.dataframe(
+    tables.show(
         bt.metrics.select(
             "label",
             "total_error",
@@ -157,8 +173,8 @@ def _backtest(bt: backtest.Backtest) -> None:
             "total80",
             "total95",
         ),
-        hide_index=True,
-        width="stretch",
+        key_columns=("label",),
+        key="fc_backtest",
         column_config={
             "label": "Method",
             "total_error": st.column_config.NumberColumn("30-day total error", format="percent"),
@@ -226,11 +242,11 @@ def _track_records(
     wins = int(table["beats naive"].sum())
     st.markdown(f"This forecast beats seasonal naive on the 30-day total for **{wins} of {table.height}** teams.")
     pct = {
-        c: st.column_config.NumberColumn(c, format="percent")
+        c: st.column_config.NumberColumn(c[:1].upper() + c[1:], format="percent")
         for c in table.columns
         if c not in ("scope", "beats naive")
     }
-    st.dataframe(table, hide_index=True, width="stretch", column_config=pct)
+    tables.show(table, key_columns=("scope",), headers={"scope": "Team"}, key="fc_tracks", column_config=pct)
     return done
 
 
@@ -247,18 +263,13 @@ def _budget_table(version: str, sel: Selection, period: str, fy: int, fcs: dict[
         covered = budget_status.covered_spend(lines, table)
         st.caption(f"{covered / total:.0%} of {period} spend to date ({money(total, sel.currency)}) is under a budget.")
     money_cols = ("budget", "actual to date", "forecast at period end", "forecast low (80 %)", "forecast high (80 %)")
-    st.dataframe(
+    tables.show(
         table,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "budget line": st.column_config.TextColumn("budget line", pinned=True),
-            **{
-                c: st.column_config.NumberColumn(c, format=column_format(sel.currency))
-                for c in (*money_cols, "variance")
-            },
-            "variance %": st.column_config.NumberColumn("variance %", format="percent"),
-        },
+        sel.currency,
+        key_columns=("budget line",),
+        first=("budget", "forecast at period end", "variance"),
+        money=(*money_cols, "variance"),
+        key="fc_budget_table",
     )
     st.caption(
         f"{period}: {start:%d %b %Y} to {end:%d %b %Y}. Quarter and fiscal-year budgets add up the month and quarter "
@@ -272,7 +283,7 @@ def _budget_table(version: str, sel: Selection, period: str, fy: int, fcs: dict[
 def _budget_section(version: str, sel: Selection, ev: events.Events, bar: st.delta_generator.DeltaGenerator) -> None:
     st.subheader("Budgets by team")
     a, b = st.columns([1, 3])
-    fy = a.selectbox("Fiscal year starts", range(1, 13), format_func=lambda m: MONTHS[m - 1], key="bud_fy")
+    fy = _fiscal_pick(a, "bud_fy")
     periods = budget_periods.periods_around(sel.data_end, fy)
     labels = dict(
         zip(periods, ("this month", "next month", "this quarter", "next quarter", "this FY", "next FY"), strict=True)
@@ -321,13 +332,7 @@ def _plan(
         "Teams as rows, months as columns: actual for past days, forecast for the rest, with totals. The export adds "
         f"each team-month's 80 % and 95 % bands ({bands}), the team's budget for the month and the difference."
     )
-    money_cols = {c: st.column_config.NumberColumn(c, format=column_format(sel.currency)) for c in wide.columns[1:]}
-    st.dataframe(
-        wide,
-        hide_index=True,
-        width="stretch",
-        column_config={"Team": st.column_config.TextColumn("Team", pinned=True), **money_cols},
-    )
+    tables.show(wide, sel.currency, key_columns=("Team",), money=tuple(wide.columns[1:]), key="fc_plan")
     tables.downloads(plan, "monthly-forecast-by-team", "plan")
 
 
@@ -359,6 +364,11 @@ def render(sel: Selection) -> None:
     except events.EventsError as exc:
         st.error(str(exc))
         return
+    try:
+        st.session_state["fiscal_start"] = budget_periods.fiscal_start()
+    except ValueError as exc:
+        st.error(f"{exc}. Set it in the environment the app runs in; using January meanwhile.")
+        st.session_state["fiscal_start"] = 1
     seed.budgets_from_demo()
     bar = st.progress(0.0, text="Loading")
     _forecast_section(version, sel, ev, bar)
