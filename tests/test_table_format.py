@@ -45,9 +45,9 @@ def problems(frame: pd.DataFrame, config: dict[str, dict[str, object]]) -> list[
         series = frame[name]
         if pd.api.types.is_float_dtype(series) and not kind.get("format"):
             out.append(f"{label!r}: floats without a number format, e.g. {series.dropna().head(1).tolist()}")
-        if pd.api.types.is_numeric_dtype(series) and tables.is_money(str(name)):
-            if kind.get("format") not in COLUMN_FORMATS.values():
-                out.append(f"{label!r}: money without its currency ({kind.get('format')})")
+        money = pd.api.types.is_numeric_dtype(series) and tables.is_money(str(name))
+        if money and kind.get("format") not in COLUMN_FORMATS.values():
+            out.append(f"{label!r}: money without its currency ({kind.get('format')})")
         if pd.api.types.is_datetime64_any_dtype(series):
             times = series.dropna()
             midnight = len(times) and (times.dt.hour == 0).all() and (times.dt.minute == 0).all()

@@ -197,4 +197,5 @@ def test_variance_page_shows_the_core_figures(demo_store: Path, monkeypatch: pyt
     assert tiles["Sep 2026"] == pytest.approx(v.current_total, abs=1)
     assert tiles["Change"] == pytest.approx(v.change, abs=1)
     shown = at.dataframe[0].value
-    assert shown.iloc[:, 1].tolist() == pytest.approx(va.effects_table(v, q)["amount"].to_list(), abs=1e-6)
+    # rounded to the cent before display (so no -$0.00)
+    assert shown.iloc[:, 1].tolist() == pytest.approx(va.effects_table(v, q)["amount"].to_list(), abs=0.005)
