@@ -178,11 +178,22 @@ def compile_where(
 ) -> tuple[str, str, list[object]]:
     """(view, WHERE clause, params) for ``q``; the view also holds ``extra_dims``. ``view`` names
     a table known to hold every dimension asked (a table built for one capability) instead."""
-    dims = set(q.group_by) | {d for d, _ in q.filters} | scope_dims(q.scope) | set(extra_dims)
-    view = view or view_for(dims)
+    view = view or view_for(query_dims(q) | set(extra_dims))
+    where, params = where_sql(q, raw=view in ("costs", "raw_rows"))
+    return view, where, params
+
+
+def query_dims(q: CostQuery) -> set[str]:
+    """The dimensions ``q`` groups, filters or is scoped by: what a view must hold to answer it."""
+    return set(q.group_by) | {d for d, _ in q.filters} | scope_dims(q.scope)
+
+
+def where_sql(q: CostQuery, raw: bool = False) -> tuple[str, list[object]]:
+    """WHERE clause and params for ``q``'s days, scope and filters over any view keyed by
+    x_ChargeDate; ``raw`` adds the clauses that let a scan of the Parquet rows skip files."""
     params: list[object] = [q.start, q.end]
     clauses = [f"{C.x_ChargeDate} BETWEEN ? AND ?"]
-    if view in ("costs", "raw_rows"):
+    if raw:
         # Let the Parquet scan skip files and row groups: no billing period that ended before the
         # start can hold a charge starting on or after it (later periods may hold corrections).
         clauses.append(f"billing_period >= ? AND {C.ChargePeriodStart} >= ? AND {C.ChargePeriodStart} < ?")
@@ -191,4 +202,4 @@ def compile_where(
     for dim, values in q.filters:
         expr = dimension_sql(dim, params)
         clauses.append(_in(expr, values, params))
-    return view, " AND ".join(clauses), params
+    return " AND ".join(clauses), params

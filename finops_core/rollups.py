@@ -19,6 +19,8 @@
   after the rollups and before the anomaly detection (``savings_daily``).
 - ``anomalies_found``, ``anomaly_runs``: the company-wide anomaly detection over the whole history,
   built after the rollups (``anomaly_results``).
+- ``commitment_daily``, ``commitment_services``: commitment and eligible-usage sums per commitment,
+  day and the dimensions the commitments questions filter by, built last (``commitment_days``).
 Each holds the cost metrics, summed. A build whose rollups do not conserve the raw totals for
 every billing period, currency and metric is refused.
 """

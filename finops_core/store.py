@@ -6,7 +6,7 @@ Layout under the store directory::
     .lock                           held by the one writer
     versions/<id>/manifest.json     sources, deliveries (ingested parts), partitions, totals, schema version
     versions/<id>/billing_period=YYYY-MM/*.parquet
-    versions/<id>/rollups.duckdb    tag map and daily rollups built at publish
+    versions/<id>/rollups.duckdb    tag map, daily rollups, anomaly results and commitment days built at publish
     versions/<id>/contracts/        FOCUS 1.3 contract commitments and the rows applied to them
 
 A publish writes a whole new version aside (unchanged partitions are hard-linked from the
@@ -33,7 +33,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from finops_core import anomaly_results, db, rollups, savings_daily
+from finops_core import anomaly_results, commitment_days, db, rollups, savings_daily
 from finops_core.schema import SCHEMA_VERSION, C
 
 DEFAULT_STORE = Path("data/store")
@@ -208,6 +208,7 @@ def _finish(pub: Publication, vid: str, carry_over: bool) -> None:
     rollups.build(pub.staging / "rollups.duckdb", files)
     savings_daily.build(pub.staging / "rollups.duckdb", files)
     anomaly_results.build(pub.staging / "rollups.duckdb", files)
+    commitment_days.build(pub.staging / "rollups.duckdb", files)
     shutil.rmtree(pub.staging / ".spill", ignore_errors=True)
     (pub.staging / "manifest.json").write_text(json.dumps(doc, indent=1, sort_keys=True))
     _fsync_dir(pub.staging)
@@ -343,6 +344,7 @@ def connect(root: Path | str | None = None, version: str | None = None) -> duckd
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"ATTACH {rollups.quote_path(vdir / 'rollups.duckdb')} AS r (READ_ONLY)")
     rollups.create_views(con, partition_files(path, vdir.name), "r")
+    commitment_days.create_view(con, "r")
     from finops_core.ingest import contracts  # the ingest package imports this module
 
     contracts.create_views(con, vdir / CONTRACTS, partition_files(path, vdir.name), "r")
