@@ -97,7 +97,11 @@ def serve(script: str, env: dict[str, str], log: Path) -> Iterator[str]:
         yield url + "/"
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a server busy with a run may not stop in time
+            proc.kill()
+            proc.wait(timeout=30)
 
 
 def sign_in(browser: Browser, url: str) -> Any:
@@ -142,7 +146,9 @@ def ensure_store(workdir: Path, rows: int, end: str) -> Path:
     if not (root / "CURRENT").exists():
         print(f"building {rows:,}-row demo in {root} ...", flush=True)
         cli = [sys.executable, "-m", "finops_core", "demo", "--store", str(root), "--rows", str(rows)]
-        subprocess.run([*cli, "--seed", "42", "--end", end], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        # its demo users (and their printed passwords) go to a throwaway folder, not data/state
+        env = {**os.environ, "FINOPS_STATE": str(workdir / "build-state")}
+        subprocess.run([*cli, "--seed", "42", "--end", end], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     return root
 
 
