@@ -1,7 +1,8 @@
 """Rollup tables built at publish time, and the views over them and the raw snapshot.
 
 - ``rules``: the text of the tag and allocation rules this version was built with.
-- ``tag_map``: one row per distinct Tags value with its normalized tag values and missing keys.
+- ``tag_map``: one row per distinct Tags value with its normalized tag values and missing keys;
+  ``tag_periods``: the distinct Tags values of each billing month (an ingest maps only new values).
 - ``shares``: each shared-cost pool's split to teams per billing month and currency.
 - ``daily``: one row per (x_ChargeDate, x_BillingMonth, BillingCurrency, x_AllocationRule, every
   ROLLUP_DIMENSIONS column), after allocation and splits.
@@ -106,8 +107,34 @@ def create_tag_map(con: duckdb.DuckDBPyConnection, source: str, rules: RuleSet, 
     con.unregister("_tag_map_frame")
 
 
-def build(db_path: Path, files: list[str], rules: RuleSet | None = None) -> None:
-    """Create the rollup database for a version from its Parquet files."""
+# rollup tables with one billing month per row: an unchanged period's rows are the parent version's
+PER_PERIOD = (
+    "tag_periods",
+    "daily",
+    "invoice_lines",
+    "resource_daily",
+    "quality_rows",
+    "quality_samples",
+    "compliance",
+)
+
+
+@dataclass(frozen=True)
+class Reuse:
+    """The parent version's rollups (``db_path``) and the billing periods ('YYYY-MM') whose files
+    changed since it: only those are aggregated again, the others' rows are copied."""
+
+    db_path: Path
+    touched: frozenset[str]
+
+
+def build(db_path: Path, files: list[str], rules: RuleSet | None = None, reuse: Reuse | None = None) -> None:
+    """Create the rollup database for a version from its Parquet files.
+
+    With ``reuse`` (an ingest: same rules and schema as the parent), billing periods outside
+    ``reuse.touched`` copy the parent's rows, so a new day or a restated month aggregates only its
+    own periods. Tables that span periods (tag_map, shares, account_days) are rebuilt whole
+    from small inputs; conservation is checked on every period aggregated here."""
     rules = rules or current_rules()
     con = duckdb.connect(str(db_path))
     try:
@@ -121,46 +148,140 @@ def build(db_path: Path, files: list[str], rules: RuleSet | None = None) -> None
         con.executemany("INSERT INTO rules VALUES (?, ?)", sorted(rules.texts.items()))
         if not files:
             return
-        source = parquet_source(files)
-        create_tag_map(con, source, rules)
-        metrics = ", ".join(f"sum({m}) AS {m}" for m in METRICS)
-        # The rollups hold each group's direct attribution and its shared-cost pool; the views
-        # fan pooled groups out to their teams through ``shares`` when read (a small hash join).
-        # Built in chunks of consecutive billing periods, oldest first: each aggregation stays
-        # small (no spill), and the tables come out clustered by period, so a query's date range
-        # skips the row groups of other chunks without the cost of sorting the whole table.
-        daily_keys = ", ".join((C.x_ChargeDate, C.x_BillingMonth, C.BillingCurrency, *ROLLUP_DIMENSIONS, C.x_Pool))
-        resource_keys = ", ".join(
-            (C.x_ChargeDate, C.x_BillingMonth, C.BillingCurrency, *RESOURCE_DIMENSIONS, C.x_AllocationRule, C.x_Pool)
-        )
-        for i, chunk in enumerate(_chunks(files)):
-            attributed = allocation.attributed_sql(rules.allocation, parquet_source(chunk), "tag_map")
-            into = "CREATE TABLE {} AS" if i == 0 else "INSERT INTO {}"
-            con.execute(
-                f"{into.format('daily')} SELECT {daily_keys}, {metrics} FROM ({attributed}) GROUP BY ALL "
-                f"ORDER BY {C.x_ChargeDate}"
-            )
-            con.execute(f"{into.format('invoice_lines')} {INVOICE_LINES_SQL.format(parquet_source(chunk))}")
-            con.execute(f"{into.format('account_days')} {ACCOUNT_DAYS_SQL.format(parquet_source(chunk))}")
-            rowchecks.build(con, ", ".join(quote_path(f) for f in chunk), first=i == 0)
-            con.execute(
-                f"{into.format('resource_daily')} SELECT {resource_keys}, {allocation.TAGGABLE_SQL} AS taggable, "
-                f"{C.x_MissingTags} AS missing, {metrics} FROM ({attributed}) GROUP BY ALL"
-            )
+        if reuse is not None:
+            con.execute(f"ATTACH {quote_path(reuse.db_path)} AS parent (READ_ONLY)")
+        computed = [f for f in files if reuse is None or _period(f) in reuse.touched]
+        _build_tag_map(con, files, computed, rules, reuse is not None)
+        segments = _segments(files, reuse.touched if reuse else None)
+        created: set[str] = set()
+        for kind, part in segments:
+            if kind == "copy":
+                _copy_periods(con, part, created)
+            else:
+                for chunk in _chunks(part):
+                    _aggregate(con, chunk, rules, created)
         allocation.create_shares(con, rules.allocation, "daily", "shares")
-        con.execute(
-            f"CREATE TABLE compliance AS SELECT {', '.join(COMPLIANCE_KEYS)}, taggable, missing, "
-            f"sum({C.EffectiveCost}) AS {C.EffectiveCost}, sum({C.BilledCost}) AS {C.BilledCost} "
-            "FROM resource_daily GROUP BY ALL"
+        con.execute(f"CREATE TABLE account_days AS {ACCOUNT_DAYS_SQL.format(parquet_source(files))}")
+        new_months = _months_sql(computed)
+        compliance = (
+            f"SELECT {', '.join(COMPLIANCE_KEYS)}, taggable, missing, sum({C.EffectiveCost}) AS {C.EffectiveCost}, "
+            f"sum({C.BilledCost}) AS {C.BilledCost} FROM resource_daily WHERE {new_months} GROUP BY ALL"
         )
-        raw = allocation.totals(con, source)
+        _into(con, "compliance", compliance, created)
+        raw = allocation.totals(con, parquet_source(computed)) if computed else {}
         for name in ROLLUPS:
-            allocated = allocation.allocated_sql(f"SELECT * FROM {name}", "shares", METRICS)
+            allocated = allocation.allocated_sql(f"SELECT * FROM {name} WHERE {new_months}", "shares", METRICS)
             renamed = f"(SELECT *, {C.x_BillingMonth} AS {C.BillingPeriodStart} FROM ({allocated}))"
             allocation.check_conservation(raw, allocation.totals(con, renamed))
+        if reuse is not None:
+            con.execute("DETACH parent")
         con.execute("CHECKPOINT")
     finally:
         con.close()
+
+
+def _period(file: str) -> str:
+    """'YYYY-MM' of a file in a ``billing_period=YYYY-MM`` folder."""
+    return Path(file).parent.name.split("=", 1)[1]
+
+
+def _months_sql(files: list[str]) -> str:
+    """A WHERE condition on x_BillingMonth: the billing periods of ``files``."""
+    months = sorted({f"DATE '{_period(f)}-01'" for f in files})
+    return f"{C.x_BillingMonth} IN ({', '.join(months)})" if months else "false"
+
+
+def _segments(files: list[str], touched: frozenset[str] | None) -> list[tuple[str, list[str]]]:
+    """Runs of consecutive billing periods, oldest first: ('copy', periods) from the parent or
+    ('aggregate', files). Built in this order, the tables stay clustered by period."""
+    out: list[tuple[str, list[str]]] = []
+    for f in sorted(files, key=_period):
+        period = _period(f)
+        kind = "aggregate" if touched is None or period in touched else "copy"
+        item = f if kind == "aggregate" else period
+        if out and out[-1][0] == kind:
+            if item not in out[-1][1]:
+                out[-1][1].append(item)
+        else:
+            out.append((kind, [item]))
+    return out
+
+
+def _into(con: duckdb.DuckDBPyConnection, table: str, select: str, created: set[str]) -> None:
+    con.execute(
+        f"{'INSERT INTO' if table in created else 'CREATE TABLE'} {table} {'' if table in created else 'AS '}{select}"
+    )
+    created.add(table)
+
+
+def _copy_periods(con: duckdb.DuckDBPyConnection, periods: list[str], created: set[str]) -> None:
+    months = ", ".join(f"DATE '{p}-01'" for p in periods)
+    for table in PER_PERIOD:
+        if table not in ("tag_periods", "compliance"):  # built first / last
+            _into(con, table, f"SELECT * FROM parent.{table} WHERE {C.x_BillingMonth} IN ({months})", created)
+    _into(con, "compliance", f"SELECT * FROM parent.compliance WHERE {C.x_BillingMonth} IN ({months})", created)
+
+
+def _aggregate(con: duckdb.DuckDBPyConnection, chunk: list[str], rules: RuleSet, created: set[str]) -> None:
+    """The per-period rollups of one chunk of files, aggregated from the rows."""
+    metrics = ", ".join(f"sum({m}) AS {m}" for m in METRICS)
+    # The rollups hold each group's direct attribution and its shared-cost pool; the views
+    # fan pooled groups out to their teams through ``shares`` when read (a small hash join).
+    # Built in chunks of consecutive billing periods, oldest first: each aggregation stays
+    # small (no spill), and the tables come out clustered by period, so a query's date range
+    # skips the row groups of other chunks without the cost of sorting the whole table.
+    daily_keys = ", ".join((C.x_ChargeDate, C.x_BillingMonth, C.BillingCurrency, *ROLLUP_DIMENSIONS, C.x_Pool))
+    resource_keys = ", ".join(
+        (C.x_ChargeDate, C.x_BillingMonth, C.BillingCurrency, *RESOURCE_DIMENSIONS, C.x_AllocationRule, C.x_Pool)
+    )
+    attributed = allocation.attributed_sql(rules.allocation, parquet_source(chunk), "tag_map")
+    _into(
+        con,
+        "daily",
+        f"SELECT {daily_keys}, {metrics} FROM ({attributed}) GROUP BY ALL ORDER BY {C.x_ChargeDate}",
+        created,
+    )
+    _into(con, "invoice_lines", INVOICE_LINES_SQL.format(parquet_source(chunk)), created)
+    rowchecks.build(con, ", ".join(quote_path(f) for f in chunk), first="quality_rows" not in created)
+    created.update(("quality_rows", "quality_samples"))
+    _into(
+        con,
+        "resource_daily",
+        f"SELECT {resource_keys}, {allocation.TAGGABLE_SQL} AS taggable, {C.x_MissingTags} AS missing, "
+        f"{metrics} FROM ({attributed}) GROUP BY ALL",
+        created,
+    )
+
+
+def _build_tag_map(
+    con: duckdb.DuckDBPyConnection, files: list[str], computed: list[str], rules: RuleSet, reused: bool
+) -> None:
+    """``tag_periods`` (the distinct Tags values per billing month, null as '') and ``tag_map``
+    over them. A value's map row depends on the value alone, so with a parent only the values it
+    lacks are mapped; the untouched periods' values come from its tag_periods (no scan)."""
+    tags = f"coalesce({C.Tags}, '')"
+    scan = (
+        f"SELECT DISTINCT CAST({C.BillingPeriodStart} AS DATE) AS {C.x_BillingMonth}, {tags} AS tag_key "
+        f"FROM {parquet_source(computed)}"
+    )
+    con.execute(f"CREATE TABLE tag_periods AS {scan if computed else 'SELECT * FROM parent.tag_periods LIMIT 0'}")
+    if reused:
+        kept = sorted({f"DATE '{_period(f)}-01'" for f in files if f not in computed})
+        if kept:
+            con.execute(
+                f"INSERT INTO tag_periods SELECT * FROM parent.tag_periods WHERE {C.x_BillingMonth} IN ({', '.join(kept)})"
+            )
+        con.execute(
+            "CREATE TABLE tag_map AS SELECT * FROM parent.tag_map WHERE tag_key IN (SELECT tag_key FROM tag_periods)"
+        )
+        fresh = "SELECT DISTINCT tag_key FROM tag_periods WHERE tag_key NOT IN (SELECT tag_key FROM tag_map)"
+    else:
+        fresh = "SELECT DISTINCT tag_key FROM tag_periods"
+    keys = db.frame(con, fresh)["tag_key"]
+    frame = tag_map(keys, rules.tags, rules.allocation.required_tags)
+    con.register("_tag_map_frame", frame)
+    con.execute(f"{'INSERT INTO tag_map' if reused else 'CREATE TABLE tag_map AS'} SELECT * FROM _tag_map_frame")
+    con.unregister("_tag_map_frame")
 
 
 def _chunks(files: list[str]) -> list[list[str]]:

@@ -114,6 +114,7 @@ class Publication:
     user: str = ""
     dropped: set[tuple[str, str]] = field(default_factory=set)  # (period, file) not to carry over
     deliveries: dict[str, Any] | None = None  # ingest's deliveries after this publication (None: the parent's)
+    full: bool = False  # aggregate every period again (a rebuild), not only those whose files changed
 
     def write(self, period: str, part: str, frame: pl.DataFrame) -> Path:
         """Write one chunk of FOCUS rows into billing period ``period`` ('YYYY-MM')."""
@@ -205,7 +206,8 @@ def _finish(pub: Publication, vid: str, carry_over: bool) -> None:
     if deliveries is not None:  # a manifest without them is read from its sources (ingest.deliveries.of)
         doc["deliveries"] = deliveries
     files = [str(pub.staging / f"billing_period={p}" / f) for p in sorted(partitions) for f in partitions[p]["files"]]
-    rollups.build(pub.staging / "rollups.duckdb", files)
+    rules = rollups.current_rules()
+    rollups.build(pub.staging / "rollups.duckdb", files, rules, _reuse(pub, parent_manifest, partitions, rules))
     savings_daily.build(pub.staging / "rollups.duckdb", files)
     anomaly_results.build(pub.staging / "rollups.duckdb", files)
     commitment_days.build(pub.staging / "rollups.duckdb", files)
@@ -213,6 +215,31 @@ def _finish(pub: Publication, vid: str, carry_over: bool) -> None:
     (pub.staging / "manifest.json").write_text(json.dumps(doc, indent=1, sort_keys=True))
     _fsync_dir(pub.staging)
     os.rename(pub.staging, pub.root / "versions" / vid)
+
+
+def _reuse(
+    pub: Publication,
+    parent: dict[str, Any] | None,
+    partitions: dict[str, dict[str, Any]],
+    rules: rollups.RuleSet,
+) -> rollups.Reuse | None:
+    """The parent's rollups to copy unchanged periods from: only when they were built by this
+    schema with the same rules (else every period is aggregated again, as a rebuild does)."""
+    if pub.full or not parent or parent.get("schema_version") != SCHEMA_VERSION:
+        return None
+    old = version_dir(pub.root, pub.parent) / "rollups.duckdb"
+    con = duckdb.connect(str(old), read_only=True)
+    try:
+        same = dict(db.rows(con, "SELECT name, text FROM rules")) == rules.texts
+    finally:
+        con.close()
+    if not same:
+        return None
+    before = parent["partitions"]
+    touched = {
+        p for p, info in partitions.items() if p in pub.replace or before.get(p, {}).get("files") != info["files"]
+    }
+    return rollups.Reuse(old, frozenset(touched))
 
 
 def _carry_contracts(old: Path, new: Path, partitions: dict[str, dict[str, Any]]) -> None:
@@ -320,8 +347,8 @@ def is_outdated(root: Path, version: str | None = None) -> bool:
 def rebuild(root: Path, note: str = "rebuild: rules changed") -> str:
     """Publish a new version with the same rows and freshly built rollups (current rules)."""
     version_dir(root)  # refuses an empty store with a clear message
-    with publish(root, note=note):
-        pass  # every partition is carried over; only the rollups (and the x_ columns) are new
+    with publish(root, note=note) as pub:
+        pub.full = True  # every partition is carried over; every rollup is aggregated again
     return current_version(root) or ""
 
 
