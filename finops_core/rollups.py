@@ -152,13 +152,12 @@ def build(db_path: Path, files: list[str], rules: RuleSet | None = None, reuse: 
             con.execute(f"ATTACH {quote_path(reuse.db_path)} AS parent (READ_ONLY)")
         computed = [f for f in files if reuse is None or _period(f) in reuse.touched]
         _build_tag_map(con, files, computed, rules, reuse is not None)
-        segments = _segments(files, reuse.touched if reuse else None)
         created: set[str] = set()
-        for kind, part in segments:
+        for kind, part in segments(files, reuse.touched if reuse else None):
             if kind == "copy":
                 _copy_periods(con, part, created)
             else:
-                for chunk in _chunks(part):
+                for chunk in chunks(part):
                     _aggregate(con, chunk, rules, created)
         allocation.create_shares(con, rules.allocation, "daily", "shares")
         con.execute(f"CREATE TABLE account_days AS {ACCOUNT_DAYS_SQL.format(parquet_source(files))}")
@@ -167,7 +166,7 @@ def build(db_path: Path, files: list[str], rules: RuleSet | None = None, reuse: 
             f"SELECT {', '.join(COMPLIANCE_KEYS)}, taggable, missing, sum({C.EffectiveCost}) AS {C.EffectiveCost}, "
             f"sum({C.BilledCost}) AS {C.BilledCost} FROM resource_daily WHERE {new_months} GROUP BY ALL"
         )
-        _into(con, "compliance", compliance, created)
+        into(con, "compliance", compliance, created)
         raw = allocation.totals(con, parquet_source(computed)) if computed else {}
         for name in ROLLUPS:
             allocated = allocation.allocated_sql(f"SELECT * FROM {name} WHERE {new_months}", "shares", METRICS)
@@ -191,7 +190,7 @@ def _months_sql(files: list[str]) -> str:
     return f"{C.x_BillingMonth} IN ({', '.join(months)})" if months else "false"
 
 
-def _segments(files: list[str], touched: frozenset[str] | None) -> list[tuple[str, list[str]]]:
+def segments(files: list[str], touched: frozenset[str] | None) -> list[tuple[str, list[str]]]:
     """Runs of consecutive billing periods, oldest first: ('copy', periods) from the parent or
     ('aggregate', files). Built in this order, the tables stay clustered by period."""
     out: list[tuple[str, list[str]]] = []
@@ -207,7 +206,7 @@ def _segments(files: list[str], touched: frozenset[str] | None) -> list[tuple[st
     return out
 
 
-def _into(con: duckdb.DuckDBPyConnection, table: str, select: str, created: set[str]) -> None:
+def into(con: duckdb.DuckDBPyConnection, table: str, select: str, created: set[str]) -> None:
     con.execute(
         f"{'INSERT INTO' if table in created else 'CREATE TABLE'} {table} {'' if table in created else 'AS '}{select}"
     )
@@ -218,8 +217,8 @@ def _copy_periods(con: duckdb.DuckDBPyConnection, periods: list[str], created: s
     months = ", ".join(f"DATE '{p}-01'" for p in periods)
     for table in PER_PERIOD:
         if table not in ("tag_periods", "compliance"):  # built first / last
-            _into(con, table, f"SELECT * FROM parent.{table} WHERE {C.x_BillingMonth} IN ({months})", created)
-    _into(con, "compliance", f"SELECT * FROM parent.compliance WHERE {C.x_BillingMonth} IN ({months})", created)
+            into(con, table, f"SELECT * FROM parent.{table} WHERE {C.x_BillingMonth} IN ({months})", created)
+    into(con, "compliance", f"SELECT * FROM parent.compliance WHERE {C.x_BillingMonth} IN ({months})", created)
 
 
 def _aggregate(con: duckdb.DuckDBPyConnection, chunk: list[str], rules: RuleSet, created: set[str]) -> None:
@@ -235,16 +234,16 @@ def _aggregate(con: duckdb.DuckDBPyConnection, chunk: list[str], rules: RuleSet,
         (C.x_ChargeDate, C.x_BillingMonth, C.BillingCurrency, *RESOURCE_DIMENSIONS, C.x_AllocationRule, C.x_Pool)
     )
     attributed = allocation.attributed_sql(rules.allocation, parquet_source(chunk), "tag_map")
-    _into(
+    into(
         con,
         "daily",
         f"SELECT {daily_keys}, {metrics} FROM ({attributed}) GROUP BY ALL ORDER BY {C.x_ChargeDate}",
         created,
     )
-    _into(con, "invoice_lines", INVOICE_LINES_SQL.format(parquet_source(chunk)), created)
+    into(con, "invoice_lines", INVOICE_LINES_SQL.format(parquet_source(chunk)), created)
     rowchecks.build(con, ", ".join(quote_path(f) for f in chunk), first="quality_rows" not in created)
     created.update(("quality_rows", "quality_samples"))
-    _into(
+    into(
         con,
         "resource_daily",
         f"SELECT {resource_keys}, {allocation.TAGGABLE_SQL} AS taggable, {C.x_MissingTags} AS missing, "
@@ -284,7 +283,7 @@ def _build_tag_map(
     con.unregister("_tag_map_frame")
 
 
-def _chunks(files: list[str]) -> list[list[str]]:
+def chunks(files: list[str]) -> list[list[str]]:
     """Files in runs of consecutive billing periods (the ``billing_period=`` folders, oldest first)
     of about CHUNK_BYTES of Parquet each; a period is never split."""
     periods: dict[str, list[str]] = {}

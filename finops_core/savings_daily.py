@@ -78,9 +78,10 @@ GROUP BY 1, 2
 """
 
 
-def build(db_path: Path, files: list[str]) -> None:
+def build(db_path: Path, files: list[str], reuse: rollups.Reuse | None = None) -> None:
     """Build ``savings_daily`` and ``savings_scopes`` in the rollups at ``db_path`` (after the
-    rollups: it reads their tag map) from the version's Parquet files."""
+    rollups: it reads their tag map) from the version's Parquet files; with ``reuse``, billing
+    periods outside ``reuse.touched`` copy the parent version's rows (see ``rollups.build``)."""
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -91,16 +92,25 @@ def build(db_path: Path, files: list[str]) -> None:
         con.execute(f"ATTACH {rollups.quote_path(db_path)} AS r")
         if not files:
             return
+        if reuse is not None:
+            con.execute(f"ATTACH {rollups.quote_path(reuse.db_path)} AS parent (READ_ONLY)")
         rules = rollups.version_rules(con, "r")
-        # chunks of consecutive billing periods, as the rollups: each aggregation stays small, and
-        # each chunk is written sorted by scope so an item's service and sub account skip the rest
-        for i, chunk in enumerate(rollups._chunks(files)):
-            attributed = allocation.attributed_sql(rules.allocation, rollups.parquet_source(chunk), "r.tag_map")
-            into = f"CREATE TABLE r.{TABLE} AS" if i == 0 else f"INSERT INTO r.{TABLE}"
-            con.execute(
-                f"{into} SELECT {_KEYS}, {_SUMS} FROM ({attributed}) GROUP BY ALL "
-                f"ORDER BY {C.ServiceName}, {C.SubAccountName}, {C.x_ChargeDate}"
-            )
+        created: set[str] = set()
+        for kind, part in rollups.segments(files, reuse.touched if reuse else None):
+            if kind == "copy":
+                months = ", ".join(f"DATE '{p}-01'" for p in part)
+                select = f"SELECT * FROM parent.{TABLE} WHERE {C.x_BillingMonth} IN ({months})"
+                rollups.into(con, f"r.{TABLE}", select, created)
+                continue
+            # chunks of consecutive billing periods, as the rollups: each aggregation stays small, and
+            # each chunk is written sorted by scope so an item's service and sub account skip the rest
+            for chunk in rollups.chunks(part):
+                attributed = allocation.attributed_sql(rules.allocation, rollups.parquet_source(chunk), "r.tag_map")
+                select = (
+                    f"SELECT {_KEYS}, {_SUMS} FROM ({attributed}) GROUP BY ALL "
+                    f"ORDER BY {C.ServiceName}, {C.SubAccountName}, {C.x_ChargeDate}"
+                )
+                rollups.into(con, f"r.{TABLE}", select, created)
         con.execute(_SCOPES_SQL)
         con.execute("CHECKPOINT r")
     finally:

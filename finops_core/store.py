@@ -207,8 +207,9 @@ def _finish(pub: Publication, vid: str, carry_over: bool) -> None:
         doc["deliveries"] = deliveries
     files = [str(pub.staging / f"billing_period={p}" / f) for p in sorted(partitions) for f in partitions[p]["files"]]
     rules = rollups.current_rules()
-    rollups.build(pub.staging / "rollups.duckdb", files, rules, _reuse(pub, parent_manifest, partitions, rules))
-    savings_daily.build(pub.staging / "rollups.duckdb", files)
+    reuse = _reuse(pub, parent_manifest, partitions, rules)
+    rollups.build(pub.staging / "rollups.duckdb", files, rules, reuse)
+    savings_daily.build(pub.staging / "rollups.duckdb", files, reuse)
     anomaly_results.build(pub.staging / "rollups.duckdb", files)
     commitment_days.build(pub.staging / "rollups.duckdb", files)
     shutil.rmtree(pub.staging / ".spill", ignore_errors=True)

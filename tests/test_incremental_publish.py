@@ -92,7 +92,9 @@ def test_a_store_grown_day_by_day_equals_a_full_rebuild(
     assert rebuilt != incremental
     inc, reb = _tables(incremental / "rollups.duckdb"), _tables(rebuilt / "rollups.duckdb")
     assert sorted(inc) == sorted(reb)
-    assert {"daily", "resource_daily", "tag_map", "tag_periods", "anomalies_found", "shares"} <= set(inc)
+    assert {"daily", "resource_daily", "tag_map", "tag_periods", "anomalies_found", "shares", "savings_daily"} <= set(
+        inc
+    )
     for name in sorted(inc):
         _same(inc[name], reb[name], name)
     assert inc["anomalies_found"].height > 0
