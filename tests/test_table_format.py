@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from finops_core import access
 from ui import tables
-from ui.format import COLUMN_FORMATS
+from ui.format import COLUMN_FORMATS, SYMBOLS
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [k for k, roles in access.PAGE_ROLES.items() if "admin" in roles]
@@ -46,7 +46,8 @@ def problems(frame: pd.DataFrame, config: dict[str, dict[str, object]]) -> list[
         if pd.api.types.is_float_dtype(series) and not kind.get("format"):
             out.append(f"{label!r}: floats without a number format, e.g. {series.dropna().head(1).tolist()}")
         money = pd.api.types.is_numeric_dtype(series) and tables.is_money(str(name))
-        if money and kind.get("format") not in COLUMN_FORMATS.values():
+        symbol = str(kind.get("format", "")).startswith(tuple(SYMBOLS.values()))  # "$%.4f": a cost per unit
+        if money and kind.get("format") not in COLUMN_FORMATS.values() and not symbol:
             out.append(f"{label!r}: money without its currency ({kind.get('format')})")
         if pd.api.types.is_datetime64_any_dtype(series):
             times = series.dropna()

@@ -18,10 +18,19 @@ def test_tiny_negative_amounts_show_as_zero() -> None:
 
 
 def test_tables_round_money_so_no_minus_zero_reaches_the_browser() -> None:
-    shown, currency = tables.displayed(pl.DataFrame({"part": ["a", "b"], "amount": [-0.001, 12.346]}))
+    frame = pl.DataFrame({"part": ["a", "b"], "amount": [-0.001, 12.346], "variance_pct": [-1e-9, 0.12346]})
+    shown, currency = tables.displayed(frame)
     assert shown["amount"].to_list() == [0.0, 12.35]
     assert str(shown["amount"][0]) == "0.0"  # not -0.0
+    assert shown["variance_pct"].to_list() == [0.0, 0.1235] and str(shown["variance_pct"][0]) == "0.0"
     assert currency is None
+
+
+def test_a_cost_per_unit_keeps_its_precision() -> None:
+    shown, _ = tables.displayed(pl.DataFrame({"unit_cost": [0.001234, -0.00001], "cost": [1.234, 2.0]}))
+    assert shown["unit_cost"].to_list() == [0.001234, 0.0] and shown["cost"].to_list() == [1.23, 2.0]
+    config = tables.column_config(shown, "USD")
+    assert config["unit_cost"]["type_config"]["format"] == "$%.4f"  # type: ignore[index]
 
 
 def test_midnight_timestamps_and_iso_strings_become_dates() -> None:

@@ -11,7 +11,7 @@ import streamlit as st
 
 from finops_core import exports
 from ui.auth import audit_download
-from ui.format import column_format, header
+from ui.format import SYMBOLS, column_format, header
 from ui.format import money as format_money
 
 MONEY_COLUMNS = (
@@ -99,6 +99,16 @@ def is_money(name: str, money: tuple[str, ...] = ()) -> bool:
     return name in MONEY_COLUMNS or name in money or name.endswith(("_cost", "Cost", "_saving"))
 
 
+def is_unit_cost(name: str) -> bool:
+    """A cost per unit (cost per customer, per query): money with four decimals, not cents."""
+    return name.startswith("unit_cost")
+
+
+def unit_cost_format(currency: str) -> str:
+    symbol = SYMBOLS.get(currency)
+    return f"{symbol}%.4f" if symbol else f"%.4f {currency}"
+
+
 def is_percent(name: str) -> bool:
     return name in PERCENT_COLUMNS or name.endswith(("_pct", "_share", " %"))
 
@@ -112,7 +122,9 @@ def column_config(
     config: dict[str, object] = {}
     for name, dtype in frame.schema.items():
         title, pinned = header(name), name in key_columns
-        if dtype.is_numeric() and is_money(name, money):
+        if dtype.is_numeric() and is_money(name, money) and is_unit_cost(name):
+            config[name] = st.column_config.NumberColumn(title, format=unit_cost_format(currency), pinned=pinned)
+        elif dtype.is_numeric() and is_money(name, money):
             config[name] = st.column_config.NumberColumn(title, format=fmt, pinned=pinned)
         elif dtype.is_numeric() and is_percent(name):
             config[name] = st.column_config.NumberColumn(title, format="percent", pinned=pinned)
@@ -120,8 +132,8 @@ def column_config(
             config[name] = st.column_config.DatetimeColumn(title, format="D MMM YYYY HH:mm", pinned=pinned)
         elif isinstance(dtype, pl.Date):
             config[name] = st.column_config.DateColumn(title, format="D MMM YYYY", pinned=pinned)
-        elif dtype.is_float():
-            config[name] = st.column_config.NumberColumn(title, format="%.2f", pinned=pinned)
+        elif dtype.is_float():  # quantities: thousands separated, the decimals they have
+            config[name] = st.column_config.NumberColumn(title, format="localized", pinned=pinned)
         elif dtype.is_integer():
             config[name] = st.column_config.NumberColumn(title, format="%d", pinned=pinned)
         else:
@@ -136,7 +148,8 @@ def _utc(text: str) -> datetime:
 
 
 def displayed(frame: pl.DataFrame, money: tuple[str, ...] = ()) -> tuple[pl.DataFrame, str | None]:
-    """``frame`` as a table shows it: money rounded to the cent (so -0.004 is 0.00, never -$0.00);
+    """``frame`` as a table shows it: money rounded to the cent (so -0.004 is 0.00, never -$0.00) and
+    shares to a hundredth of a percent (never -0 %);
     timestamps at midnight and ISO date strings as dates, other ISO timestamps as datetimes; when a
     currency column holds more than one currency, each amount as text in its own row's currency
     (amounts in two currencies share no number format). Returns (frame, the single currency or None)."""
@@ -150,8 +163,13 @@ def displayed(frame: pl.DataFrame, money: tuple[str, ...] = ()) -> tuple[pl.Data
             if ((clock + out[name].dt.second().cast(pl.Int32)).drop_nulls() == 0).all():
                 out = out.with_columns(pl.col(name).dt.date())
     amounts = [c for c, t in out.schema.items() if t.is_numeric() and is_money(c, money)]
-    rounded = (pl.col(c).cast(pl.Float64).round(2) for c in amounts)
+    shares = [c for c, t in out.schema.items() if t.is_float() and is_percent(c) and c not in amounts]
+    cents = [c for c in amounts if not is_unit_cost(c)]
+    rounded = [pl.col(c).cast(pl.Float64).round(2) for c in cents] + [pl.col(c).round(4) for c in shares]
     out = out.with_columns(pl.when(r == 0).then(0.0).otherwise(r).name.keep() for r in rounded)  # no -0.0
+    # a cost per unit keeps its precision (shown to 4 places); only what shows as zero is zero
+    per_unit = [pl.col(c).cast(pl.Float64) for c in amounts if is_unit_cost(c)]
+    out = out.with_columns(pl.when(r.abs() < 5e-5).then(0.0).otherwise(r).name.keep() for r in per_unit)
     column = next((c for c in CURRENCY_COLUMNS if c in out.columns), None)
     currencies = out[column].drop_nulls().unique().to_list() if column else []
     if len(currencies) <= 1:
