@@ -118,7 +118,7 @@ def build(db_path: Path, files: list[str]) -> None:
         rules = rollups.version_rules(con, "r")
         sums = ", ".join(f"{sql} AS {name}" for name, sql in (MEASURES | COUNTS).items())
         keep = f"{C.CommitmentDiscountId} IS NOT NULL OR {C.CommitmentDiscountStatus} IS NOT NULL OR {_ELIG}"
-        for i, chunk in enumerate(rollups._chunks(files)):
+        for i, chunk in enumerate(rollups.chunks(files)):
             attributed = allocation.attributed_sql(rules.allocation, rollups.parquet_source(chunk), "r.tag_map")
             into = f"CREATE TABLE r.{TABLE} AS" if i == 0 else f"INSERT INTO r.{TABLE}"
             con.execute(
