@@ -84,12 +84,12 @@ def serve_app(store_root: Path, env: dict[str, str] | None = None, log: Path | N
             out.close()  # type: ignore[union-attr]
 
 
-def login(page: object, base_url: str, username: str, password: str) -> None:
+def login(page: object, base_url: str, username: str, password: str, timeout_ms: int = 60_000) -> None:
     """Sign in through the login form and wait for the first page to render."""
     p: Any = page
     p.goto(base_url)
-    p.get_by_role("textbox", name="Username").wait_for(timeout=60_000)
+    p.get_by_role("textbox", name="Username").wait_for(timeout=timeout_ms)
     p.get_by_role("textbox", name="Username").fill(username)
     p.get_by_role("textbox", name="Password").fill(password)
     p.get_by_role("button", name="Log in").click()
-    p.wait_for_selector('[data-testid="stMetricValue"]', timeout=60_000)
+    p.wait_for_selector('[data-testid="stMetricValue"]', timeout=timeout_ms)

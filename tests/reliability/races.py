@@ -40,9 +40,9 @@ def idle(page: Any) -> None:
 def session(browser: Any, url: str, path: str, password: str) -> Any:
     """A new browser context signed in as finops, on ``path`` with its first table shown."""
     page = browser.new_context(viewport={"width": 1500, "height": 1200}).new_page()
-    login(page, url, PASSWORD_USER, password)
+    login(page, url, PASSWORD_USER, password, timeout_ms=180_000)  # a busy machine signs in slowly
     page.goto(f"{url}/{path}")
-    page.wait_for_selector('[data-testid="stDataFrame"]', timeout=90_000)
+    page.wait_for_selector('[data-testid="stDataFrame"]', timeout=180_000)
     idle(page)
     return page
 
