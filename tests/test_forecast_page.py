@@ -17,6 +17,7 @@ from finops_core.query import CostQuery
 from finops_core.schema import C
 from tests.conftest import DEMO_PASSWORD
 from tests.test_pages import _app, _money, _tile
+from ui import format
 
 
 def _query(demo_store: Path, **kw: object) -> CostQuery:
@@ -64,7 +65,7 @@ def test_forecast_page_matches_core_and_backtest_is_shown(demo_store: Path, monk
     finally:
         con.close()
     text = next(m.value for m in at.markdown if m.value.startswith("**End of fiscal year"))
-    assert f"({start} to {until})" in text
+    assert f"({format.day(start)} to {format.day(until)})" in text
     assert _money(text.split(": ")[1].split("**")[0]) == pytest.approx(expected["yhat"], rel=2e-3)
 
 
@@ -197,7 +198,7 @@ def test_data_ending_on_a_months_last_day_forecasts_the_next_month(
     assert _tile(at, "Forecast at month end") == pytest.approx(
         fc.period_total(date(2026, 7, 1), date(2026, 7, 31))["yhat"], rel=2e-3
     )
-    assert any(m.value.startswith("**End of month (2026-07-01 to 2026-07-31)") for m in at.markdown)
+    assert any(m.value.startswith("**End of month (1 Jul 2026 to 31 Jul 2026)") for m in at.markdown)
 
 
 def test_an_uncaught_error_on_a_page_is_a_sentence_and_the_traceback_goes_to_the_log(

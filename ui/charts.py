@@ -46,17 +46,23 @@ def stacked_time(
     grain: str,
     title: str = "",
     partial: list[object] | None = None,
+    time_axis: bool = False,
 ) -> alt.Chart:
     """Stacked bars of ``metric`` per period, coloured by ``dim`` (largest group at the bottom).
+    ``time_axis``: days on a time axis even over a month or less (to layer a forecast on it).
 
     ``partial``: bucket starts covering only part of their week or month, drawn faded (not as dips)."""
     unit = {"day": "yearmonthdate", "week": "yearmonthdate", "month": "yearmonth"}[grain]
     x = alt.X(f"{unit}({PERIOD}):T", title=None, axis=alt.Axis(labelFontSize=13, labelAngle=0))
-    if grain == "week":  # a band per week: on a time axis a week's bar is a day wide
+    # a band per week (on a time axis a week's bar is a day wide), and per day over a month or less
+    # (a time axis then repeats a day's label and adds a tick for the day after the data)
+    if grain == "week" or (grain == "day" and not time_axis and frame[PERIOD].n_unique() <= 31):
         x = alt.X(
             f"{unit}({PERIOD}):O",
             title=None,
-            axis=alt.Axis(labelFontSize=13, labelAngle=0, labelExpr="timeFormat(datum.value, '%d %b')"),
+            axis=alt.Axis(
+                labelFontSize=13, labelAngle=0, labelOverlap=True, labelExpr="timeFormat(datum.value, '%d %b')"
+            ),
         )
     y = alt.Y(f"{metric}:Q", axis=_money_axis(metric, currency), stack="zero")
     tooltip = [
@@ -199,7 +205,10 @@ def timeline(frame: pl.DataFrame, as_of: object) -> alt.Chart:
         )
     )
     rule = alt.Chart(pl.DataFrame({"today": [as_of]})).mark_rule(color="#1b2430", strokeDash=[4, 3]).encode(x="today:T")
-    return (bars + rule).properties(height=max(160, 34 * frame.height))
+    title = alt.TitleParams(
+        "Commitment terms (red: expiring, expired or under-used; dashed: the last day of data)", anchor="start"
+    )
+    return (bars + rule).properties(height=max(160, 34 * frame.height), title=title)
 
 
 def curve(frame: pl.DataFrame, x: str, y: str, best: float, currency: str) -> alt.Chart:

@@ -74,9 +74,10 @@ def section(
     title = f"{sel.currency} {grain}ly spend by {drill.dimension_label(group_by).lower()}".replace("dayly", "daily")
     chart_col, bar_col = st.columns([3, 2])
     with chart_col:
-        chart = charts.stacked_time(series, group_by, q.metric, sel.currency, grain, title, partial)
+        layered = overlay and can_forecast
+        chart = charts.stacked_time(series, group_by, q.metric, sel.currency, grain, title, partial, layered)
         note = partial_note
-        if overlay and can_forecast:
+        if layered:
             frame, fc_note = _forecast_frame(version, q, sel)
             chart = charts.with_forecast(chart, frame, sel.currency) if frame is not None else chart
             note = f"{note} {fc_note}".strip()

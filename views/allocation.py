@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 import altair as alt
 import polars as pl
@@ -76,21 +76,36 @@ def _overview(version: str, sel: Selection, keys: tuple[str, ...]) -> None:
     long = trend.unpivot(
         index=["month"], on=list(SOURCE_LABELS), variable_name="source", value_name="cost"
     ).with_columns(pl.col("source").replace_strict(SOURCE_LABELS))
+    open_month = sel.data_end.replace(day=1) if sel.data_end != _month_end(sel.data_end) else None
+    long = long.with_columns((pl.col("month") == open_month).alias("_partial"))
     bars = (
         alt.Chart(long)
         .mark_bar()
         .encode(
             x=alt.X("yearmonth(month):O", title=None, axis=alt.Axis(format="%b %Y", labelAngle=0)),
-            y=alt.Y("cost:Q", title=f"{q.metric} ({sel.currency})", axis=alt.Axis(format=",.2~s")),
-            color=alt.Color("source:N", title="Attributed by", sort=list(SOURCE_LABELS.values())),
+            y=alt.Y("cost:Q", title=f"{label(q.metric)} ({sel.currency})", axis=alt.Axis(format=",.2~s")),
+            color=alt.Color(
+                "source:N",
+                title="Attributed by",
+                sort=list(SOURCE_LABELS.values()),
+                legend=alt.Legend(labelLimit=0, orient="bottom", columns=2),
+            ),
+            opacity=alt.condition("datum._partial", alt.value(0.35), alt.value(1.0)),
             order=alt.Order("source:N"),
             tooltip=["yearmonth(month):T", "source:N", alt.Tooltip("cost:Q", format=",.0f")],
         )
     )
-    st.markdown("**Who attributed each month's cost** (12 months)")
+    st.markdown(
+        "**Who attributed each month's cost** (12 months"
+        + (f"; {open_month:%B} faded: to {sel.data_end.day} {sel.data_end:%b} only)" if open_month else ")")
+    )
     st.altair_chart(bars.properties(height=charts.HEIGHT - 60), width="stretch")
     shown = trend.select("month", "total", "allocated", "coverage", "controllable_coverage", *SOURCE_LABELS)
     tables.chart_data(shown, "allocation-coverage-by-month", "cov", sel.currency)
+
+
+def _month_end(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
 
 
 def _compliance(version: str, sel: Selection, keys: tuple[str, ...]) -> None:

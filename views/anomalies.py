@@ -236,6 +236,8 @@ def render(sel: Selection) -> None:
         st.caption("Select an anomaly to see its chart, contributors and history, and to triage it.")
     st.subheader("Response times")
     times = triage.response_times()
+    if "team" in times.columns:  # a case at total scope belongs to no team
+        times = times.with_columns(pl.col("team").fill_null("").replace("", "(company total)"))
     tables.show(
         times,
         key_columns=times.columns[:1],

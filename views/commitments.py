@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+import altair as alt
 import polars as pl
 import streamlit as st
 
@@ -179,7 +180,11 @@ def _sizing(version: str, sel: Selection) -> None:
     curve = result["curve"]
     assert isinstance(curve, pl.DataFrame)
     st.altair_chart(
-        charts.curve(curve, "commit_per_day", "net_savings_per_month", float(result["commit_per_day"]), cur),
+        charts.curve(curve, "commit_per_day", "net_savings_per_month", float(result["commit_per_day"]), cur).properties(
+            title=alt.TitleParams(
+                "Net savings per month by commitment per day (red: the suggested size)", anchor="start"
+            )
+        ),
         width="stretch",
     )
 

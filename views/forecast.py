@@ -25,7 +25,7 @@ from finops_core.query import CostQuery
 from finops_core.schema import METRIC_LABELS, C
 from ui import budget_editor, cache, charts, seed, tables
 from ui.filters import Selection
-from ui.format import money
+from ui.format import day, money
 
 EDITORS = ("admin", "finance")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -123,7 +123,7 @@ def _forecast_section(version: str, sel: Selection, ev: events.Events, bar: st.d
     _flags(plausibility.flags("This selection", fc, bt if isinstance(bt, backtest.Backtest) else None))
     _outlook(fc, sel, view, outlook.horizon_start(sel.data_end, horizon, fy), until, outlook.HORIZONS[horizon])
     st.caption(
-        f"Forecast to {until} from data up to {sel.data_end}: Prophet, weekly seasonality (yearly too with enough history), trend "
+        f"Forecast to {day(until)} from data up to {day(sel.data_end)}: Prophet, weekly seasonality (yearly too with enough history), trend "
         "changepoints, holidays and billing-calendar events; bands are 80 % and 95 % intervals widened to what the "
         "backtest's errors needed (see the track record)." + "".join(f" Note: {n}." for n in fc.forecast.notes)
     )
@@ -151,8 +151,8 @@ def _outlook(fc: outlook.ScopeForecast, sel: Selection, view: str, start: date, 
     tables.chart_data(frame, "forecast", "fc", cur)
     span = fc.period_total(start, until)
     st.markdown(
-        f"**{label} ({start} to {until}): {money(span['yhat'], cur)}**: actual {money(span['actual'], cur)} to "
-        f"{fc.as_of}, then forecast (80 %: {money(span['lo80'], cur)} to {money(span['hi80'], cur)}; 95 %: "
+        f"**{label} ({day(start)} to {day(until)}): {money(span['yhat'], cur)}**: actual "
+        f"{money(span['actual'], cur)} to {day(fc.as_of)}, then forecast (80 %: {money(span['lo80'], cur)} to {money(span['hi80'], cur)}; 95 %: "
         f"{money(span['lo95'], cur)} to {money(span['hi95'], cur)})."
     )
 
@@ -254,7 +254,7 @@ def _budget_table(version: str, sel: Selection, period: str, fy: int, fcs: dict[
     start, end = budget_periods.range_of(period, fy)
     lines = budget_status.visible_lines(budgets.current(), period, sel.query, fy)
     if lines.is_empty():
-        st.info(f"No {sel.currency} budgets for {period} ({start:%d %b %Y} to {end:%d %b %Y}) in your scope.")
+        st.info(f"No {sel.currency} budgets for {period} ({day(start)} to {day(end)}) in your scope.")
         return
     table = budget_status.status(lines, fcs, start, end)
     allq = replace(_history(sel), start=start, end=min(end, sel.data_end))
@@ -272,7 +272,7 @@ def _budget_table(version: str, sel: Selection, period: str, fy: int, fcs: dict[
         key="fc_budget_table",
     )
     st.caption(
-        f"{period}: {start:%d %b %Y} to {end:%d %b %Y}. Quarter and fiscal-year budgets add up the month and quarter "
+        f"{period}: {day(start)} to {day(end)}. Quarter and fiscal-year budgets add up the month and quarter "
         "lines inside them (“months budgeted” says how many months a line covers). Each line's 80 % range is "
         f"Prophet's own band for its period total, not calibrated per line (that takes {backtest.ORIGINS} more fits "
         "a line): read it as a floor. The selection's forecast above uses calibrated bands."

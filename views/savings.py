@@ -282,7 +282,10 @@ def _totals(table: pl.DataFrame, sel: Selection, ids: dict[str, str]) -> None:
     tables.downloads(month, "savings-by-month", "sm")
     st.markdown("**Throughput: items validated per month**")
     throughput = backlog.throughput(scope=sel.query.scope, sub_account_ids=ids)
-    tables.show(throughput, key_columns=throughput.columns[:1], key="sv_throughput")
+    if throughput.is_empty():
+        st.caption("No item has been moved to Validated yet.")
+    else:
+        tables.show(throughput, key_columns=throughput.columns[:1], key="sv_throughput")
 
 
 render(st.session_state["selection"])

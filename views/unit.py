@@ -53,9 +53,10 @@ def _load_section(username: str) -> None:
         tables.show(saved, key_columns=saved.columns[:1])
 
 
-def _trend(frame: pl.DataFrame, dim: str | None, metric: str, cur: str) -> alt.Chart:
+def _trend(frame: pl.DataFrame, dim: str | None, metric: str, cur: str, grain: str) -> alt.Chart:
+    fmt = "%b %Y" if grain == "month" else "%d %b %Y"  # the year on every label: the history spans two
     enc: dict[str, object] = {
-        "x": alt.X(f"{cost.PERIOD}:T", title=None),
+        "x": alt.X(f"{cost.PERIOD}:T", title=None, axis=alt.Axis(format=fmt, labelOverlap=True)),
         "y": alt.Y("unit_cost:Q", title=f"{cur} per {metric}", scale=alt.Scale(zero=False)),
         "tooltip": [alt.Tooltip(f"{cost.PERIOD}:T"), alt.Tooltip("unit_cost:Q", format=",.4f"), "cost", "units"],
     }
@@ -137,7 +138,7 @@ else:
     if trend.is_empty():
         st.info("No day has both cost and units for this metric.")
     else:
-        st.altair_chart(_trend(trend, dim, metric, cur), width="stretch")
+        st.altair_chart(_trend(trend, dim, metric, cur, grain), width="stretch")
         tables.chart_data(trend, f"unit-cost-{metric}-{grain}", "unit_trend_dl", cur)
         if st.toggle(f"Forecast the cost per {metric} (about 10 s per group)", key="unit_fc"):
             groups = trend.sort("cost", descending=True)[dim].unique(maintain_order=True).to_list() if dim else []

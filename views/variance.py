@@ -42,7 +42,7 @@ LINK = st.column_config.LinkColumn("Spend", display_text="open in Spend", width=
 def _table(frame: pl.DataFrame, currency: str, key: str, **kwargs: object) -> None:
     """A variance table through the formatting layer: every amount in the currency, rounded first (a
     part of -0.001 is $0.00), the first column pinned, the Spend link as a link."""
-    amounts = tuple(c for c, t in frame.schema.items() if t.is_float() and not tables.is_percent(c))
+    amounts = tuple(c for c, t in frame.schema.items() if t.is_float())  # every part is money (coverage too)
     link = {"spend": LINK} if "spend" in frame.columns else {}
     tables.show(frame, currency, key_columns=frame.columns[:1], money=amounts, key=key, column_config=link, **kwargs)
 

@@ -88,7 +88,7 @@ class Digest:
     @property
     def title(self) -> str:
         whom = f"your scope ({self.caller})" if self.caller and self.scope.kind == "company" else self.scope.label
-        return f"Weekly cost digest for {whom}: {self.week[0]:%d %b} to {self.week[1]:%d %b %Y}"
+        return f"Weekly cost digest for {whom}: {self.week[0].day} {self.week[0]:%b} to {self.week[1].day} {self.week[1]:%b %Y}"
 
 
 def _totals(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFrame:

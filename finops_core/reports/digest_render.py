@@ -114,7 +114,7 @@ def sections(d: Digest) -> list[tuple[str, list[str], list[list[str]]]]:
         [
             r["commitment"],
             r["currency"],
-            str(r["term_end"] or "–"),
+            _day(r["term_end"]),
             "–" if r["utilization"] is None else pct(r["utilization"], False),
             r["flags"],
         ]
