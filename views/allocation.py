@@ -14,7 +14,7 @@ import streamlit as st
 
 from finops_core import allocation, explorer, governance, rollups, tagrules
 from finops_core.query import CostQuery
-from finops_core.schema import C, label
+from finops_core.schema import METRIC_LABELS, C, label
 from ui import cache, charts, filters, policy, tables
 from ui.filters import Selection
 from ui.format import money
@@ -83,7 +83,11 @@ def _overview(version: str, sel: Selection, keys: tuple[str, ...]) -> None:
         .mark_bar()
         .encode(
             x=alt.X("yearmonth(month):O", title=None, axis=alt.Axis(format="%b %Y", labelAngle=0)),
-            y=alt.Y("cost:Q", title=f"{label(q.metric)} ({sel.currency})", axis=alt.Axis(format=",.2~s")),
+            y=alt.Y(
+                "cost:Q",
+                title=f"{METRIC_LABELS.get(q.metric, q.metric)} ({sel.currency})",
+                axis=alt.Axis(format=",.2~s"),
+            ),
             color=alt.Color(
                 "source:N",
                 title="Attributed by",
