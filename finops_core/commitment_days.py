@@ -98,10 +98,12 @@ def _flagged(source: str, services: str) -> str:
     )
 
 
-def build(db_path: Path, files: list[str]) -> None:
+def build(db_path: Path, files: list[str], reuse: rollups.Reuse | None = None) -> None:
     """Build ``commitment_services`` and ``commitment_daily`` from a version's Parquet files into the
     rollup database at ``db_path`` (after ``rollups.build``: it reads ``daily``, ``tag_map`` and
-    the rules from there). Chunked by billing periods like the rollups, within the build memory."""
+    the rules from there). Chunked by billing periods like the rollups, within the build memory.
+    With ``reuse``, periods outside ``reuse.touched`` copy the parent's rows, unless the eligible
+    services changed (they flag rows of every period)."""
     if not files:
         return
     con = duckdb.connect()
@@ -115,16 +117,29 @@ def build(db_path: Path, files: list[str]) -> None:
             f"CREATE TABLE r.{SERVICES} AS SELECT DISTINCT {C.ServiceName} FROM r.daily "
             f"WHERE {C.CommitmentDiscountStatus} IN ('{USED}', '{UNUSED}')"
         )
+        if reuse is not None:
+            con.execute(f"ATTACH {rollups.quote_path(reuse.db_path)} AS parent (READ_ONLY)")
+            ours, theirs = (
+                {r[0] for r in db.rows(con, f"SELECT {C.ServiceName} FROM {s}.{SERVICES}")} for s in ("r", "parent")
+            )
+            reuse = reuse if ours == theirs else None
         rules = rollups.version_rules(con, "r")
         sums = ", ".join(f"{sql} AS {name}" for name, sql in (MEASURES | COUNTS).items())
         keep = f"{C.CommitmentDiscountId} IS NOT NULL OR {C.CommitmentDiscountStatus} IS NOT NULL OR {_ELIG}"
-        for i, chunk in enumerate(rollups.chunks(files)):
-            attributed = allocation.attributed_sql(rules.allocation, rollups.parquet_source(chunk), "r.tag_map")
-            into = f"CREATE TABLE r.{TABLE} AS" if i == 0 else f"INSERT INTO r.{TABLE}"
-            con.execute(
-                f"{into} SELECT {', '.join(KEYS)}, {sums}, {UPFRONT_END} "
-                f"FROM ({_flagged(attributed, f'r.{SERVICES}')}) WHERE {keep} GROUP BY ALL ORDER BY {C.x_ChargeDate}"
-            )
+        created: set[str] = set()
+        for kind, part in rollups.segments(files, reuse.touched if reuse else None):
+            if kind == "copy":
+                months = ", ".join(f"DATE '{p}-01'" for p in part)
+                select = f"SELECT * FROM parent.{TABLE} WHERE {C.x_BillingMonth} IN ({months})"
+                rollups.into(con, f"r.{TABLE}", select, created)
+                continue
+            for chunk in rollups.chunks(part):
+                attributed = allocation.attributed_sql(rules.allocation, rollups.parquet_source(chunk), "r.tag_map")
+                select = (
+                    f"SELECT {', '.join(KEYS)}, {sums}, {UPFRONT_END} FROM ({_flagged(attributed, f'r.{SERVICES}')}) "
+                    f"WHERE {keep} GROUP BY ALL ORDER BY {C.x_ChargeDate}"
+                )
+                rollups.into(con, f"r.{TABLE}", select, created)
         con.execute("CHECKPOINT r")
     finally:
         con.close()

@@ -14,7 +14,7 @@ import polars as pl
 FOCUS_VERSION = "1.2"
 # x.2: allocation rules, splits, compliance; x.3: missing tags as text; x.4: invoice_lines;
 # x.5: company-wide anomaly detection stored at publish
-SCHEMA_VERSION = "focus-1.2+x.7"
+SCHEMA_VERSION = "focus-1.2+x.8"
 
 UTC_TS = pl.Datetime("us", "UTC")
 

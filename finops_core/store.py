@@ -211,7 +211,7 @@ def _finish(pub: Publication, vid: str, carry_over: bool) -> None:
     rollups.build(pub.staging / "rollups.duckdb", files, rules, reuse)
     savings_daily.build(pub.staging / "rollups.duckdb", files, reuse)
     anomaly_results.build(pub.staging / "rollups.duckdb", files)
-    commitment_days.build(pub.staging / "rollups.duckdb", files)
+    commitment_days.build(pub.staging / "rollups.duckdb", files, reuse)
     shutil.rmtree(pub.staging / ".spill", ignore_errors=True)
     (pub.staging / "manifest.json").write_text(json.dumps(doc, indent=1, sort_keys=True))
     _fsync_dir(pub.staging)
