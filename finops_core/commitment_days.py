@@ -123,23 +123,18 @@ def build(db_path: Path, files: list[str], reuse: rollups.Reuse | None = None) -
                 {r[0] for r in db.rows(con, f"SELECT {C.ServiceName} FROM {s}.{SERVICES}")} for s in ("r", "parent")
             )
             reuse = reuse if ours == theirs else None
-        rules = rollups.version_rules(con, "r")
         sums = ", ".join(f"{sql} AS {name}" for name, sql in (MEASURES | COUNTS).items())
         keep = f"{C.CommitmentDiscountId} IS NOT NULL OR {C.CommitmentDiscountStatus} IS NOT NULL OR {_ELIG}"
-        created: set[str] = set()
-        for kind, part in rollups.segments(files, reuse.touched if reuse else None):
-            if kind == "copy":
-                months = ", ".join(f"DATE '{p}-01'" for p in part)
-                select = f"SELECT * FROM parent.{TABLE} WHERE {C.x_BillingMonth} IN ({months})"
-                rollups.into(con, f"r.{TABLE}", select, created)
-                continue
-            for chunk in rollups.chunks(part):
-                attributed = allocation.attributed_sql(rules.allocation, rollups.parquet_source(chunk), "r.tag_map")
-                select = (
-                    f"SELECT {', '.join(KEYS)}, {sums}, {UPFRONT_END} FROM ({_flagged(attributed, f'r.{SERVICES}')}) "
-                    f"WHERE {keep} GROUP BY ALL ORDER BY {C.x_ChargeDate}"
-                )
-                rollups.into(con, f"r.{TABLE}", select, created)
+        rollups.fill_by_period(
+            con,
+            TABLE,
+            files,
+            reuse,
+            lambda rows: (
+                f"SELECT {', '.join(KEYS)}, {sums}, {UPFRONT_END} FROM ({_flagged(rows, f'r.{SERVICES}')}) "
+                f"WHERE {keep} GROUP BY ALL ORDER BY {C.x_ChargeDate}"
+            ),
+        )
         con.execute("CHECKPOINT r")
     finally:
         con.close()

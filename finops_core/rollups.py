@@ -29,6 +29,7 @@ every billing period, currency and metric is refused.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -204,6 +205,28 @@ def segments(files: list[str], touched: frozenset[str] | None) -> list[tuple[str
         else:
             out.append((kind, [item]))
     return out
+
+
+def fill_by_period(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    files: list[str],
+    reuse: Reuse | None,
+    aggregate: Callable[[str], str],
+) -> None:
+    """Create ``r.<table>`` (a table with x_BillingMonth) oldest period first: the periods
+    ``reuse`` leaves untouched copied from ``parent.<table>`` (attached by the caller), the others
+    from ``aggregate(attributed rows of one chunk of files)``, in chunks of consecutive periods."""
+    rules = version_rules(con, "r")
+    created: set[str] = set()
+    for kind, part in segments(files, reuse.touched if reuse else None):
+        if kind == "copy":
+            months = ", ".join(f"DATE '{p}-01'" for p in part)
+            into(con, f"r.{table}", f"SELECT * FROM parent.{table} WHERE {C.x_BillingMonth} IN ({months})", created)
+            continue
+        for chunk in chunks(part):
+            attributed = allocation.attributed_sql(rules.allocation, parquet_source(chunk), "r.tag_map")
+            into(con, f"r.{table}", aggregate(attributed), created)
 
 
 def into(con: duckdb.DuckDBPyConnection, table: str, select: str, created: set[str]) -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from finops_core import allocation, anomaly_results, db, rollups
+from finops_core import anomaly_results, db, rollups
 from finops_core.query import CostQuery, compile_where, scope_dims
 from finops_core.schema import DEFAULT_METRIC, METRICS, C
 
@@ -94,23 +94,18 @@ def build(db_path: Path, files: list[str], reuse: rollups.Reuse | None = None) -
             return
         if reuse is not None:
             con.execute(f"ATTACH {rollups.quote_path(reuse.db_path)} AS parent (READ_ONLY)")
-        rules = rollups.version_rules(con, "r")
-        created: set[str] = set()
-        for kind, part in rollups.segments(files, reuse.touched if reuse else None):
-            if kind == "copy":
-                months = ", ".join(f"DATE '{p}-01'" for p in part)
-                select = f"SELECT * FROM parent.{TABLE} WHERE {C.x_BillingMonth} IN ({months})"
-                rollups.into(con, f"r.{TABLE}", select, created)
-                continue
-            # chunks of consecutive billing periods, as the rollups: each aggregation stays small, and
-            # each chunk is written sorted by scope so an item's service and sub account skip the rest
-            for chunk in rollups.chunks(part):
-                attributed = allocation.attributed_sql(rules.allocation, rollups.parquet_source(chunk), "r.tag_map")
-                select = (
-                    f"SELECT {_KEYS}, {_SUMS} FROM ({attributed}) GROUP BY ALL "
-                    f"ORDER BY {C.ServiceName}, {C.SubAccountName}, {C.x_ChargeDate}"
-                )
-                rollups.into(con, f"r.{TABLE}", select, created)
+        # chunks of consecutive billing periods, as the rollups: each aggregation stays small, and
+        # each chunk is written sorted by scope so an item's service and sub account skip the rest
+        rollups.fill_by_period(
+            con,
+            TABLE,
+            files,
+            reuse,
+            lambda rows: (
+                f"SELECT {_KEYS}, {_SUMS} FROM ({rows}) GROUP BY ALL "
+                f"ORDER BY {C.ServiceName}, {C.SubAccountName}, {C.x_ChargeDate}"
+            ),
+        )
         con.execute(_SCOPES_SQL)
         con.execute("CHECKPOINT r")
     finally:
