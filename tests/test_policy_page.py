@@ -36,8 +36,9 @@ def test_policy_section_matches_core(demo_store: Path, monkeypatch: pytest.Monke
     want = _history(demo_store, at.session_state["user"].scope if user == "viewer" else None)
     shown = pl.from_pandas(next(d.value for d in at.dataframe if "in_scope" in d.value.columns))
     assert shown.height == want.height == 25  # one USD row per month
-    assert shown["compliance"].to_list() == pytest.approx(want["compliance"].to_list(), rel=1e-9)
-    assert shown["in_scope"].to_list() == pytest.approx(want["in_scope"].to_list(), rel=1e-9)
+    # as the formatting layer shows them: shares to a hundredth of a percent, money to the cent
+    assert shown["compliance"].to_list() == pytest.approx(want["compliance"].to_list(), abs=5e-5)
+    assert shown["in_scope"].to_list() == pytest.approx(want["in_scope"].to_list(), abs=0.005)
 
 
 def test_a_viewers_policy_history_is_their_teams_only(demo_store: Path) -> None:
