@@ -1,18 +1,31 @@
-"""Concurrent browser sessions: time to first chart and errors with N users at once.
+"""Concurrent sessions: time to first chart and errors with N users at once.
 
-What: ``--sessions`` Playwright contexts in one headless Chromium on 127.0.0.1, each signed in
-(the auth cookie of one form sign-in, as returning users), open Spend, Allocation and Forecast one
-after another, all sessions at once, ``--rounds`` times. Per load: seconds from ``goto`` to the
-first drawn chart (the probe of ``bench_browser.py``), and errors: an exception box, the login form
-instead of the page (a session not restored from its cookie), or no chart within ``--timeout``.
-Cases on one server: idle, and (``--with-ingest``) with real ``python -m finops_core ingest`` runs
-of the committed samples publishing new data versions all through the round. Baseline, same run:
-the same sessions loading ``bench/baseline_app.py`` (one Altair chart, the Streamlit + Chromium
-floor). Prints p50/p95 and the error count per case; ``--json FILE`` keeps them for
+What: ``--sessions`` users at once, each signed in (the auth cookie of one form sign-in, as
+returning users), open Spend, Allocation and Forecast one after another, ``--rounds`` times.
+Per load: seconds to the first chart, and errors: an exception, the login form instead of the
+page (a session not restored from its cookie), or no chart within ``--timeout``.
+
+Two clients, in the same run:
+- ``ws`` (``bench/st_client.py``): each load opens the app's websocket as a new browser tab does
+  and times the server's answer (first chart element sent, run finished). This is what the
+  server holds: the load generator costs a few ms per load, so 20 sessions measure the app, not
+  20 browsers on the same two cores.
+- ``browser``: Playwright contexts in one headless Chromium (the probe of ``bench_browser.py``:
+  first chart drawn). Run at ``--browser-sessions`` (default 2): twenty Chromium renderers on
+  two cores measure Chromium (a one-chart app took 69 s p50 that way), so the browser case says
+  what drawing adds on top of the server's answer, at a concurrency the machine can hold.
+
+Cases: the baseline (``bench/baseline_app.py``, one Altair chart: the Streamlit floor) and the
+app idle, each with both clients; with ``--with-ingest``, also the app while real
+``python -m finops_core ingest`` runs of the committed samples publish new versions all through
+the round. ``--servers K`` starts K app processes on the same store and state folder and spreads
+the sessions over them round-robin, as the proxy setup of docs/reliability.md does (sticky
+sessions). Prints p50/p95 and the error count per case; ``--json FILE`` keeps them for
 ``bench/reliability.py --load FILE``. Bounded: every load times out, every round ends.
 Target (issue 22): p95 < 2 s at the default demo size, 0 errors.
 
-    .venv/bin/python bench/bench_load.py [--sessions 20] [--rounds 3] [--with-ingest] [--json load.json]
+    .venv/bin/python bench/bench_load.py [--sessions 20] [--rounds 3] [--with-ingest] [--servers 1]
+                                         [--browser-sessions 2] [--json load.json]
                                          [--rows 1500000] [--timeout 90]
 """
 
@@ -28,6 +41,8 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +51,7 @@ from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import st_client
 from bench.bench_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, PROBE, ROOT, ensure_store, serve, sign_in
 
 PAGES = ("spend", "allocation", "forecast")
@@ -73,13 +89,29 @@ async def _session(browser: Browser, urls: list[str], auth: Any, timeout_s: floa
     return [await _one(browser, u, auth, timeout_s) for u in urls]
 
 
-async def _round(urls: list[str], auth: Any, sessions: int, timeout_s: float) -> list[Result]:
+async def _browser_round(urls: list[str], auth: Any, sessions: int, timeout_s: float) -> list[Result]:
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             runs = await asyncio.gather(*[_session(browser, urls, auth, timeout_s) for _ in range(sessions)])
         finally:
             await browser.close()
+    return [r for run in runs for r in run]
+
+
+async def _ws_session(server: str, pages: list[str], cookie: str, timeout_s: float) -> list[Result]:
+    out: list[Result] = []
+    for page in pages:
+        done = await st_client.load(server, page, cookie, timeout_s)
+        out.append((None if done.error else done.chart, f"{page}: {done.error}" if done.error else ""))
+    return out
+
+
+async def _ws_round(servers: list[str], pages: list[str], cookie: str, sessions: int, timeout_s: float) -> list[Result]:
+    """``sessions`` users at once, user i on server i mod len(servers) (sticky, as behind the proxy)."""
+    runs = await asyncio.gather(
+        *[_ws_session(servers[i % len(servers)], pages, cookie, timeout_s) for i in range(sessions)]
+    )
     return [r for run in runs for r in run]
 
 
@@ -121,8 +153,29 @@ def _line(name: str, stats: dict[str, Any], extra: str = "") -> None:
         print(f"{'':34s}  {n} x {e}")
 
 
-def _rounds(urls: list[str], auth: Any, args: argparse.Namespace) -> list[Result]:
-    return [r for _ in range(args.rounds) for r in asyncio.run(_round(urls, auth, args.sessions, args.timeout))]
+@dataclass
+class Case:
+    """How one case loads its pages: the servers, the page paths, the sign-in."""
+
+    servers: list[str]
+    pages: list[str]
+    auth: Any  # Playwright storage state, None for the baseline
+    cookie: str  # the same cookie as a Cookie header, '' for the baseline
+
+
+def _rounds(case: Case, client: str, sessions: int, args: argparse.Namespace) -> list[Result]:
+    out: list[Result] = []
+    for _ in range(args.rounds):
+        if client == "ws":
+            out += asyncio.run(_ws_round(case.servers, case.pages, case.cookie, sessions, args.timeout))
+        else:
+            urls = [case.servers[0] + p for p in case.pages]
+            out += asyncio.run(_browser_round(urls, case.auth, sessions, args.timeout))
+    return out
+
+
+def _cookie_header(auth: Any) -> str:
+    return "; ".join(f"{c['name']}={c['value']}" for c in auth["cookies"])
 
 
 def main() -> None:
@@ -135,6 +188,8 @@ def main() -> None:
     ap.add_argument("--end", default="2026-11-30")
     ap.add_argument("--timeout", type=float, default=90.0)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/finops-bench-load"))
+    ap.add_argument("--servers", type=int, default=1, help="app processes sharing the store and state")
+    ap.add_argument("--browser-sessions", type=int, default=2, help="concurrent Chromium sessions (0: none)")
     args = ap.parse_args()
     state_dir, log = args.workdir / "state", args.workdir / "server.log"
     shutil.rmtree(state_dir, ignore_errors=True)
@@ -150,38 +205,69 @@ def main() -> None:
         "FINOPS_STORE": str(store),
     }
     print(
-        f"{args.sessions} concurrent sessions x {len(PAGES)} pages x {args.rounds} round(s), {args.rows:,} demo rows; "
-        "seconds to first chart"
+        f"{args.sessions} concurrent sessions (ws) / {args.browser_sessions} (browser) x {len(PAGES)} pages x "
+        f"{args.rounds} round(s), {args.servers} server process(es), {args.rows:,} demo rows; "
+        "seconds to first chart, after one untimed warm-up load of each page per server"
     )
     print(f"{'case':34s}{'loads':>7s}{'p50':>7s}{'p95':>7s}{'errors':>8s}")
     cases: dict[str, dict[str, Any]] = {}
-    with serve("bench/baseline_app.py", env, log) as url:
-        cases["baseline"] = _stats(_rounds([url] * len(PAGES), None, args))
-        _line("baseline (one-chart app)", cases["baseline"])
-    with serve("app.py", env, log) as url:
+
+    def run(key: str, label: str, case: Case, client: str) -> None:
+        sessions = args.sessions if client == "ws" else args.browser_sessions
+        if sessions > 0:
+            cases[key] = _stats(_rounds(case, client, sessions, args)) | {"client": client, "sessions": sessions}
+            _line(f"{label} · {client} x{sessions}", cases[key])
+
+    with ExitStack() as stack:
+        servers = [stack.enter_context(serve("bench/baseline_app.py", env, log)) for _ in range(args.servers)]
+        base = Case(servers, [""] * len(PAGES), None, "")
+        _warm_up(base, args.timeout)
+        run("baseline", "baseline (one-chart app)", base, "ws")
+        run("browser_baseline", "baseline (one-chart app)", base, "browser")
+    with ExitStack() as stack:
+        servers = [stack.enter_context(serve("app.py", env, log)) for _ in range(args.servers)]
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            auth = sign_in(browser, url)
+            auth = sign_in(browser, servers[0])
             browser.close()
-        urls = [url + p for p in PAGES]
-        cases["idle"] = _stats(_rounds(urls, auth, args))
-        _line("app, idle", cases["idle"])
+        app = Case(servers, list(PAGES), auth, _cookie_header(auth))
+        warm = _warm_up(app, args.timeout)
+        print(f"{'':34s}  warm-up (first run after the start, per server and page): {warm}")
+        run("idle", "app, idle", app, "ws")
+        run("browser_idle", "app, idle", app, "browser")
         if args.with_ingest:
             stop, count, failed = threading.Event(), [0], []
             worker = threading.Thread(target=_publishing, args=(store, stop, count, failed))
             worker.start()
             try:
-                results = _rounds(urls, auth, args)
+                run("with_ingest", "app, CLI ingests publishing", app, "ws")
             finally:
                 stop.set()
                 worker.join()
-            cases["with_ingest"] = _stats(results) | {"ingests": count[0], "ingests_failed": failed}
-            _line("app, CLI ingests publishing", cases["with_ingest"], f"({count[0]} ingests during the rounds)")
+            cases["with_ingest"] |= {"ingests": count[0], "ingests_failed": failed}
+            print(f"{'':34s}  {count[0]} ingests published during the rounds")
             for f in failed:
                 print(f"{'':34s}  ingest refused: {f}")
     if args.json:
-        figures = {"sessions": args.sessions, "rounds": args.rounds, "rows": args.rows, "cases": cases}
+        figures = {
+            "sessions": args.sessions,
+            "browser_sessions": args.browser_sessions,
+            "servers": args.servers,
+            "rounds": args.rounds,
+            "rows": args.rows,
+            "cases": cases,
+        }
         args.json.write_text(json.dumps(figures, indent=2))
+
+
+def _warm_up(case: Case, timeout_s: float) -> str:
+    """One untimed load of each page on each server; returns their seconds to run finished."""
+    times = []
+    for server in case.servers:
+        for page in dict.fromkeys(case.pages):
+            done = asyncio.run(st_client.load(server, page, case.cookie, max(timeout_s, 300)))
+            times.append(f"{page or '/'} {done.done:.1f} s" if done.done is not None else f"{page or '/'} {done.error}")
+    return ", ".join(times)
 
 
 if __name__ == "__main__":

@@ -162,15 +162,16 @@ def _load(path: Path) -> bool:
     figures = json.loads(path.read_text())
     cases = figures["cases"]
     print(f"\nLoad ({path}): {figures['sessions']} sessions x {figures['rounds']} round(s), {figures['rows']:,} rows")
-    print(f"{'case':14s}{'loads':>7s}{'p50 s':>8s}{'p95 s':>8s}{'errors':>8s}")
+    print(f"{'case':18s}{'client':>8s}{'loads':>7s}{'p50 s':>8s}{'p95 s':>8s}{'errors':>8s}")
     for name, c in cases.items():
         p50 = f"{c['p50']:8.2f}" if c["p50"] is not None else "       -"
         p95 = f"{c['p95']:8.2f}" if c["p95"] is not None else "       -"
-        print(f"{name:14s}{c['loads']:7d}{p50}{p95}{c['errors']:8d}")
-        if name != "baseline":
+        client = f"{c.get('client', 'browser')} x{c.get('sessions', figures['sessions'])}"
+        print(f"{name:18s}{client:>8s}{c['loads']:7d}{p50}{p95}{c['errors']:8d}")
+        if "baseline" not in name:
             SUMMARY.append(
                 (
-                    f"load: {name}",
+                    f"load: {name} ({client})",
                     f"{c['loads']} loads",
                     f"p50 {c['p50'] or 0:.2f} s, p95 {c['p95'] or 0:.2f} s, errors {c['errors']}",
                 )
