@@ -104,3 +104,31 @@ def test_a_session_on_spend_keeps_working_across_a_cli_ingest(
         assert page.locator('[data-testid="stException"]').count() == 0
         assert page.get_by_role("textbox", name="Password").count() == 0  # still signed in
         assert _spend_total(page) == pytest.approx(after, abs=0.5)
+
+
+def test_the_load_client_opens_pages_as_a_signed_in_browser_does(edit_url: str, browser: Any) -> None:
+    """bench_load.py's websocket client (bench/st_client.py) is restored from the login cookie as a
+    browser tab is, sees the page's chart, and reports the login form and an unknown page as errors."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bench import st_client
+
+    def load(name: str, cookie: str, timeout_s: float) -> st_client.Load:
+        # Playwright's sync API holds this thread's event loop: the client runs on its own thread
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, st_client.load(url, name, cookie, timeout_s)).result()
+
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    login(page, edit_url, "finops", DEMO_PASSWORD)
+    page.wait_for_timeout(1500)  # the cookie component writes the cookie after the first run
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in ctx.cookies())
+    ctx.close()
+    url = edit_url + "/"
+    for name in ("spend", "allocation"):
+        done = load(name, cookie, 120)
+        assert done.error == "" and done.chart is not None and done.done is not None, (name, done)
+        assert done.chart <= done.done
+    assert load("spend", "", 60).error == "login form instead of the page"
+    assert load("no-such-page", cookie, 60).error.startswith("page not found")
