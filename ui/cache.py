@@ -119,23 +119,39 @@ def call_scoped(version: str, fn: Callable[..., Any], scope: Scope, *args: Any) 
 FORECAST_ENTRIES = 8  # one entry: every team's sample paths (up to ~35 MB for 60 teams x 12 months)
 _forecast_cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
 _forecast_lock = threading.Lock()
+_forecast_fitting: dict[tuple[str, str], threading.Lock] = {}  # one lock per key while it is fitted
 
 
 def forecasts(version: str, key: str, series: Callable[[], dict[str, Any]], fit: Callable[..., Any]) -> Any:
     """``fit(series())``, cached by data version and ``key`` (which must name everything both depend on:
-    request, horizon, events), least recently used out first.
+    request, horizon, events), least recently used out first. Sessions that miss the same key at
+    once fit it once: the others wait for that fit (after a publish, 20 sessions on the Forecast
+    page started 20 fits of ~13 s each and queued past a minute).
 
     Not ``st.cache_data``: that records the progress bar updates ``fit`` makes and replays them on a
     hit, where the bar no longer exists. Shared by all sessions like ``st.cache_data``."""
+    entry = (version, key)
     with _forecast_lock:
-        if (version, key) in _forecast_cache:
-            _forecast_cache.move_to_end((version, key))
-            return _forecast_cache[(version, key)]
-    value = fit(series())
-    with _forecast_lock:
-        _forecast_cache[(version, key)] = value
-        while len(_forecast_cache) > FORECAST_ENTRIES:
-            _forecast_cache.popitem(last=False)
+        if entry in _forecast_cache:
+            _forecast_cache.move_to_end(entry)
+            return _forecast_cache[entry]
+        fitting = _forecast_fitting.setdefault(entry, threading.Lock())
+    with fitting:
+        with _forecast_lock:
+            if entry in _forecast_cache:  # fitted by the session this one waited for
+                _forecast_cache.move_to_end(entry)
+                return _forecast_cache[entry]
+        try:
+            value = fit(series())
+        except BaseException:  # a failed fit is not cached; a waiting session tries its own
+            with _forecast_lock:
+                _forecast_fitting.pop(entry, None)
+            raise
+        with _forecast_lock:  # stored before the lock is dropped: a later arrival finds the value
+            _forecast_cache[entry] = value
+            _forecast_fitting.pop(entry, None)
+            while len(_forecast_cache) > FORECAST_ENTRIES:
+                _forecast_cache.popitem(last=False)
     return value
 
 
