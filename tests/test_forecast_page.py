@@ -11,13 +11,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from finops_core import access, budgets, drilldown, events, forecast_snapshots, outlook, state, store
+from finops_core import access, budgets, drilldown, events, forecast_snapshots, outlook, plan_export, state, store
 from finops_core.demo import DemoConfig, build_demo
 from finops_core.query import CostQuery
 from finops_core.schema import C
 from tests.conftest import DEMO_PASSWORD
 from tests.test_pages import _app, _money, _tile
-from ui import format
+from ui import cache, format
 
 
 def _query(demo_store: Path, **kw: object) -> CostQuery:
@@ -145,6 +145,35 @@ def test_finance_saves_budgets_as_a_new_version(demo_store: Path, monkeypatch: p
     assert budgets.current().equals(budgets.current(version=int(before["version"][0])))
     assert state.audit_log(action="budget_change", username="finance").height >= 1
     assert any("Saved version" in s.value for s in at.success)
+
+
+def test_sessions_share_the_plan_a_viewer_gets_their_own(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plan table is computed once per data version and request, not on every session's rerun
+    (20 sessions at once spent half the server's time on it), and the cache key holds the scope."""
+    calls: list[int] = []
+    real = plan_export.plan_table
+
+    def counting(*args: object, **kwargs: object) -> pl.DataFrame:
+        calls.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(plan_export, "plan_table", counting)
+    cache._derived.clear()
+
+    def plan(user: str, **kw: object) -> pl.DataFrame:
+        at = _app(demo_store, monkeypatch, user=user, **kw)  # type: ignore[arg-type]
+        at.switch_page("views/forecast.py").run()
+        assert not at.exception, at.exception
+        return next(d.value for d in at.dataframe if "Team" in d.value.columns)
+
+    first = plan("finance")
+    assert len(calls) == 1
+    second = plan("finance")  # a new session on the same version: read, not recomputed
+    assert len(calls) == 1
+    assert second.equals(first)
+    viewer = plan("viewer", team=["search"])
+    assert len(calls) == 2
+    assert set(viewer["Team"]) == {"payments", "All teams"} != set(first["Team"])
 
 
 def test_each_teams_track_record_on_demand(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:

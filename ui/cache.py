@@ -111,6 +111,19 @@ def _call_scoped(version: str, key: str, _fn: Callable[..., Any], _scope: Scope,
     return _fn(connection(), _scope, *_args)
 
 
+@st.cache_data(max_entries=MAX_ENTRIES, show_spinner=False)
+def _derived(version: str, key: str, _fn: Callable[[], Any]) -> Any:
+    return _fn()
+
+
+def derived(version: str, key: str, fn: Callable[[], Any]) -> Any:
+    """``fn()`` cached by data version and ``key``, for results a page computes from other cached
+    results (a plan table from cached forecasts): ``key`` must name everything ``fn`` reads, the
+    caller's scope included (a forecast key holds the request's repr). Every session's rerun then
+    reads it instead of recomputing it on the one interpreter all sessions share."""
+    return _derived(version, key, fn)
+
+
 def call_scoped(version: str, fn: Callable[..., Any], scope: Scope, *args: Any) -> Any:
     """``fn(connection, scope, *args)`` cached like ``call``, for functions that take a scope, not a query."""
     return _call_scoped(version, f"{fn.__module__}.{fn.__qualname__}|{scope.key()}|{args!r}", fn, scope, args)

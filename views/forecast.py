@@ -198,7 +198,8 @@ def _team_forecasts(
     lines: pl.DataFrame,
     until: date,
     bar: st.delta_generator.DeltaGenerator,
-) -> dict[str, outlook.ScopeForecast]:
+) -> tuple[dict[str, outlook.ScopeForecast], str]:
+    """Each team's and budget line's forecast, and the cache key that names them."""
     q = _history(sel)
 
     def series() -> dict[str, pl.DataFrame]:
@@ -216,17 +217,17 @@ def _team_forecasts(
 
     key = f"{q!r}|{until}|{ev!r}|{lines.write_csv()}"
     result: dict[str, outlook.ScopeForecast] = cache.forecasts(version, key, series, fit)
-    return result
+    return result, key
 
 
 def _track_records(
     version: str, fcs: dict[str, outlook.ScopeForecast], ev: events.Events
-) -> dict[str, backtest.Backtest]:
+) -> tuple[dict[str, backtest.Backtest], str]:
     """Each team's backtest beside the baselines, on demand (one fit per origin and team); returns
-    them by team (empty when not asked for)."""
+    them by team (empty when not asked for) and their cache key."""
     teams = {k: f.actuals for k, f in fcs.items() if "/" not in k}
     if not st.toggle(f"Track record of each team ({backtest.ORIGINS * len(teams)} model fits)", key="fc_tr"):
-        return {}
+        return {}, "no track records"
     bar = st.progress(0.0, text="Backtesting teams")
 
     def fit(data: dict[str, pl.DataFrame]) -> dict[str, backtest.Backtest]:
@@ -247,16 +248,19 @@ def _track_records(
         if c not in ("scope", "beats naive")
     }
     tables.show(table, key_columns=("scope",), headers={"scope": "Team"}, key="fc_tracks", column_config=pct)
-    return done
+    return done, key
 
 
-def _budget_table(version: str, sel: Selection, period: str, fy: int, fcs: dict[str, outlook.ScopeForecast]) -> None:
+def _budget_table(
+    version: str, sel: Selection, period: str, fy: int, fcs: dict[str, outlook.ScopeForecast], fc_key: str
+) -> None:
     start, end = budget_periods.range_of(period, fy)
     lines = budget_status.visible_lines(budgets.current(), period, sel.query, fy)
     if lines.is_empty():
         st.info(f"No {sel.currency} budgets for {period} ({day(start)} to {day(end)}) in your scope.")
         return
-    table = budget_status.status(lines, fcs, start, end)
+    key = f"budget status|{fc_key}|{lines.write_csv()}|{start}|{end}"
+    table = cache.derived(version, key, lambda: budget_status.status(lines, fcs, start, end))
     allq = replace(_history(sel), start=start, end=min(end, sel.data_end))
     total = float(cache.total(version, repr(allq), allq)[allq.metric].sum()) if start <= sel.data_end else 0.0
     if total:
@@ -293,11 +297,11 @@ def _budget_section(version: str, sel: Selection, ev: events.Events, bar: st.del
     until = max(horizon_end, outlook.horizon_end(sel.data_end, "12m"))
     all_lines = budget_status.scoped_lines(budgets.current(), sel.query)
     keys = all_lines.unique(subset=["team", "product", "sub_account", "currency"], maintain_order=True)
-    fcs = _team_forecasts(version, sel, ev, keys, until, bar)
-    _budget_table(version, sel, period, fy, fcs)
+    fcs, fc_key = _team_forecasts(version, sel, ev, keys, until, bar)
+    _budget_table(version, sel, period, fy, fcs, fc_key)
     teams = {k: v for k, v in fcs.items() if "/" not in k}
-    backtests = _track_records(version, fcs, ev)
-    _plan(sel, teams, all_lines, backtests)
+    backtests, bt_key = _track_records(version, fcs, ev)
+    _plan(version, sel, teams, all_lines, backtests, f"{fc_key}|{bt_key}|{all_lines.write_csv()}")
     if st.session_state["user"].role in EDITORS:
         budget_editor.render(sel.currency, [periods[4], periods[5]], fy)
 
@@ -313,18 +317,23 @@ def _flags(flagged: pl.DataFrame) -> None:
 
 
 def _plan(
+    version: str,
     sel: Selection,
     teams: dict[str, outlook.ScopeForecast],
     lines: pl.DataFrame,
     backtests: dict[str, backtest.Backtest],
+    key: str,
 ) -> None:
+    """The monthly plan by team; ``key`` names the forecasts, backtests and budget lines it is made of."""
     cals = {k: bt.calibration for k, bt in backtests.items()}
     st.subheader("Monthly forecast by team")
-    plan = plan_export.plan_table(
-        teams, sel.data_end.replace(day=1), outlook.horizon_end(sel.data_end, "12m"), lines, cals
-    )
-    flagged = plausibility.flags_many(teams, backtests)
-    plan = plan_export.with_flags(plan, flagged)
+
+    def frames() -> tuple[pl.DataFrame, pl.DataFrame]:
+        first, until = sel.data_end.replace(day=1), outlook.horizon_end(sel.data_end, "12m")
+        flagged = plausibility.flags_many(teams, backtests)
+        return plan_export.with_flags(plan_export.plan_table(teams, first, until, lines, cals), flagged), flagged
+
+    plan, flagged = cache.derived(version, f"plan|{sel.data_end}|{key}", frames)
     _flags(flagged)
     wide = plan_export.wide(plan)
     bands = "calibrated by each team's backtest" if cals else "Prophet's own (turn on the track record to calibrate)"
