@@ -77,7 +77,8 @@ def _overview(version: str, sel: Selection, keys: tuple[str, ...]) -> None:
         index=["month"], on=list(SOURCE_LABELS), variable_name="source", value_name="cost"
     ).with_columns(pl.col("source").replace_strict(SOURCE_LABELS))
     open_month = sel.data_end.replace(day=1) if sel.data_end != _month_end(sel.data_end) else None
-    long = long.with_columns((pl.col("month") == open_month).alias("_partial"))
+    partial = pl.col("month") == open_month if open_month else pl.lit(False)  # data ending on a month end
+    long = long.with_columns(partial.alias("_partial"))
     bars = (
         alt.Chart(long)
         .mark_bar()
