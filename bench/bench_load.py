@@ -41,6 +41,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,7 @@ from bench import st_client
 from bench.bench_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, PROBE, ROOT, ensure_store, serve, sign_in
 
 PAGES = ("spend", "allocation", "forecast")
+MAX_ROUNDS = 30  # the with-ingest case: bounded even if the ingests stall
 
 
 READY = """() => window.__bench.chart !== undefined || window.__bench.exc !== undefined
@@ -163,9 +165,14 @@ class Case:
     cookie: str  # the same cookie as a Cookie header, '' for the baseline
 
 
-def _rounds(case: Case, client: str, sessions: int, args: argparse.Namespace) -> list[Result]:
+def _rounds(
+    case: Case, client: str, sessions: int, args: argparse.Namespace, more: Callable[[], bool] = lambda: False
+) -> list[Result]:
+    """``args.rounds`` rounds, then more while ``more()`` says so (at most MAX_ROUNDS in all)."""
     out: list[Result] = []
-    for _ in range(args.rounds):
+    done = 0
+    while done < args.rounds or (more() and done < MAX_ROUNDS):
+        done += 1
         if client == "ws":
             out += asyncio.run(_ws_round(case.servers, case.pages, case.cookie, sessions, args.timeout))
         else:
@@ -183,6 +190,7 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--with-ingest", action="store_true", help="also a case with CLI ingests publishing")
+    ap.add_argument("--min-ingests", type=int, default=3, help="with --with-ingest: rounds until this many published")
     ap.add_argument("--json", type=Path, help="write the figures here (for reliability.py --load)")
     ap.add_argument("--rows", type=int, default=1_500_000)
     ap.add_argument("--end", default="2026-11-30")
@@ -212,10 +220,11 @@ def main() -> None:
     print(f"{'case':34s}{'loads':>7s}{'p50':>7s}{'p95':>7s}{'errors':>8s}")
     cases: dict[str, dict[str, Any]] = {}
 
-    def run(key: str, label: str, case: Case, client: str) -> None:
+    def run(key: str, label: str, case: Case, client: str, more: Callable[[], bool] = lambda: False) -> None:
         sessions = args.sessions if client == "ws" else args.browser_sessions
         if sessions > 0:
-            cases[key] = _stats(_rounds(case, client, sessions, args)) | {"client": client, "sessions": sessions}
+            results = _rounds(case, client, sessions, args, more)
+            cases[key] = _stats(results) | {"client": client, "sessions": sessions}
             _line(f"{label} · {client} x{sessions}", cases[key])
 
     with ExitStack() as stack:
@@ -240,12 +249,14 @@ def main() -> None:
             worker = threading.Thread(target=_publishing, args=(store, stop, count, failed))
             worker.start()
             try:
-                run("with_ingest", "app, CLI ingests publishing", app, "ws")
+                # rounds go on until --min-ingests versions were published while sessions loaded
+                run("with_ingest", "app, CLI ingests publishing", app, "ws", lambda: count[0] < args.min_ingests)
             finally:
                 stop.set()
                 worker.join()
             cases["with_ingest"] |= {"ingests": count[0], "ingests_failed": failed}
-            print(f"{'':34s}  {count[0]} ingests published during the rounds")
+            rounds = cases["with_ingest"]["loads"] // (args.sessions * len(PAGES))
+            print(f"{'':34s}  {count[0]} ingests published during the {rounds} rounds")
             for f in failed:
                 print(f"{'':34s}  ingest refused: {f}")
     if args.json:
