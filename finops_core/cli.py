@@ -19,6 +19,7 @@ import duckdb
 from finops_core import access, db, drilldown, query_cli, store
 from finops_core import commands as capability_commands
 from finops_core.allocation import ConservationError
+from finops_core.engines import EngineError
 from finops_core.ingest.core import IngestError
 from finops_core.periods import PeriodError
 from finops_core.policy import commands as policy_commands
@@ -227,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         store.StoreError,
         RulesError,
         ConservationError,
+        EngineError,
         IngestError,
         InvoiceError,
     ) as exc:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import duckdb
 
-from finops_core import allocation, db, tagrules
+from finops_core import allocation, db, engines, tagrules
 from finops_core.dimensions import tag_map
 from finops_core.schema import METRICS, RESOURCE_DIMENSIONS, ROLLUP_DIMENSIONS, C
 from finops_core.trust import rowchecks
@@ -236,6 +236,13 @@ def into(con: duckdb.DuckDBPyConnection, table: str, select: str, created: set[s
     created.add(table)
 
 
+def _into_built(con: duckdb.DuckDBPyConnection, table: str, select: str, created: set[str]) -> None:
+    """``into`` with ``select`` run by the engine FINOPS_ENGINE picks (``engines``): DuckDB, or
+    Spark writing Parquet that the table is then created from."""
+    with engines.built(con, select) as source:
+        into(con, table, source, created)
+
+
 def _copy_periods(con: duckdb.DuckDBPyConnection, periods: list[str], created: set[str]) -> None:
     months = ", ".join(f"DATE '{p}-01'" for p in periods)
     for table in PER_PERIOD:
@@ -257,16 +264,16 @@ def _aggregate(con: duckdb.DuckDBPyConnection, chunk: list[str], rules: RuleSet,
         (C.x_ChargeDate, C.x_BillingMonth, C.BillingCurrency, *RESOURCE_DIMENSIONS, C.x_AllocationRule, C.x_Pool)
     )
     attributed = allocation.attributed_sql(rules.allocation, parquet_source(chunk), "tag_map")
-    into(
+    _into_built(
         con,
         "daily",
         f"SELECT {daily_keys}, {metrics} FROM ({attributed}) GROUP BY ALL ORDER BY {C.x_ChargeDate}",
         created,
     )
-    into(con, "invoice_lines", INVOICE_LINES_SQL.format(parquet_source(chunk)), created)
+    _into_built(con, "invoice_lines", INVOICE_LINES_SQL.format(parquet_source(chunk)), created)
     rowchecks.build(con, ", ".join(quote_path(f) for f in chunk), first="quality_rows" not in created)
     created.update(("quality_rows", "quality_samples"))
-    into(
+    _into_built(
         con,
         "resource_daily",
         f"SELECT {resource_keys}, {allocation.TAGGABLE_SQL} AS taggable, {C.x_MissingTags} AS missing, "
