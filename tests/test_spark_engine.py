@@ -7,8 +7,10 @@ local SparkSession (``local[2]``, one for the whole test session: it takes 10-30
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from datetime import date
@@ -19,7 +21,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from finops_core import db, drilldown, engines, store
+from finops_core import db, drilldown, engines, rollups, store
 from finops_core.demo import DemoConfig, build_demo
 from finops_core.engines import spark as spark_engine
 from finops_core.query import CostQuery
@@ -43,10 +45,10 @@ def spark_session() -> Iterator[Any]:
     session.stop()
 
 
-@pytest.fixture(scope="module")
-def stores(tmp_path_factory: pytest.TempPathFactory, spark_session: Any) -> tuple[Path, Path]:
-    """The same demo published by DuckDB and by Spark."""
-    duck, spark = tmp_path_factory.mktemp("duckdb"), tmp_path_factory.mktemp("spark")
+@contextlib.contextmanager
+def _engine(name: str) -> Iterator[list[str]]:
+    """Publishes in the block run on ``name``; yields the SELECTs Spark ran. Chunks of about ten
+    billing periods (of the demo's 25), so later chunks append to tables an earlier one created."""
     ran: list[str] = []
     run = spark_engine.run
 
@@ -56,15 +58,47 @@ def stores(tmp_path_factory: pytest.TempPathFactory, spark_session: Any) -> tupl
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(spark_engine, "run", counted)
-        mp.setenv(engines.ENV, "duckdb")
+        mp.setattr(rollups, "CHUNK_BYTES", 2 << 20)
+        mp.setenv(engines.ENV, name)
+        yield ran
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory: pytest.TempPathFactory, spark_session: Any) -> tuple[Path, Path]:
+    """The same demo published by DuckDB and by Spark."""
+    duck, spark = tmp_path_factory.mktemp("duckdb"), tmp_path_factory.mktemp("spark")
+    with _engine("duckdb") as ran:
         build_demo(duck, SMALL)
-        assert ran == []
-        mp.setenv(engines.ENV, "spark")
+    assert ran == []
+    with _engine("spark") as ran:
         build_demo(spark, SMALL)
-    # one chunk of files: daily, invoice_lines and resource_daily each ran as Spark jobs
-    assert len(ran) == 3
+        chunks = rollups.chunks(store.partition_files(spark))
+    assert len(chunks) == 3
+    # daily, invoice_lines and resource_daily of each chunk ran as Spark jobs
+    assert len(ran) == 3 * len(chunks)
     assert spark_session.sparkContext.statusTracker().getJobIdsForGroup()
     return duck, spark
+
+
+@pytest.fixture(scope="module")
+def restated(stores: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Copies of both stores after an incremental publish that restates one month (its costs
+    halved), each by its own engine: only that period is aggregated, the others are the parent's."""
+    out = []
+    for root, name in zip(stores, ("duckdb", "spark"), strict=True):
+        copy = tmp_path_factory.mktemp(f"restated-{name}") / "store"
+        shutil.copytree(root, copy)
+        period = "2026-05"
+        files = store.manifest(copy)["partitions"][period]["files"]
+        frame = pl.read_parquet([str(store.version_dir(copy) / f"billing_period={period}" / f) for f in files])
+        with _engine(name) as ran, store.publish(copy, note="restated May") as pub:
+            for f in files:
+                pub.drop_file(period, f)
+            pub.write(period, "restated", frame.with_columns(pl.col(C.BilledCost) / 2, pl.col(C.EffectiveCost) / 2))
+        assert len(ran) == (3 if name == "spark" else 0)
+        assert all(f"billing_period={period}/restated.parquet" in sql for sql in ran)
+        out.append(copy)
+    return out[0], out[1]
 
 
 def _tables(path: Path) -> dict[str, pl.DataFrame]:
@@ -99,7 +133,7 @@ def assert_same(name: str, want: pl.DataFrame, got: pl.DataFrame) -> None:
 
 
 def test_every_rollup_table_equal(stores: tuple[Path, Path]) -> None:
-    duck, spark = (_tables(store.version_dir(root) / "rollups.duckdb") for root in stores)
+    duck, spark = _both(stores)
     assert duck.keys() == spark.keys()
     assert {"daily", "resource_daily", "invoice_lines", "shares", "compliance"} <= duck.keys()
     # the demo exercises what the Spark SQL must get right: pooled rows split, tag-attributed teams
@@ -109,6 +143,19 @@ def test_every_rollup_table_equal(stores: tuple[Path, Path]) -> None:
     assert {"tag-team", "analytics-warehouses"} <= rules  # a tag rule, and a regex rule (RLIKE on Spark)
     for name in duck:
         assert_same(name, duck[name], spark[name])
+
+
+def test_incremental_publish_equal(restated: tuple[Path, Path]) -> None:
+    """A restated month aggregated on Spark and appended to the parent's rollups equals DuckDB's."""
+    duck, spark = _both(restated)
+    assert duck.keys() == spark.keys()
+    for name in duck:
+        assert_same(name, duck[name], spark[name])
+
+
+def _both(roots: tuple[Path, Path]) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame]]:
+    duck, spark = (_tables(store.version_dir(root) / "rollups.duckdb") for root in roots)
+    return duck, spark
 
 
 def test_version_layout_identical(stores: tuple[Path, Path]) -> None:
