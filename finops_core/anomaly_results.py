@@ -59,9 +59,9 @@ def build(db_path: Path, files: list[str]) -> None:
         con.execute(f"SET memory_limit = '{rollups.BUILD_MEMORY}'")
         con.execute(f"SET temp_directory = {rollups.quote_path(db_path.parent / '.spill')}")
         con.execute(f"ATTACH {rollups.quote_path(db_path)} AS r")
-        con.execute(f'CREATE TABLE r.{RUNS} (start DATE, "end" DATE, metric VARCHAR)')
+        con.execute(f'CREATE OR REPLACE TABLE r.{RUNS} (start DATE, "end" DATE, metric VARCHAR)')
         con.register("_empty", pl.DataFrame(schema=ANOMALY_SCHEMA).to_arrow())
-        con.execute(f"CREATE TABLE r.{TABLE} AS SELECT * FROM _empty")
+        con.execute(f"CREATE OR REPLACE TABLE r.{TABLE} AS SELECT * FROM _empty")
         span = db.rows(con, f"SELECT min({C.x_ChargeDate}), max({C.x_ChargeDate}) FROM r.daily") if files else []
         if span and span[0][0] is not None:
             rollups.create_views(con, files, "r")

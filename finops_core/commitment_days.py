@@ -102,8 +102,8 @@ def build(db_path: Path, files: list[str], reuse: rollups.Reuse | None = None) -
     """Build ``commitment_services`` and ``commitment_daily`` from a version's Parquet files into the
     rollup database at ``db_path`` (after ``rollups.build``: it reads ``daily``, ``tag_map`` and
     the rules from there). Chunked by billing periods like the rollups, within the build memory.
-    With ``reuse``, periods outside ``reuse.touched`` copy the parent's rows, unless the eligible
-    services changed (they flag rows of every period)."""
+    With ``reuse``, periods outside ``reuse.touched`` keep the parent's rows (``rollups.build``
+    copied its file), unless the eligible services changed (they flag rows of every period)."""
     if not files:
         return
     con = duckdb.connect()
@@ -113,16 +113,14 @@ def build(db_path: Path, files: list[str], reuse: rollups.Reuse | None = None) -
         con.execute(f"SET memory_limit = '{rollups.BUILD_MEMORY}'")
         con.execute(f"SET temp_directory = {rollups.quote_path(db_path.parent / '.spill')}")
         con.execute(f"ATTACH {rollups.quote_path(db_path)} AS r")
+        services = f"SELECT {C.ServiceName} FROM r.{SERVICES}"
+        theirs = {r[0] for r in db.rows(con, services)} if reuse is not None else set()  # the parent's copy
         con.execute(
-            f"CREATE TABLE r.{SERVICES} AS SELECT DISTINCT {C.ServiceName} FROM r.daily "
+            f"CREATE OR REPLACE TABLE r.{SERVICES} AS SELECT DISTINCT {C.ServiceName} FROM r.daily "
             f"WHERE {C.CommitmentDiscountStatus} IN ('{USED}', '{UNUSED}')"
         )
-        if reuse is not None:
-            con.execute(f"ATTACH {rollups.quote_path(reuse.db_path)} AS parent (READ_ONLY)")
-            ours, theirs = (
-                {r[0] for r in db.rows(con, f"SELECT {C.ServiceName} FROM {s}.{SERVICES}")} for s in ("r", "parent")
-            )
-            reuse = reuse if ours == theirs else None
+        if reuse is not None and {r[0] for r in db.rows(con, services)} != theirs:
+            reuse = None
         sums = ", ".join(f"{sql} AS {name}" for name, sql in (MEASURES | COUNTS).items())
         keep = f"{C.CommitmentDiscountId} IS NOT NULL OR {C.CommitmentDiscountStatus} IS NOT NULL OR {_ELIG}"
         rollups.fill_by_period(

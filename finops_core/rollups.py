@@ -29,6 +29,7 @@ every billing period, currency and metric is refused.
 from __future__ import annotations
 
 import functools
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,7 +124,9 @@ PER_PERIOD = (
 @dataclass(frozen=True)
 class Reuse:
     """The parent version's rollups (``db_path``) and the billing periods ('YYYY-MM') whose files
-    changed since it: only those are aggregated again, the others' rows are copied."""
+    changed since it: only those are aggregated again. The new version's rollups start as a file
+    copy of the parent's (``build``); every per-period table then drops the rows of the periods
+    it does not keep and gets the fresh aggregation of the touched ones appended."""
 
     db_path: Path
     touched: frozenset[str]
@@ -132,11 +135,14 @@ class Reuse:
 def build(db_path: Path, files: list[str], rules: RuleSet | None = None, reuse: Reuse | None = None) -> None:
     """Create the rollup database for a version from its Parquet files.
 
-    With ``reuse`` (an ingest: same rules and schema as the parent), billing periods outside
-    ``reuse.touched`` copy the parent's rows, so a new day or a restated month aggregates only its
-    own periods. Tables that span periods (tag_map, shares, account_days) are rebuilt whole
-    from small inputs; conservation is checked on every period aggregated here."""
+    With ``reuse`` (an ingest: same rules and schema as the parent), the database starts as a
+    file copy of the parent's and only the billing periods in ``reuse.touched`` are aggregated,
+    so a new day or a restated month costs its own periods (and a copy of the file, far cheaper
+    than re-encoding the rows). Tables that span periods (tag_map, shares, account_days) are
+    rebuilt whole from small inputs; conservation is checked on every period aggregated here."""
     rules = rules or current_rules()
+    if reuse is not None and files:
+        shutil.copyfile(reuse.db_path, db_path)  # the staging folder is renamed into place only at the end
     con = duckdb.connect(str(db_path))
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -145,23 +151,21 @@ def build(db_path: Path, files: list[str], rules: RuleSet | None = None, reuse: 
         # bounded memory at any size: large aggregations spill next to the version being built
         con.execute(f"SET memory_limit = '{BUILD_MEMORY}'")
         con.execute(f"SET temp_directory = {quote_path(db_path.parent / '.spill')}")
-        con.execute("CREATE TABLE rules (name VARCHAR, text VARCHAR)")
+        con.execute("CREATE OR REPLACE TABLE rules (name VARCHAR, text VARCHAR)")
         con.executemany("INSERT INTO rules VALUES (?, ?)", sorted(rules.texts.items()))
         if not files:
             return
-        if reuse is not None:
-            con.execute(f"ATTACH {quote_path(reuse.db_path)} AS parent (READ_ONLY)")
-        computed = [f for f in files if reuse is None or _period(f) in reuse.touched]
-        _build_tag_map(con, files, computed, rules, reuse is not None)
+        computed = aggregated_files(files, reuse)
         created: set[str] = set()
-        for kind, part in segments(files, reuse.touched if reuse else None):
-            if kind == "copy":
-                _copy_periods(con, part, created)
-            else:
-                for chunk in chunks(part):
-                    _aggregate(con, chunk, rules, created)
+        if reuse is not None:
+            for table in PER_PERIOD:
+                keep_periods(con, table, files, reuse)
+            created.update(PER_PERIOD)
+        _build_tag_map(con, computed, rules, reuse is not None)
+        for chunk in chunks(computed):
+            _aggregate(con, chunk, rules, created)
         allocation.create_shares(con, rules.allocation, "daily", "shares")
-        con.execute(f"CREATE TABLE account_days AS {ACCOUNT_DAYS_SQL.format(parquet_source(files))}")
+        con.execute(f"CREATE OR REPLACE TABLE account_days AS {ACCOUNT_DAYS_SQL.format(parquet_source(files))}")
         new_months = _months_sql(computed)
         compliance = (
             f"SELECT {', '.join(COMPLIANCE_KEYS)}, taggable, missing, sum({C.EffectiveCost}) AS {C.EffectiveCost}, "
@@ -173,8 +177,6 @@ def build(db_path: Path, files: list[str], rules: RuleSet | None = None, reuse: 
             allocated = allocation.allocated_sql(f"SELECT * FROM {name} WHERE {new_months}", "shares", METRICS)
             renamed = f"(SELECT *, {C.x_BillingMonth} AS {C.BillingPeriodStart} FROM ({allocated}))"
             allocation.check_conservation(raw, allocation.totals(con, renamed))
-        if reuse is not None:
-            con.execute("DETACH parent")
         con.execute("CHECKPOINT")
     finally:
         con.close()
@@ -191,20 +193,18 @@ def _months_sql(files: list[str]) -> str:
     return f"{C.x_BillingMonth} IN ({', '.join(months)})" if months else "false"
 
 
-def segments(files: list[str], touched: frozenset[str] | None) -> list[tuple[str, list[str]]]:
-    """Runs of consecutive billing periods, oldest first: ('copy', periods) from the parent or
-    ('aggregate', files). Built in this order, the tables stay clustered by period."""
-    out: list[tuple[str, list[str]]] = []
-    for f in sorted(files, key=_period):
-        period = _period(f)
-        kind = "aggregate" if touched is None or period in touched else "copy"
-        item = f if kind == "aggregate" else period
-        if out and out[-1][0] == kind:
-            if item not in out[-1][1]:
-                out[-1][1].append(item)
-        else:
-            out.append((kind, [item]))
-    return out
+def aggregated_files(files: list[str], reuse: Reuse | None) -> list[str]:
+    """The files whose billing periods are aggregated: all of them, or with ``reuse`` the touched ones."""
+    return [f for f in files if reuse is None or _period(f) in reuse.touched]
+
+
+def keep_periods(con: duckdb.DuckDBPyConnection, table: str, files: list[str], reuse: Reuse) -> None:
+    """Delete from ``table`` (copied with the parent's file) the rows of every billing period
+    that is not kept as it was: the touched periods and those the version no longer has."""
+    kept = sorted({_period(f) for f in files} - reuse.touched)
+    months = ", ".join(f"DATE '{p}-01'" for p in kept)
+    condition = f"coalesce({C.x_BillingMonth} IN ({months}), false)" if kept else "false"
+    con.execute(f"DELETE FROM {table} WHERE NOT {condition}")
 
 
 def fill_by_period(
@@ -214,19 +214,20 @@ def fill_by_period(
     reuse: Reuse | None,
     aggregate: Callable[[str], str],
 ) -> None:
-    """Create ``r.<table>`` (a table with x_BillingMonth) oldest period first: the periods
-    ``reuse`` leaves untouched copied from ``parent.<table>`` (attached by the caller), the others
-    from ``aggregate(attributed rows of one chunk of files)``, in chunks of consecutive periods."""
+    """Fill ``r.<table>`` (a table with x_BillingMonth): with ``reuse`` (the rollups at ``r``
+    are a copy of the parent's) keep the parent's rows of untouched periods and append the others,
+    else create it anew; rows come from ``aggregate(attributed rows of one chunk of files)``, in
+    chunks of consecutive periods, oldest first."""
     rules = version_rules(con, "r")
     created: set[str] = set()
-    for kind, part in segments(files, reuse.touched if reuse else None):
-        if kind == "copy":
-            months = ", ".join(f"DATE '{p}-01'" for p in part)
-            into(con, f"r.{table}", f"SELECT * FROM parent.{table} WHERE {C.x_BillingMonth} IN ({months})", created)
-            continue
-        for chunk in chunks(part):
-            attributed = allocation.attributed_sql(rules.allocation, parquet_source(chunk), "r.tag_map")
-            into(con, f"r.{table}", aggregate(attributed), created)
+    if reuse is not None:
+        keep_periods(con, f"r.{table}", files, reuse)
+        created.add(f"r.{table}")
+    else:
+        con.execute(f"DROP TABLE IF EXISTS r.{table}")  # a copied file whose rows cannot be kept
+    for chunk in chunks(aggregated_files(files, reuse)):
+        attributed = allocation.attributed_sql(rules.allocation, parquet_source(chunk), "r.tag_map")
+        into(con, f"r.{table}", aggregate(attributed), created)
 
 
 def into(con: duckdb.DuckDBPyConnection, table: str, select: str, created: set[str]) -> None:
@@ -241,14 +242,6 @@ def _into_built(con: duckdb.DuckDBPyConnection, table: str, select: str, created
     Spark writing Parquet that the table is then created from."""
     with engines.built(con, select) as source:
         into(con, table, source, created)
-
-
-def _copy_periods(con: duckdb.DuckDBPyConnection, periods: list[str], created: set[str]) -> None:
-    months = ", ".join(f"DATE '{p}-01'" for p in periods)
-    for table in PER_PERIOD:
-        if table not in ("tag_periods", "compliance"):  # built first / last
-            into(con, table, f"SELECT * FROM parent.{table} WHERE {C.x_BillingMonth} IN ({months})", created)
-    into(con, "compliance", f"SELECT * FROM parent.compliance WHERE {C.x_BillingMonth} IN ({months})", created)
 
 
 def _aggregate(con: duckdb.DuckDBPyConnection, chunk: list[str], rules: RuleSet, created: set[str]) -> None:
@@ -282,27 +275,19 @@ def _aggregate(con: duckdb.DuckDBPyConnection, chunk: list[str], rules: RuleSet,
     )
 
 
-def _build_tag_map(
-    con: duckdb.DuckDBPyConnection, files: list[str], computed: list[str], rules: RuleSet, reused: bool
-) -> None:
+def _build_tag_map(con: duckdb.DuckDBPyConnection, computed: list[str], rules: RuleSet, reused: bool) -> None:
     """``tag_periods`` (the distinct Tags values per billing month, null as '') and ``tag_map``
-    over them. A value's map row depends on the value alone, so with a parent only the values it
-    lacks are mapped; the untouched periods' values come from its tag_periods (no scan)."""
-    tags = f"coalesce({C.Tags}, '')"
+    over them. A value's map row depends on the value alone, so with a parent (whose tables this
+    database was copied from, its other periods' rows already deleted) only the values it lacks
+    are mapped, and the values no kept period has are dropped."""
     scan = (
-        f"SELECT DISTINCT CAST({C.BillingPeriodStart} AS DATE) AS {C.x_BillingMonth}, {tags} AS tag_key "
-        f"FROM {parquet_source(computed)}"
+        f"SELECT DISTINCT CAST({C.BillingPeriodStart} AS DATE) AS {C.x_BillingMonth}, "
+        f"coalesce({C.Tags}, '') AS tag_key FROM {parquet_source(computed)}"
     )
-    con.execute(f"CREATE TABLE tag_periods AS {scan if computed else 'SELECT * FROM parent.tag_periods LIMIT 0'}")
+    if computed:
+        con.execute(f"{'INSERT INTO tag_periods' if reused else 'CREATE TABLE tag_periods AS'} {scan}")
     if reused:
-        kept = sorted({f"DATE '{_period(f)}-01'" for f in files if f not in computed})
-        if kept:
-            con.execute(
-                f"INSERT INTO tag_periods SELECT * FROM parent.tag_periods WHERE {C.x_BillingMonth} IN ({', '.join(kept)})"
-            )
-        con.execute(
-            "CREATE TABLE tag_map AS SELECT * FROM parent.tag_map WHERE tag_key IN (SELECT tag_key FROM tag_periods)"
-        )
+        con.execute("DELETE FROM tag_map WHERE tag_key NOT IN (SELECT tag_key FROM tag_periods)")
         fresh = "SELECT DISTINCT tag_key FROM tag_periods WHERE tag_key NOT IN (SELECT tag_key FROM tag_map)"
     else:
         fresh = "SELECT DISTINCT tag_key FROM tag_periods"
@@ -327,7 +312,7 @@ def chunks(files: list[str]) -> list[list[str]]:
             size = 0
         chunks[-1].extend(periods[name])
         size += sum(Path(f).stat().st_size for f in periods[name])
-    return chunks
+    return [c for c in chunks if c]
 
 
 def version_rules(con: duckdb.DuckDBPyConnection, schema: str) -> RuleSet:

@@ -53,7 +53,7 @@ USAGE = f"{C.ChargeCategory} = 'Usage' AND {C.ResourceId} IS NOT NULL"
 _KEYS = ", ".join((C.x_ChargeDate, C.BillingCurrency, *DIMENSIONS))
 _SUMS = ", ".join(f"sum({m}) AS {m}" for m in (*METRICS, C.ConsumedQuantity))
 _SCOPES_SQL = f"""
-CREATE TABLE r.{SCOPES} AS
+CREATE OR REPLACE TABLE r.{SCOPES} AS
 WITH used AS (SELECT * FROM r.{TABLE} WHERE {USAGE}),
 spanning AS (
     SELECT {C.ResourceId} FROM used GROUP BY 1
@@ -81,7 +81,7 @@ GROUP BY 1, 2
 def build(db_path: Path, files: list[str], reuse: rollups.Reuse | None = None) -> None:
     """Build ``savings_daily`` and ``savings_scopes`` in the rollups at ``db_path`` (after the
     rollups: it reads their tag map) from the version's Parquet files; with ``reuse``, billing
-    periods outside ``reuse.touched`` copy the parent version's rows (see ``rollups.build``)."""
+    periods outside ``reuse.touched`` keep the parent version's rows (see ``rollups.build``)."""
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -92,8 +92,6 @@ def build(db_path: Path, files: list[str], reuse: rollups.Reuse | None = None) -
         con.execute(f"ATTACH {rollups.quote_path(db_path)} AS r")
         if not files:
             return
-        if reuse is not None:
-            con.execute(f"ATTACH {rollups.quote_path(reuse.db_path)} AS parent (READ_ONLY)")
         # chunks of consecutive billing periods, as the rollups: each aggregation stays small, and
         # each chunk is written sorted by scope so an item's service and sub account skip the rest
         rollups.fill_by_period(

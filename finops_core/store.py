@@ -224,11 +224,14 @@ def _reuse(
     partitions: dict[str, dict[str, Any]],
     rules: rollups.RuleSet,
 ) -> rollups.Reuse | None:
-    """The parent's rollups to copy unchanged periods from: only when they were built by this
-    schema with the same rules (else every period is aggregated again, as a rebuild does)."""
-    if pub.full or not parent or parent.get("schema_version") != SCHEMA_VERSION:
+    """The parent's rollups to start from (a file copy keeps its unchanged periods): only when
+    they were built by this schema with the same rules from some rows (else every period is
+    aggregated again, as a rebuild does)."""
+    if pub.full or not parent or parent.get("schema_version") != SCHEMA_VERSION or not parent["partitions"]:
         return None
     old = version_dir(pub.root, pub.parent) / "rollups.duckdb"
+    if old.with_name(old.name + ".wal").exists():  # not checkpointed: the file alone is not the whole database
+        return None
     con = duckdb.connect(str(old), read_only=True)
     try:
         same = dict(db.rows(con, "SELECT name, text FROM rules")) == rules.texts

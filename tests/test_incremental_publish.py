@@ -124,3 +124,33 @@ def test_a_rules_change_aggregates_every_period(
     with store.publish(root, note="new day") as pub:
         pub.write("2026-06", "extra", full["2026-06"].head(10).with_columns(pl.col(C.BilledCost) * 0))
     assert {Path(f).parent.name for f in aggregated} == {f"billing_period={p}" for p in full}
+
+
+def test_repeated_publishes_keep_the_rollups_file_bounded(full: dict[str, pl.DataFrame], tmp_path: Path) -> None:
+    """Each incremental publish starts from a file copy of its parent's rollups and deletes the
+    touched periods' rows: ten daily publishes, a restated old month and a period dropped whole
+    leave the same tables as a full rebuild, in a file not much larger than the rebuild's."""
+    root = tmp_path / "store"
+    days = [date(2026, 6, d) for d in range(21, 31)]
+    with store.publish(root, note="history") as pub:
+        for period, frame in full.items():
+            pub.write(period, "history", frame.filter(_day(frame) < days[0]))
+    for day in days:
+        with store.publish(root, note=f"day {day}") as pub:
+            pub.write("2026-06", f"day-{day}", full["2026-06"].filter(_day(full["2026-06"]) == day))
+    first, march = sorted(full)[0], full["2026-03"]
+    with store.publish(root, note="restated March, first period withdrawn") as pub:
+        for name in store.manifest(root)["partitions"]["2026-03"]["files"]:
+            pub.drop_file("2026-03", name)
+        pub.write("2026-03", "restated", march.with_columns(pl.col(C.EffectiveCost) * 1.1))
+        for name in store.manifest(root)["partitions"][first]["files"]:
+            pub.drop_file(first, name)
+    assert first not in store.manifest(root)["partitions"]
+    incremental = store.version_dir(root) / "rollups.duckdb"
+    store.rebuild(root, note="full rebuild to compare")
+    rebuilt = store.version_dir(root) / "rollups.duckdb"
+    inc, reb = _tables(incremental), _tables(rebuilt)
+    assert sorted(inc) == sorted(reb)
+    for name in sorted(inc):
+        _same(inc[name], reb[name], name)
+    assert incremental.stat().st_size <= 1.5 * rebuilt.stat().st_size, (incremental.stat(), rebuilt.stat())
