@@ -70,18 +70,20 @@ def young_resources(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFram
     day, age in days since the resource was first seen)."""
     view, where, params = compile_where(replace(q, group_by=()), (C.ResourceId, *ALL_DIMS))
     cols = ", ".join((C.BillingCurrency, *ALL_DIMS))
-    per_resource = f"min({C.x_ChargeDate}) OVER (PARTITION BY {C.ResourceId})"
-    # resources already there on the first day of data are not deployments
-    first_seen = (
-        f"CASE WHEN {per_resource} = min({C.x_ChargeDate}) OVER () THEN DATE '1900-01-01' ELSE {per_resource} END"
-    )
+    usage = f"{C.ResourceId} IS NOT NULL AND {C.ChargeCategory} = 'Usage' AND {where}"
+    # each resource's first day (a hash aggregate, not a window over every row); resources already
+    # there on the first day of data are not deployments, so only later arrivals are joined back
+    firsts = f"SELECT {C.ResourceId}, min({C.x_ChargeDate}) AS first_seen FROM {view} WHERE {usage} GROUP BY 1"
+    arrivals = f"SELECT * FROM firsts WHERE first_seen > (SELECT min(first_seen) FROM firsts)"
     return db.frame(
         con,
+        f"WITH firsts AS ({firsts}), arrivals AS ({arrivals}) "
         f"SELECT day, {cols}, age, sum(cost) AS cost FROM ("
-        f"SELECT {C.x_ChargeDate} AS day, {cols}, {q.metric} AS cost, {C.x_ChargeDate} - {first_seen} AS age "
-        f"FROM {view} WHERE {C.ResourceId} IS NOT NULL AND {C.ChargeCategory} = 'Usage' AND {where}"
+        f"SELECT v.{C.x_ChargeDate} AS day, {', '.join(f'v.{c}' for c in (C.BillingCurrency, *ALL_DIMS))}, "
+        f"v.{q.metric} AS cost, v.{C.x_ChargeDate} - a.first_seen AS age "
+        f"FROM (SELECT * FROM {view} WHERE {usage}) v JOIN arrivals a ON a.{C.ResourceId} = v.{C.ResourceId}"
         f") WHERE age < {YOUNG_DAYS} GROUP BY ALL",
-        params,
+        params + params,
     )
 
 
