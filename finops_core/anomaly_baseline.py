@@ -74,7 +74,7 @@ def young_resources(con: duckdb.DuckDBPyConnection, q: CostQuery) -> pl.DataFram
     # each resource's first day (a hash aggregate, not a window over every row); resources already
     # there on the first day of data are not deployments, so only later arrivals are joined back
     firsts = f"SELECT {C.ResourceId}, min({C.x_ChargeDate}) AS first_seen FROM {view} WHERE {usage} GROUP BY 1"
-    arrivals = f"SELECT * FROM firsts WHERE first_seen > (SELECT min(first_seen) FROM firsts)"
+    arrivals = "SELECT * FROM firsts WHERE first_seen > (SELECT min(first_seen) FROM firsts)"
     return db.frame(
         con,
         f"WITH firsts AS ({firsts}), arrivals AS ({arrivals}) "
