@@ -121,7 +121,7 @@ def test_the_load_client_opens_pages_as_a_signed_in_browser_does(edit_url: str, 
 
     ctx = browser.new_context()
     page = ctx.new_page()
-    login(page, edit_url, "finops", DEMO_PASSWORD)
+    login(page, edit_url, "finops", DEMO_PASSWORD, timeout_ms=180_000)  # a busy machine signs in slowly
     page.wait_for_timeout(1500)  # the cookie component writes the cookie after the first run
     cookie = "; ".join(f"{c['name']}={c['value']}" for c in ctx.cookies())
     ctx.close()
