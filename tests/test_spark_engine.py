@@ -21,11 +21,12 @@ import duckdb
 import polars as pl
 import pytest
 
-from finops_core import db, drilldown, engines, rollups, store
+from finops_core import drilldown, engines, rollups, store
 from finops_core.demo import DemoConfig, build_demo
 from finops_core.engines import spark as spark_engine
 from finops_core.query import CostQuery
 from finops_core.schema import C
+from tests.test_incremental_publish import _tables
 
 pytestmark = pytest.mark.skipif(os.environ.get("FINOPS_SKIP_SPARK") == "1", reason="FINOPS_SKIP_SPARK=1")
 
@@ -99,15 +100,6 @@ def restated(stores: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
         assert all(f"billing_period={period}/restated.parquet" in sql for sql in ran)
         out.append(copy)
     return out[0], out[1]
-
-
-def _tables(path: Path) -> dict[str, pl.DataFrame]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
-        return {n: db.frame(con, f"SELECT * FROM {n}") for n in names}
-    finally:
-        con.close()
 
 
 def _sorted(frame: pl.DataFrame) -> pl.DataFrame:
