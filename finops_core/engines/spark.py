@@ -96,14 +96,19 @@ def _digest(files: list[str]) -> str:
     return hashlib.sha256("\n".join(files).encode()).hexdigest()[:12]
 
 
+def java_found() -> bool:
+    """A ``java`` on PATH or in ``$JAVA_HOME/bin``: what pyspark starts its JVM with."""
+    java_home = os.environ.get("JAVA_HOME")
+    return bool(shutil.which("java")) or bool(java_home and (Path(java_home) / "bin" / "java").exists())
+
+
 def session(conf: Mapping[str, str] | None = None) -> Any:
     """The process's SparkSession, started on first use with ``CONF`` and ``conf``."""
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
         raise EngineError(f"FINOPS_ENGINE=spark needs pyspark and Java: {INSTALL}") from exc
-    java_home = os.environ.get("JAVA_HOME")
-    if not shutil.which("java") and not (java_home and (Path(java_home) / "bin" / "java").exists()):
+    if not java_found():
         raise EngineError(f"FINOPS_ENGINE=spark needs Java (no java on PATH nor in $JAVA_HOME): {INSTALL}")
     master = os.environ.get(MASTER_ENV, "").strip() or DEFAULT_MASTER
     builder = SparkSession.builder.master(master).appName("finops-rollups")
