@@ -98,6 +98,9 @@ def test_filter_drill_and_shared_url(app_url: str, browser: Any, demo_store: Pat
     other.get_by_role("textbox", name="Username").fill("finops")
     other.get_by_role("textbox", name="Password").fill(DEMO_PASSWORD)
     other.get_by_role("button", name="Log in").click()
+    # sign-in reruns, then switches to the linked page: on a busy machine the app can look idle
+    # between the two, so wait for the drilled page itself (a lost link never shows it and fails)
+    other.get_by_role("button", name=f"› {top}").wait_for(timeout=60_000)
     _settle(other)
     assert other.get_by_role("button", name=f"› {top}").count() == 1
     assert _total_tile(other) == pytest.approx(drilled, abs=0.5)
